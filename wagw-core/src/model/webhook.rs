@@ -1,0 +1,135 @@
+//! Outgoing webhooks: tenants' subscriptions and the durable outbox of deliveries.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DeliveryId, SubscriptionId, TenantId};
+use crate::model::Secret;
+
+/// A tenant's URL that receives events, signed with HMAC-SHA256 of its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookSubscription {
+    /// Identifier.
+    pub id: SubscriptionId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// Signing secret.
+    pub secret: Secret,
+    /// The events it receives.
+    pub events: BTreeSet<EventKind>,
+    /// Whether deliveries are made.
+    pub active: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Kinds of events a tenant can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A user sent a message.
+    MessageReceived,
+    /// An outbound message changed status.
+    MessageStatus,
+    /// A campaign's counters or state changed.
+    CampaignProgress,
+    /// A template's approval status changed.
+    TemplateStatus,
+}
+
+/// One event on its way to one subscription.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    /// Identifier; sent as the delivery id so receivers can deduplicate.
+    pub id: DeliveryId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The subscription.
+    pub subscription_id: SubscriptionId,
+    /// The event kind.
+    pub event: EventKind,
+    /// The JSON payload.
+    pub payload: serde_json::Value,
+    /// Delivery state.
+    pub state: DeliveryState,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the next attempt is due.
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last HTTP status received.
+    pub last_status: Option<u16>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl WebhookDelivery {
+    /// A pending delivery due now.
+    pub fn new(
+        tenant_id: TenantId,
+        subscription_id: SubscriptionId,
+        event: EventKind,
+        payload: serde_json::Value,
+    ) -> Self {
+        let now = Utc::now();
+        Self {
+            id: DeliveryId::new(),
+            tenant_id,
+            subscription_id,
+            event,
+            payload,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_status: None,
+            last_error: None,
+            created_at: now,
+            delivered_at: None,
+        }
+    }
+}
+
+/// State of a webhook delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Gave up after the last attempt; can be replayed.
+    Dead,
+}
+
+/// The result of one delivery attempt, recorded by [`WebhookStore::record_attempt`](crate::store::WebhookStore::record_attempt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryOutcome {
+    /// Delivered.
+    Delivered {
+        /// HTTP status.
+        status: u16,
+    },
+    /// Failed; try again at `retry_at`.
+    Retry {
+        /// HTTP status, if a response came.
+        status: Option<u16>,
+        /// The error.
+        error: String,
+        /// Next attempt.
+        retry_at: DateTime<Utc>,
+    },
+    /// Failed for the last time.
+    Dead {
+        /// HTTP status, if a response came.
+        status: Option<u16>,
+        /// The error.
+        error: String,
+    },
+}

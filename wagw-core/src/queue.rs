@@ -1,0 +1,231 @@
+//! The [`Queue`]: durable jobs with run-at, priority, deduplication, visibility timeouts,
+//! retries, dead letters, and fairness across groups.
+//!
+//! A job belongs to a *group* (the sending channel). [`reserve`](Queue::reserve) takes jobs
+//! round-robin across groups, so one number's blast never starves another number; inside a
+//! group, higher priority goes first, then earlier `run_at`, then insertion order.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::ids::JobId;
+use crate::store::{Page, Paged};
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// Opaque payload (the dispatcher stores a small JSON reference to a message).
+    pub payload: Bytes,
+    /// Fairness key: jobs are reserved round-robin across groups.
+    pub group: String,
+    /// Higher runs first within the group.
+    pub priority: u8,
+    /// Not before this time; `None` is now.
+    pub run_at: Option<DateTime<Utc>>,
+    /// While a job with this key is in the queue (ready, delayed, reserved or dead), another
+    /// enqueue with the same key is a duplicate. The key is free again after `ack`.
+    pub dedup_key: Option<String>,
+    /// Attempts before the job goes to the dead letters.
+    pub max_attempts: u32,
+}
+
+impl NewJob {
+    /// Default attempts before dead-lettering.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+    /// A job due now, priority 0, default attempts.
+    pub fn new(group: impl Into<String>, payload: impl Into<Bytes>) -> Self {
+        Self {
+            payload: payload.into(),
+            group: group.into(),
+            priority: 0,
+            run_at: None,
+            dedup_key: None,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, priority: u8) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Delays the job until `at`.
+    pub fn run_at(mut self, at: DateTime<Utc>) -> Self {
+        self.run_at = Some(at);
+        self
+    }
+
+    /// Sets the deduplication key.
+    pub fn dedup_key(mut self, key: impl Into<String>) -> Self {
+        self.dedup_key = Some(key.into());
+        self
+    }
+
+    /// Sets the attempts before dead-lettering (at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+}
+
+/// A job as the queue holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Identifier.
+    pub id: JobId,
+    /// Payload.
+    pub payload: Bytes,
+    /// Fairness group.
+    pub group: String,
+    /// Priority.
+    pub priority: u8,
+    /// When it is (or was) due.
+    pub run_at: DateTime<Utc>,
+    /// Deduplication key.
+    pub dedup_key: Option<String>,
+    /// Reservations so far, the current one included.
+    pub attempts: u32,
+    /// Attempts before dead-lettering.
+    pub max_attempts: u32,
+    /// The error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Proof of a reservation: only its holder can ack, nack, release or extend the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Lease {
+    /// The job.
+    pub job_id: JobId,
+    /// Changes with every reservation, so a lease that expired and was taken over is refused.
+    pub token: uuid::Uuid,
+}
+
+/// A reserved job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// The job.
+    pub job: Job,
+    /// The lease to settle it with.
+    pub lease: Lease,
+    /// When the reservation expires and the job becomes available again.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of an enqueue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A new job.
+    Created(JobId),
+    /// A job with the same deduplication key is already queued; this is its id.
+    Duplicate(JobId),
+}
+
+impl Enqueued {
+    /// The id of the new or existing job.
+    pub fn id(self) -> JobId {
+        match self {
+            Self::Created(id) | Self::Duplicate(id) => id,
+        }
+    }
+}
+
+/// What to reserve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReserveOptions {
+    /// At most this many jobs.
+    pub max: usize,
+    /// How long the jobs stay hidden from other workers.
+    pub visibility: Duration,
+    /// Only these groups (for example the numbers with rate budget left); `None` is all.
+    pub groups: Option<Vec<String>>,
+}
+
+impl ReserveOptions {
+    /// Up to `max` jobs of any group, hidden for `visibility`.
+    pub fn new(max: usize, visibility: Duration) -> Self {
+        Self {
+            max,
+            visibility,
+            groups: None,
+        }
+    }
+
+    /// Restricts the reservation to these groups.
+    pub fn groups(mut self, groups: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.groups = Some(groups.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+/// What a nack did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NackOutcome {
+    /// The job will run again at this time.
+    Retrying(DateTime<Utc>),
+    /// The job used its last attempt and is now a dead letter.
+    DeadLettered,
+}
+
+/// Counts of jobs by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Due now.
+    pub ready: u64,
+    /// Due later.
+    pub delayed: u64,
+    /// Reserved by a worker.
+    pub reserved: u64,
+    /// Dead letters.
+    pub dead: u64,
+}
+
+impl QueueStats {
+    /// Jobs still to be processed (ready, delayed or reserved).
+    pub fn pending(&self) -> u64 {
+        self.ready + self.delayed + self.reserved
+    }
+}
+
+/// A durable job queue. A lease that is stale (expired and taken over, or already settled)
+/// is refused with [`Conflict`](crate::Error::Conflict).
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Adds a job.
+    async fn enqueue(&self, job: NewJob) -> Result<Enqueued>;
+    /// Adds many jobs in one go; results are in input order.
+    async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>>;
+    /// Reserves up to `options.max` due jobs, round-robin across groups.
+    async fn reserve(&self, options: &ReserveOptions) -> Result<Vec<Reservation>>;
+    /// Completes a job: it leaves the queue and its deduplication key is freed.
+    async fn ack(&self, lease: &Lease) -> Result<()>;
+    /// Fails an attempt: the job runs again at `retry_at`, or becomes a dead letter when it
+    /// has used `max_attempts`.
+    async fn nack(
+        &self,
+        lease: &Lease,
+        retry_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<NackOutcome>;
+    /// Gives a job back unprocessed (graceful shutdown): ready now, the attempt not counted.
+    async fn release(&self, lease: &Lease) -> Result<()>;
+    /// Extends a reservation by `visibility` from now; returns the new expiry.
+    async fn extend(&self, lease: &Lease, visibility: Duration) -> Result<DateTime<Utc>>;
+    /// Makes jobs whose reservation expired available again (or dead letters, when out of
+    /// attempts). Returns how many were recovered. Workers call it periodically.
+    async fn recover_expired(&self) -> Result<u64>;
+    /// Counts jobs by state.
+    async fn stats(&self) -> Result<QueueStats>;
+    /// Lists dead letters, oldest first.
+    async fn dead_letters(&self, page: Page) -> Result<Paged<Job>>;
+    /// Moves a dead letter back to the queue with fresh attempts, due at `at`.
+    async fn retry_dead(&self, id: JobId, at: DateTime<Utc>) -> Result<()>;
+}

@@ -1,0 +1,519 @@
+//! The [`Store`]: all persistence of the domain model, split by aggregate.
+//!
+//! A backend implements each sub-trait; [`Store`] is then implemented for it automatically and
+//! can be used as `Arc<dyn Store>`. Rules every backend follows (the conformance suite in
+//! [`testkit`](crate::testkit) checks them):
+//!
+//! - **Tenant scope.** Every method takes the tenant (or an entity carrying it) and never
+//!   reads or changes another tenant's data; another tenant's entity is simply
+//!   [`NotFound`](crate::Error::NotFound). The few cross-tenant lookups that routing and
+//!   background workers need (`find_api_key`, `find_channel_by_phone_number_id`,
+//!   `due_schedules`, `claim_due_deliveries`) say so and return records that carry their tenant.
+//! - **Bad input changes nothing.** A call that returns an error has written nothing.
+//! - **Statuses move forward only**, by [`MessageStatus::transition`] and
+//!   [`RecipientStatus::can_move_to`]; stale updates are ignored, not errors.
+//! - **Optimistic concurrency** for campaigns, sessions and schedules: an update carries the
+//!   version it read; a stale version is a [`Conflict`](crate::Error::Conflict).
+//! - **Listings page by cursor**: ids are time-ordered, results come oldest first.
+
+mod page;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+
+pub use page::{Page, Paged};
+
+use crate::Result;
+use crate::ids::*;
+use crate::model::activity::ActivityEntry;
+use crate::model::auto_reply::AutoReplyRule;
+use crate::model::campaign::{Campaign, CampaignCounters, CampaignRecipient, RecipientStatus};
+use crate::model::channel::Channel;
+use crate::model::contact::{Contact, ContactFilter, ContactList};
+use crate::model::flow::{ConversationSession, Flow};
+use crate::model::message::{Direction, MessageRecord, MessageStatus, StatusChange, StatusUpdate};
+use crate::model::schedule::ScheduledMessage;
+use crate::model::template::{Template, TemplateStatus};
+use crate::model::tenant::{ApiKey, QuotaResource, Tenant, UsagePeriod, User};
+use crate::model::webhook::{DeliveryOutcome, WebhookDelivery, WebhookSubscription};
+use crate::phone::PhoneNumber;
+
+/// All persistence of the domain model. Implemented automatically for any type that
+/// implements every sub-trait.
+pub trait Store:
+    TenantStore
+    + ChannelStore
+    + ContactStore
+    + TemplateStore
+    + MessageStore
+    + CampaignStore
+    + ConversationStore
+    + ScheduleStore
+    + WebhookStore
+    + ActivityStore
+{
+}
+
+impl<T> Store for T where
+    T: TenantStore
+        + ChannelStore
+        + ContactStore
+        + TemplateStore
+        + MessageStore
+        + CampaignStore
+        + ConversationStore
+        + ScheduleStore
+        + WebhookStore
+        + ActivityStore
+        + ?Sized
+{
+}
+
+/// Tenants, users, API keys and usage counters.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Creates a tenant.
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<()>;
+    /// Reads a tenant.
+    async fn get_tenant(&self, id: TenantId) -> Result<Tenant>;
+    /// Replaces a tenant's settings.
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<()>;
+    /// Lists tenants (operator view of the whole gateway).
+    async fn list_tenants(&self, page: Page) -> Result<Paged<Tenant>>;
+
+    /// Creates a user; the e-mail must be unique within the tenant.
+    async fn create_user(&self, user: &User) -> Result<()>;
+    /// Reads a user.
+    async fn get_user(&self, tenant: TenantId, id: UserId) -> Result<User>;
+    /// Finds a user by e-mail (case-insensitive) for login.
+    async fn find_user_by_email(&self, tenant: TenantId, email: &str) -> Result<User>;
+    /// Lists users.
+    async fn list_users(&self, tenant: TenantId, page: Page) -> Result<Paged<User>>;
+    /// Replaces a user.
+    async fn update_user(&self, user: &User) -> Result<()>;
+    /// Deletes a user.
+    async fn delete_user(&self, tenant: TenantId, id: UserId) -> Result<()>;
+
+    /// Stores an API key (its hash).
+    async fn create_api_key(&self, key: &ApiKey) -> Result<()>;
+    /// Cross-tenant: finds the key with this hash; this is how a request finds its tenant.
+    async fn find_api_key(&self, hash: &str) -> Result<ApiKey>;
+    /// Lists a tenant's keys.
+    async fn list_api_keys(&self, tenant: TenantId, page: Page) -> Result<Paged<ApiKey>>;
+    /// Revokes a key.
+    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId, at: DateTime<Utc>)
+    -> Result<()>;
+
+    /// Atomically adds `amount` to a usage counter and returns the new total. With a `limit`,
+    /// a total above it is refused with [`QuotaExceeded`](crate::Error::QuotaExceeded) and
+    /// nothing is added.
+    async fn add_usage(
+        &self,
+        tenant: TenantId,
+        period: &UsagePeriod,
+        resource: QuotaResource,
+        amount: u64,
+        limit: Option<u64>,
+    ) -> Result<u64>;
+    /// Reads a usage counter (zero when never used).
+    async fn usage(
+        &self,
+        tenant: TenantId,
+        period: &UsagePeriod,
+        resource: QuotaResource,
+    ) -> Result<u64>;
+}
+
+/// Channels (WhatsApp numbers).
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    /// Creates a channel; its phone-number id must be unused by every tenant.
+    async fn create_channel(&self, channel: &Channel) -> Result<()>;
+    /// Reads a channel.
+    async fn get_channel(&self, tenant: TenantId, id: ChannelId) -> Result<Channel>;
+    /// Cross-tenant: the channel with Meta's phone-number id, to route inbound webhooks.
+    async fn find_channel_by_phone_number_id(&self, phone_number_id: &str) -> Result<Channel>;
+    /// Lists channels.
+    async fn list_channels(&self, tenant: TenantId, page: Page) -> Result<Paged<Channel>>;
+    /// Counts a tenant's channels (plan limit).
+    async fn count_channels(&self, tenant: TenantId) -> Result<u64>;
+    /// Replaces a channel.
+    async fn update_channel(&self, channel: &Channel) -> Result<()>;
+    /// Deletes a channel.
+    async fn delete_channel(&self, tenant: TenantId, id: ChannelId) -> Result<()>;
+}
+
+/// How many contacts an upsert created and changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertCounts {
+    /// New contacts.
+    pub inserted: u64,
+    /// Existing contacts merged.
+    pub updated: u64,
+}
+
+/// Contacts and contact lists.
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// Inserts contacts or merges them into the existing contact with the same phone: the
+    /// name is replaced when given, fields are overwritten key by key, tags and lists are
+    /// added. Ids of merged contacts stay those stored.
+    async fn upsert_contacts(&self, tenant: TenantId, contacts: &[Contact])
+    -> Result<UpsertCounts>;
+    /// Reads a contact.
+    async fn get_contact(&self, tenant: TenantId, id: ContactId) -> Result<Contact>;
+    /// Finds a contact by phone.
+    async fn find_contact_by_phone(&self, tenant: TenantId, phone: &PhoneNumber)
+    -> Result<Contact>;
+    /// Replaces a contact (tags and fields included).
+    async fn update_contact(&self, contact: &Contact) -> Result<()>;
+    /// Deletes a contact.
+    async fn delete_contact(&self, tenant: TenantId, id: ContactId) -> Result<()>;
+    /// Lists contacts passing a filter.
+    async fn list_contacts(
+        &self,
+        tenant: TenantId,
+        filter: &ContactFilter,
+        page: Page,
+    ) -> Result<Paged<Contact>>;
+
+    /// Streams every contact passing a filter, for campaign expansion: memory stays flat
+    /// whatever the audience size. The default pages through [`list_contacts`](Self::list_contacts).
+    fn stream_contacts<'a>(
+        &'a self,
+        tenant: TenantId,
+        filter: ContactFilter,
+    ) -> BoxStream<'a, Result<Contact>> {
+        page::stream_pages(move |page| {
+            let filter = filter.clone();
+            async move { self.list_contacts(tenant, &filter, page).await }
+        })
+    }
+
+    /// Creates a list; its name must be unique within the tenant.
+    async fn create_list(&self, list: &ContactList) -> Result<()>;
+    /// Reads a list.
+    async fn get_list(&self, tenant: TenantId, id: ContactListId) -> Result<ContactList>;
+    /// Lists lists.
+    async fn list_lists(&self, tenant: TenantId, page: Page) -> Result<Paged<ContactList>>;
+    /// Deletes a list and its memberships (not the contacts).
+    async fn delete_list(&self, tenant: TenantId, id: ContactListId) -> Result<()>;
+    /// Adds contacts to a list; returns how many were not members before.
+    async fn add_to_list(
+        &self,
+        tenant: TenantId,
+        list: ContactListId,
+        contacts: &[ContactId],
+    ) -> Result<u64>;
+    /// Removes contacts from a list; returns how many were members.
+    async fn remove_from_list(
+        &self,
+        tenant: TenantId,
+        list: ContactListId,
+        contacts: &[ContactId],
+    ) -> Result<u64>;
+}
+
+/// Message templates.
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    /// Creates a template; (channel, name, language) must be unique.
+    async fn create_template(&self, template: &Template) -> Result<()>;
+    /// Reads a template.
+    async fn get_template(&self, tenant: TenantId, id: TemplateId) -> Result<Template>;
+    /// Finds a template by channel, name and language.
+    async fn find_template(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        name: &str,
+        language: &str,
+    ) -> Result<Template>;
+    /// Lists templates.
+    async fn list_templates(&self, tenant: TenantId, page: Page) -> Result<Paged<Template>>;
+    /// Replaces a template.
+    async fn update_template(&self, template: &Template) -> Result<()>;
+    /// Deletes a template.
+    async fn delete_template(&self, tenant: TenantId, id: TemplateId) -> Result<()>;
+    /// Sets the status of the template with Meta's id (status webhooks and sync).
+    async fn set_template_status(
+        &self,
+        tenant: TenantId,
+        remote_id: &str,
+        status: TemplateStatus,
+        reason: Option<String>,
+    ) -> Result<Template>;
+}
+
+/// Whether an insert created a record or found one with the same idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inserted {
+    /// The id of the created or existing message.
+    pub id: MessageId,
+    /// `false` when a message with the same idempotency key already existed.
+    pub created: bool,
+}
+
+/// A status update addressed by WhatsApp message id, as status webhooks carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WamidUpdate {
+    /// The WhatsApp message id.
+    pub wamid: String,
+    /// The update.
+    pub update: StatusUpdate,
+}
+
+/// Which messages to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageQuery {
+    /// Only this channel.
+    pub channel: Option<ChannelId>,
+    /// Only this other party.
+    pub contact: Option<PhoneNumber>,
+    /// Only this direction.
+    pub direction: Option<Direction>,
+    /// Only this status.
+    pub status: Option<MessageStatus>,
+    /// Only this campaign.
+    pub campaign: Option<CampaignId>,
+}
+
+impl MessageQuery {
+    /// Whether `message` passes the query.
+    pub fn matches(&self, message: &MessageRecord) -> bool {
+        self.channel.is_none_or(|c| c == message.channel_id)
+            && self
+                .contact
+                .as_ref()
+                .is_none_or(|c| *c == message.contact_phone)
+            && self.direction.is_none_or(|d| d == message.direction)
+            && self.status.is_none_or(|s| s == message.status)
+            && self.campaign.is_none_or(|c| Some(c) == message.campaign_id)
+    }
+}
+
+/// Message records, in and out.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Records a message. A message whose idempotency key the tenant already used is not
+    /// created; the existing id comes back with `created: false`.
+    async fn insert_message(&self, message: &MessageRecord) -> Result<Inserted>;
+    /// Records many messages with the same rule, in one go; results are in input order.
+    async fn insert_messages(&self, messages: &[MessageRecord]) -> Result<Vec<Inserted>>;
+    /// Reads a message.
+    async fn get_message(&self, tenant: TenantId, id: MessageId) -> Result<MessageRecord>;
+    /// Finds a message by WhatsApp message id.
+    async fn find_message_by_wamid(&self, tenant: TenantId, wamid: &str) -> Result<MessageRecord>;
+    /// Lists messages, oldest first.
+    async fn list_messages(
+        &self,
+        tenant: TenantId,
+        query: &MessageQuery,
+        page: Page,
+    ) -> Result<Paged<MessageRecord>>;
+    /// Applies a status update if it moves the message forward; stale updates change nothing.
+    async fn update_status(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        update: &StatusUpdate,
+    ) -> Result<StatusChange>;
+    /// Applies status updates by WhatsApp id, in one go. Results are in input order; `None`
+    /// for an unknown wamid.
+    async fn update_statuses_by_wamid(
+        &self,
+        tenant: TenantId,
+        updates: &[WamidUpdate],
+    ) -> Result<Vec<Option<StatusChange>>>;
+    /// Records a send attempt: `queued` becomes `sending`, `attempts` grows by one. Returns the
+    /// message as it is now; a message already past `sending` is returned unchanged, so the
+    /// caller can see it must not be sent again.
+    async fn record_attempt(&self, tenant: TenantId, id: MessageId) -> Result<MessageRecord>;
+    /// Flags a message whose last attempt had an unknown outcome.
+    async fn mark_ambiguous(&self, tenant: TenantId, id: MessageId) -> Result<()>;
+    /// When the user last wrote to this channel (the 24-hour window opens then).
+    async fn last_inbound_at(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        user: &PhoneNumber,
+    ) -> Result<Option<DateTime<Utc>>>;
+}
+
+/// A change to a campaign recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientUpdate {
+    /// The recipient.
+    pub id: RecipientId,
+    /// The new status; ignored if it would move backwards.
+    pub status: RecipientStatus,
+    /// Why it failed or was skipped.
+    pub reason: Option<String>,
+    /// The message sent to the recipient.
+    pub message_id: Option<MessageId>,
+}
+
+/// Campaigns and their recipients.
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    /// Creates a campaign (version 0).
+    async fn create_campaign(&self, campaign: &Campaign) -> Result<()>;
+    /// Reads a campaign.
+    async fn get_campaign(&self, tenant: TenantId, id: CampaignId) -> Result<Campaign>;
+    /// Lists campaigns.
+    async fn list_campaigns(&self, tenant: TenantId, page: Page) -> Result<Paged<Campaign>>;
+    /// Replaces a campaign if its `version` is the stored one; returns the new version.
+    async fn update_campaign(&self, campaign: &Campaign) -> Result<u64>;
+    /// Deletes a campaign and its recipients; a running one is refused with
+    /// [`CampaignInProgress`](crate::Error::CampaignInProgress).
+    async fn delete_campaign(&self, tenant: TenantId, id: CampaignId) -> Result<()>;
+
+    /// Adds recipients; a phone already in the campaign is skipped. Returns how many were added.
+    async fn insert_recipients(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        recipients: &[CampaignRecipient],
+    ) -> Result<u64>;
+    /// Reads a recipient.
+    async fn get_recipient(&self, tenant: TenantId, id: RecipientId) -> Result<CampaignRecipient>;
+    /// Lists recipients, optionally of one status.
+    async fn list_recipients(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        status: Option<RecipientStatus>,
+        page: Page,
+    ) -> Result<Paged<CampaignRecipient>>;
+    /// Applies recipient updates that move forward; returns how many moved.
+    async fn update_recipients(&self, tenant: TenantId, updates: &[RecipientUpdate])
+    -> Result<u64>;
+    /// Counts recipients by status.
+    async fn campaign_counters(&self, tenant: TenantId, id: CampaignId)
+    -> Result<CampaignCounters>;
+}
+
+/// Chatbot flows, conversation sessions and auto-reply rules.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Creates a flow.
+    async fn create_flow(&self, flow: &Flow) -> Result<()>;
+    /// Reads a flow.
+    async fn get_flow(&self, tenant: TenantId, id: FlowId) -> Result<Flow>;
+    /// Lists flows.
+    async fn list_flows(&self, tenant: TenantId, page: Page) -> Result<Paged<Flow>>;
+    /// Replaces a flow.
+    async fn update_flow(&self, flow: &Flow) -> Result<()>;
+    /// Deletes a flow.
+    async fn delete_flow(&self, tenant: TenantId, id: FlowId) -> Result<()>;
+
+    /// The session of a user on a channel, if any.
+    async fn get_session(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        user: &PhoneNumber,
+    ) -> Result<Option<ConversationSession>>;
+    /// Saves a session. Version 0 creates it (a conflict if the user already has one);
+    /// otherwise the stored version must equal the session's. Returns the new version.
+    async fn save_session(&self, session: &ConversationSession) -> Result<u64>;
+    /// Deletes a session.
+    async fn delete_session(&self, tenant: TenantId, id: SessionId) -> Result<()>;
+
+    /// Creates an auto-reply rule.
+    async fn create_rule(&self, rule: &AutoReplyRule) -> Result<()>;
+    /// Reads a rule.
+    async fn get_rule(&self, tenant: TenantId, id: RuleId) -> Result<AutoReplyRule>;
+    /// Lists rules, highest priority first.
+    async fn list_rules(&self, tenant: TenantId) -> Result<Vec<AutoReplyRule>>;
+    /// Replaces a rule.
+    async fn update_rule(&self, rule: &AutoReplyRule) -> Result<()>;
+    /// Deletes a rule.
+    async fn delete_rule(&self, tenant: TenantId, id: RuleId) -> Result<()>;
+}
+
+/// Scheduled messages.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    /// Creates a schedule (version 0).
+    async fn create_schedule(&self, schedule: &ScheduledMessage) -> Result<()>;
+    /// Reads a schedule.
+    async fn get_schedule(&self, tenant: TenantId, id: ScheduleId) -> Result<ScheduledMessage>;
+    /// Lists schedules.
+    async fn list_schedules(&self, tenant: TenantId, page: Page)
+    -> Result<Paged<ScheduledMessage>>;
+    /// Counts a tenant's schedules (plan limit).
+    async fn count_schedules(&self, tenant: TenantId) -> Result<u64>;
+    /// Replaces a schedule if its `version` is the stored one; returns the new version. Two
+    /// schedulers firing the same run race here and one gets a conflict.
+    async fn update_schedule(&self, schedule: &ScheduledMessage) -> Result<u64>;
+    /// Deletes a schedule.
+    async fn delete_schedule(&self, tenant: TenantId, id: ScheduleId) -> Result<()>;
+    /// Cross-tenant: active schedules due at `now`, earliest first.
+    async fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ScheduledMessage>>;
+}
+
+/// Webhook subscriptions and the delivery outbox.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Creates a subscription.
+    async fn create_subscription(&self, subscription: &WebhookSubscription) -> Result<()>;
+    /// Reads a subscription.
+    async fn get_subscription(
+        &self,
+        tenant: TenantId,
+        id: SubscriptionId,
+    ) -> Result<WebhookSubscription>;
+    /// Lists a tenant's subscriptions.
+    async fn list_subscriptions(&self, tenant: TenantId) -> Result<Vec<WebhookSubscription>>;
+    /// Replaces a subscription.
+    async fn update_subscription(&self, subscription: &WebhookSubscription) -> Result<()>;
+    /// Deletes a subscription and its pending deliveries.
+    async fn delete_subscription(&self, tenant: TenantId, id: SubscriptionId) -> Result<()>;
+
+    /// Adds deliveries to the outbox.
+    async fn enqueue_deliveries(&self, deliveries: &[WebhookDelivery]) -> Result<()>;
+    /// Cross-tenant: takes up to `limit` pending deliveries due at `now` and hides them for
+    /// `lease`, so that concurrent workers never take the same one.
+    async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<WebhookDelivery>>;
+    /// Records the outcome of an attempt; returns the delivery as it is now.
+    async fn record_delivery_attempt(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+        outcome: &DeliveryOutcome,
+    ) -> Result<WebhookDelivery>;
+    /// Lists deliveries, optionally of one subscription.
+    async fn list_deliveries(
+        &self,
+        tenant: TenantId,
+        subscription: Option<SubscriptionId>,
+        page: Page,
+    ) -> Result<Paged<WebhookDelivery>>;
+    /// Makes a delivered or dead delivery pending again, due at `at`.
+    async fn replay_delivery(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+}
+
+/// The activity log.
+#[async_trait]
+pub trait ActivityStore: Send + Sync {
+    /// Appends an entry.
+    async fn append_activity(&self, entry: &ActivityEntry) -> Result<()>;
+    /// Lists entries, oldest first.
+    async fn list_activity(&self, tenant: TenantId, page: Page) -> Result<Paged<ActivityEntry>>;
+}

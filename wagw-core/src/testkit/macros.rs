@@ -1,0 +1,103 @@
+/// Stamps one `#[tokio::test]` per [`store_cases`](crate::testkit::store_cases) case.
+///
+/// The argument is an expression evaluated afresh in every test that yields a future of the
+/// store under test (anything implementing [`Store`](crate::Store)).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::__stamp_conformance_tests!(store_cases, $make;
+            tenant_roundtrip,
+            users_have_unique_emails_per_tenant,
+            api_keys_resolve_by_hash_and_revoke,
+            usage_quota_refuses_excess_and_changes_nothing,
+            usage_quota_holds_under_concurrency,
+            channel_phone_number_id_is_unique_across_tenants,
+            channels_are_isolated,
+            contacts_upsert_merges_by_phone,
+            contacts_are_isolated,
+            contact_filter_selects_by_tags_fields_and_lists,
+            contact_stream_yields_every_match_once,
+            contact_lists_track_membership,
+            templates_are_unique_and_sync_status_by_remote_id,
+            templates_are_isolated,
+            message_idempotency_key_deduplicates_per_tenant,
+            message_bulk_insert_deduplicates_within_and_across_batches,
+            message_status_never_moves_backwards,
+            message_status_by_wamid_applies_in_bulk,
+            message_status_converges_under_concurrent_updates,
+            message_attempts_are_recorded,
+            messages_are_isolated,
+            messages_page_without_gaps_or_repeats,
+            last_inbound_tracks_the_customer_window,
+            campaign_update_checks_version,
+            running_campaign_cannot_be_deleted,
+            campaign_recipients_bulk_insert_100k,
+            recipient_status_is_monotonic_and_counted,
+            recipients_page_by_status,
+            campaigns_are_isolated,
+            flows_are_isolated,
+            session_save_checks_version,
+            auto_reply_rules_sorted_and_isolated,
+            schedules_come_due_and_check_version,
+            webhook_claims_do_not_overlap,
+            webhook_attempts_retry_die_and_replay,
+            webhook_subscriptions_are_isolated,
+            activity_log_is_isolated
+        );
+    };
+}
+
+/// Stamps one `#[tokio::test]` per [`queue_cases`](crate::testkit::queue_cases) case.
+///
+/// The argument is an expression evaluated afresh in every test that yields a future of an
+/// empty queue under test (anything implementing [`Queue`](crate::Queue)).
+#[macro_export]
+macro_rules! queue_conformance_tests {
+    ($make:expr) => {
+        $crate::__stamp_conformance_tests!(queue_cases, $make;
+            enqueue_reserve_ack,
+            run_at_delays_a_job,
+            priority_orders_within_a_group,
+            reserve_is_fair_across_groups,
+            reserve_can_be_limited_to_groups,
+            expired_reservation_is_redelivered,
+            nack_retries_then_dead_letters,
+            dead_letter_can_be_retried,
+            dedup_key_holds_until_ack,
+            enqueue_many_reports_duplicates,
+            extend_keeps_a_job_reserved,
+            release_returns_a_job_without_an_attempt,
+            stats_count_each_state,
+            concurrent_reservers_never_share_a_job,
+            settled_lease_is_refused
+        );
+    };
+}
+
+/// Stamps one `#[tokio::test]` per [`transport_cases`](crate::testkit::transport_cases) case.
+///
+/// The argument yields a future of `(transport, channel, recipient)`: a transport, a channel
+/// it can send from, and a number it can send to.
+#[macro_export]
+macro_rules! transport_conformance_tests {
+    ($make:expr) => {
+        $crate::__stamp_conformance_tests!(transport_cases, $make;
+            send_returns_distinct_wamids,
+            concurrent_sends_are_all_accepted,
+            invalid_content_is_rejected_before_sending,
+            media_roundtrip_when_supported
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stamp_conformance_tests {
+    ($module:ident, $make:expr; $($case:ident),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let backend = $make.await;
+            $crate::testkit::$module::$case(&backend).await;
+        }
+    )+};
+}

@@ -1,0 +1,26 @@
+//! Test support for backend authors and users (feature `testkit`).
+//!
+//! - [`store_cases`], [`queue_cases`] and [`transport_cases`]: conformance cases, each a plain
+//!   async function that panics when the backend breaks a rule of the trait.
+//! - [`store_conformance_tests!`](crate::store_conformance_tests),
+//!   [`queue_conformance_tests!`](crate::queue_conformance_tests) and
+//!   [`transport_conformance_tests!`](crate::transport_conformance_tests): stamp one
+//!   `#[tokio::test]` per case for a backend (the crate using them needs `tokio` with the
+//!   `macros` and `rt-multi-thread` features as a dev-dependency).
+//! - [`StubTransport`]: a recording transport with scripted outcomes.
+//!
+//! ```ignore
+//! // in a backend's tests/conformance.rs
+//! wagw_core::store_conformance_tests!(async { MyStore::connect().await.unwrap() });
+//! wagw_core::queue_conformance_tests!(async { MyQueue::connect().await.unwrap() });
+//! ```
+
+mod fixtures;
+mod macros;
+pub mod queue_cases;
+pub mod store_cases;
+mod stub_transport;
+pub mod transport_cases;
+
+pub use fixtures::Fixture;
+pub use stub_transport::{SentMessage, StubTransport};

@@ -1,0 +1,215 @@
+use std::ops::Bound;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use uuid::Uuid;
+use wagw_core::ids::{CampaignId, RecipientId, TenantId};
+use wagw_core::model::campaign::{
+    Campaign, CampaignCounters, CampaignRecipient, CampaignState, RecipientStatus,
+};
+use wagw_core::store::{CampaignStore, Page, Paged, RecipientUpdate};
+use wagw_core::{Error, Result};
+
+use super::table::parse_cursor;
+use super::{MemoryStore, State};
+
+impl State {
+    fn recipient_range(
+        &self,
+        campaign: CampaignId,
+        after: Option<RecipientId>,
+    ) -> impl Iterator<Item = &CampaignRecipient> {
+        let start = match after {
+            Some(id) => Bound::Excluded((campaign, id)),
+            None => Bound::Included((campaign, RecipientId::from(Uuid::nil()))),
+        };
+        self.recipients
+            .range((start, Bound::Unbounded))
+            .take_while(move |((c, _), _)| *c == campaign)
+            .map(|(_, r)| r)
+    }
+
+    fn apply_recipient_update(&mut self, tenant: TenantId, update: &RecipientUpdate) -> bool {
+        let Some(campaign) = self.recipient_campaign.get(&update.id).copied() else {
+            return false;
+        };
+        let Some(recipient) = self.recipients.get_mut(&(campaign, update.id)) else {
+            return false;
+        };
+        if recipient.tenant_id != tenant {
+            return false;
+        }
+        let from = recipient.status;
+        let advances = from.can_move_to(update.status);
+        if !advances && !(from == update.status && update.message_id.is_some()) {
+            return false;
+        }
+        if advances {
+            recipient.status = update.status;
+        }
+        if update.reason.is_some() {
+            recipient.reason.clone_from(&update.reason);
+        }
+        if update.message_id.is_some() {
+            recipient.message_id = update.message_id;
+        }
+        recipient.updated_at = Utc::now();
+        if advances {
+            let counters = self.counters.entry(campaign).or_default();
+            remove_one(counters, from);
+            counters.add(update.status, 1);
+        }
+        advances
+    }
+}
+
+fn remove_one(counters: &mut CampaignCounters, status: RecipientStatus) {
+    counters.total -= 1;
+    *match status {
+        RecipientStatus::Pending => &mut counters.pending,
+        RecipientStatus::Sent => &mut counters.sent,
+        RecipientStatus::Delivered => &mut counters.delivered,
+        RecipientStatus::Read => &mut counters.read,
+        RecipientStatus::Failed => &mut counters.failed,
+        RecipientStatus::Skipped => &mut counters.skipped,
+    } -= 1;
+}
+
+#[async_trait]
+impl CampaignStore for MemoryStore {
+    async fn create_campaign(&self, campaign: &Campaign) -> Result<()> {
+        let mut state = self.state.write();
+        state
+            .campaigns
+            .insert_new(campaign.tenant_id, campaign.id, campaign.clone())?;
+        state
+            .counters
+            .insert(campaign.id, CampaignCounters::default());
+        Ok(())
+    }
+
+    async fn get_campaign(&self, tenant: TenantId, id: CampaignId) -> Result<Campaign> {
+        self.state.read().campaigns.get(tenant, id).cloned()
+    }
+
+    async fn list_campaigns(&self, tenant: TenantId, page: Page) -> Result<Paged<Campaign>> {
+        self.state.read().campaigns.page(tenant, &page, |_| true)
+    }
+
+    async fn update_campaign(&self, campaign: &Campaign) -> Result<u64> {
+        let mut state = self.state.write();
+        let stored = state.campaigns.get_mut(campaign.tenant_id, campaign.id)?;
+        if stored.version != campaign.version {
+            return Err(Error::conflict(
+                "campaign",
+                format!(
+                    "version {} is stale; the stored version is {}",
+                    campaign.version, stored.version
+                ),
+            ));
+        }
+        *stored = campaign.clone();
+        stored.version += 1;
+        Ok(stored.version)
+    }
+
+    async fn delete_campaign(&self, tenant: TenantId, id: CampaignId) -> Result<()> {
+        let mut state = self.state.write();
+        if state.campaigns.get(tenant, id)?.state == CampaignState::Running {
+            return Err(Error::CampaignInProgress { id: id.to_string() });
+        }
+        state.campaigns.remove(tenant, id)?;
+        let keys: Vec<_> = state.recipient_range(id, None).map(|r| r.id).collect();
+        for recipient in keys {
+            if let Some(r) = state.recipients.remove(&(id, recipient)) {
+                state.recipient_phones.remove(&(id, r.phone));
+            }
+            state.recipient_campaign.remove(&recipient);
+        }
+        state.counters.remove(&id);
+        Ok(())
+    }
+
+    async fn insert_recipients(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        recipients: &[CampaignRecipient],
+    ) -> Result<u64> {
+        let mut state = self.state.write();
+        state.campaigns.get(tenant, campaign)?;
+        if let Some(bad) = recipients
+            .iter()
+            .find(|r| r.tenant_id != tenant || r.campaign_id != campaign)
+        {
+            return Err(Error::invalid_input(
+                "recipients",
+                format!("recipient {} belongs to another campaign", bad.id),
+            ));
+        }
+        let mut added = 0;
+        for r in recipients {
+            if !state.recipient_phones.insert((campaign, r.phone.clone())) {
+                continue;
+            }
+            state.recipient_campaign.insert(r.id, campaign);
+            state.recipients.insert((campaign, r.id), r.clone());
+            state.counters.entry(campaign).or_default().add(r.status, 1);
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    async fn get_recipient(&self, tenant: TenantId, id: RecipientId) -> Result<CampaignRecipient> {
+        let state = self.state.read();
+        state
+            .recipient_campaign
+            .get(&id)
+            .and_then(|campaign| state.recipients.get(&(*campaign, id)))
+            .filter(|r| r.tenant_id == tenant)
+            .cloned()
+            .ok_or_else(|| Error::not_found("campaign recipient", id))
+    }
+
+    async fn list_recipients(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        status: Option<RecipientStatus>,
+        page: Page,
+    ) -> Result<Paged<CampaignRecipient>> {
+        let state = self.state.read();
+        state.campaigns.get(tenant, campaign)?;
+        let limit = page.effective_limit();
+        let after = parse_cursor::<RecipientId>(&page)?;
+        let items: Vec<_> = state
+            .recipient_range(campaign, after)
+            .filter(|r| status.is_none_or(|s| r.status == s))
+            .take(limit + 1)
+            .cloned()
+            .collect();
+        Ok(Paged::from_overfetch(items, limit, |r| r.id.to_string()))
+    }
+
+    async fn update_recipients(
+        &self,
+        tenant: TenantId,
+        updates: &[RecipientUpdate],
+    ) -> Result<u64> {
+        let mut state = self.state.write();
+        Ok(updates
+            .iter()
+            .map(|u| u64::from(state.apply_recipient_update(tenant, u)))
+            .sum())
+    }
+
+    async fn campaign_counters(
+        &self,
+        tenant: TenantId,
+        id: CampaignId,
+    ) -> Result<CampaignCounters> {
+        let state = self.state.read();
+        state.campaigns.get(tenant, id)?;
+        Ok(state.counters.get(&id).copied().unwrap_or_default())
+    }
+}

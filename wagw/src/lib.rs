@@ -1,0 +1,46 @@
+//! # wagw
+//!
+//! An embeddable library for WhatsApp gateways: multi-tenant services that own many WhatsApp
+//! Business numbers, send one-off and bulk messages as fast as WhatsApp allows without
+//! breaking its limits, run chatbot flows and auto-replies, and account for every message.
+//!
+//! This crate is the one dependency users add; it re-exports the others behind features.
+//!
+//! | feature | default | brings |
+//! |---|---|---|
+//! | `memory` | yes | [`memory`]: in-memory `Store` and `Queue` |
+//! | `phonenumber` | yes | libphonenumber-grade [`phone`] normalisation |
+//! | `testkit` | no | [`testkit`]: conformance suites and a recording `StubTransport` |
+//!
+//! ## Example
+//!
+//! ```
+//! use wagw::content::{MessageContent, OutboundMessage};
+//! use wagw::model::tenant::{Plan, Tenant};
+//! use wagw::phone::{normalize, Region};
+//! use wagw::store::TenantStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> wagw::Result<()> {
+//! let store = wagw::memory::MemoryStore::new();
+//! let tenant = Tenant::new("Toko Maju", Plan::basic());
+//! store.create_tenant(&tenant).await?;
+//!
+//! let to = normalize("08123456789", Region::ID)?;
+//! let message = OutboundMessage::new(to.as_str(), MessageContent::text("Halo!"));
+//! message.validate()?;
+//! assert_eq!(to.as_str(), "628123456789");
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub use wagw_core::*;
+
+/// In-memory backends (feature `memory`).
+#[cfg(feature = "memory")]
+pub mod memory {
+    pub use wagw_store_memory::{MemoryQueue, MemoryStore};
+}
