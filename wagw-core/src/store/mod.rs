@@ -332,7 +332,8 @@ pub trait MessageStore: Send + Sync {
     async fn record_attempt(&self, tenant: TenantId, id: MessageId) -> Result<MessageRecord>;
     /// Flags a message whose last attempt had an unknown outcome.
     async fn mark_ambiguous(&self, tenant: TenantId, id: MessageId) -> Result<()>;
-    /// When the user last wrote to this channel (the 24-hour window opens then).
+    /// The `created_at` of the user's latest inbound message on this channel: the 24-hour
+    /// customer-service window runs from then.
     async fn last_inbound_at(
         &self,
         tenant: TenantId,
@@ -386,7 +387,9 @@ pub trait CampaignStore: Send + Sync {
         status: Option<RecipientStatus>,
         page: Page,
     ) -> Result<Paged<CampaignRecipient>>;
-    /// Applies recipient updates that move forward; returns how many moved.
+    /// Applies recipient updates that move the status forward (reason and message id come
+    /// along); an update that repeats the current status may still attach a message id.
+    /// Unknown ids and other tenants' recipients are ignored. Returns how many statuses moved.
     async fn update_recipients(&self, tenant: TenantId, updates: &[RecipientUpdate])
     -> Result<u64>;
     /// Counts recipients by status.

@@ -352,7 +352,7 @@ pub async fn contacts_are_isolated(store: &dyn Store) {
     let fx = Fixture::new(store).await;
     let contact = Contact::new(fx.tenant.id, phone(1), Some("Siti".into()));
     store
-        .upsert_contacts(fx.tenant.id, &[contact.clone()])
+        .upsert_contacts(fx.tenant.id, std::slice::from_ref(&contact))
         .await
         .expect("insert");
     // The same phone in another tenant is another contact.

@@ -41,7 +41,9 @@ impl State {
         }
         let from = recipient.status;
         let advances = from.can_move_to(update.status);
-        if !advances && !(from == update.status && update.message_id.is_some()) {
+        // A repeat of the current status may still attach the message it was sent as.
+        let attaches = from == update.status && update.message_id.is_some();
+        if !(advances || attaches) {
             return false;
         }
         if advances {
