@@ -1,0 +1,2 @@
+//! Runs the Cloud API emulator by hand (work in progress).
+fn main() {}

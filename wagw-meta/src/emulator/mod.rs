@@ -1,0 +1,1 @@
+//! The local Cloud API emulator (work in progress).
