@@ -30,6 +30,50 @@ pub struct Template {
 }
 
 impl Template {
+    /// Checks a template message against this template before it is sent: the template must
+    /// be approved, name and language must match, and header and body must carry exactly the
+    /// parameters the template declares ([`TemplateParamMismatch`](crate::Error::TemplateParamMismatch)).
+    pub fn check_send(&self, message: &crate::content::Template) -> crate::Result<()> {
+        use crate::content::ComponentType;
+        if !self.status.is_sendable() {
+            return Err(crate::Error::InvalidState {
+                entity: "template",
+                state: format!("{:?}", self.status).to_uppercase(),
+                action: "send",
+            });
+        }
+        if message.name != self.draft.name || message.language.code != self.draft.language {
+            return Err(crate::Error::invalid_input(
+                "template",
+                format!(
+                    "message names {} ({}), expected {} ({})",
+                    message.name, message.language.code, self.draft.name, self.draft.language
+                ),
+            ));
+        }
+        let (header, body) = self.draft.parameter_counts();
+        for (kind, expected, component) in [
+            (ComponentType::Header, header, "header"),
+            (ComponentType::Body, body, "body"),
+        ] {
+            let actual = message
+                .components
+                .iter()
+                .filter(|c| c.kind == kind)
+                .map(|c| c.parameters.len())
+                .sum();
+            if actual != expected {
+                return Err(crate::Error::TemplateParamMismatch {
+                    template: self.draft.name.clone(),
+                    component: component.into(),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// A local draft, not yet submitted.
     pub fn new(tenant_id: TenantId, channel_id: ChannelId, draft: TemplateDraft) -> Self {
         let now = Utc::now();
@@ -88,12 +132,19 @@ impl TemplateDraft {
         Ok(())
     }
 
-    /// The number of positional or named parameters each component expects: `(header, body)`.
+    /// The number of parameters a send must supply: `(header, body)`. Text components need
+    /// one per distinct placeholder (`{{1}}` or `{{name}}`); a media or location header needs one.
     pub fn parameter_counts(&self) -> (usize, usize) {
         let count = |kind: &str| {
             self.components_of(kind)
-                .filter_map(|c| c.get("text").and_then(serde_json::Value::as_str))
-                .map(|text| crate::content::placeholders(text).len())
+                .map(|c| {
+                    let format = c.get("format").and_then(serde_json::Value::as_str);
+                    match (format, c.get("text").and_then(serde_json::Value::as_str)) {
+                        (Some(f), _) if !f.eq_ignore_ascii_case("TEXT") => 1,
+                        (_, Some(text)) => crate::content::placeholders(text).len(),
+                        (_, None) => 0,
+                    }
+                })
                 .sum()
         };
         (count("HEADER"), count("BODY"))
@@ -152,5 +203,77 @@ impl TemplateStatus {
     /// Whether messages may use the template.
     pub fn is_sendable(self) -> bool {
         self == Self::Approved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+    use crate::content::{self, TemplateComponent, TemplateParameter};
+
+    fn approved() -> Template {
+        let draft = TemplateDraft {
+            name: "tagihan".into(),
+            language: "id".into(),
+            category: TemplateCategory::Utility,
+            components: vec![
+                serde_json::json!({"type": "HEADER", "format": "DOCUMENT"}),
+                serde_json::json!({"type": "BODY", "text": "Halo {{1}}, tagihan {{2}} sebesar {{3}}. Terima kasih {{1}}."}),
+            ],
+        };
+        let mut t = Template::new(TenantId::new(), ChannelId::new(), draft);
+        t.status = TemplateStatus::Approved;
+        t
+    }
+
+    fn send(body_params: usize) -> content::Template {
+        let media = content::Media::from_link("https://example.co.id/invoice.pdf");
+        content::Template::new("tagihan", "id")
+            .with_component(TemplateComponent::header([TemplateParameter::document(
+                media,
+            )]))
+            .with_component(TemplateComponent::body(
+                (0..body_params).map(|n| TemplateParameter::text(n.to_string())),
+            ))
+    }
+
+    #[test]
+    fn counts_distinct_placeholders_and_media_headers() {
+        assert_eq!(approved().draft.parameter_counts(), (1, 3));
+    }
+
+    #[test]
+    fn a_matching_send_passes() {
+        approved()
+            .check_send(&send(3))
+            .expect("three body parameters fit");
+    }
+
+    #[test]
+    fn a_parameter_count_mismatch_is_typed() {
+        let err = approved().check_send(&send(2)).expect_err("two is too few");
+        assert_eq!(err.code(), ErrorCode::TemplateParamMismatch);
+        assert!(err.to_string().contains("expected 3"), "{err}");
+    }
+
+    #[test]
+    fn unapproved_templates_cannot_be_sent() {
+        let mut t = approved();
+        t.status = TemplateStatus::Pending;
+        assert_eq!(
+            t.check_send(&send(3)).unwrap_err().code(),
+            ErrorCode::InvalidState
+        );
+    }
+
+    #[test]
+    fn draft_validation_names_the_problem() {
+        let mut draft = approved().draft;
+        draft.name = "Tagihan Bulanan".into();
+        assert_eq!(
+            draft.validate().unwrap_err().code(),
+            ErrorCode::InvalidInput
+        );
     }
 }
