@@ -145,8 +145,12 @@ pub struct ReserveOptions {
     pub max: usize,
     /// How long the jobs stay hidden from other workers.
     pub visibility: Duration,
-    /// Only these groups (for example the numbers with rate budget left); `None` is all.
+    /// Only these groups; `None` is all.
     pub groups: Option<Vec<String>>,
+    /// Never these groups (for example numbers that already hold enough reserved jobs).
+    pub exclude_groups: Vec<String>,
+    /// At most this many jobs from any one group in this reservation; `None` is no cap.
+    pub max_per_group: Option<usize>,
 }
 
 impl ReserveOptions {
@@ -156,12 +160,26 @@ impl ReserveOptions {
             max,
             visibility,
             groups: None,
+            exclude_groups: Vec::new(),
+            max_per_group: None,
         }
     }
 
     /// Restricts the reservation to these groups.
     pub fn groups(mut self, groups: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.groups = Some(groups.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Leaves these groups out of the reservation.
+    pub fn exclude(mut self, groups: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.exclude_groups = groups.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Takes at most `cap` jobs from any one group.
+    pub fn max_per_group(mut self, cap: usize) -> Self {
+        self.max_per_group = Some(cap);
         self
     }
 }

@@ -1,7 +1,7 @@
 //! [`MemoryQueue`]: the `Queue` trait over in-process indexes.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -180,10 +180,11 @@ impl QueueState {
             .ok_or_else(|| Error::not_found("job", id))
     }
 
-    fn take_next(&mut self, groups: Option<&[String]>) -> Option<JobId> {
+    /// The next job round-robin across admitted groups that are still under their cap.
+    fn take_next(&mut self, admitted: impl Fn(&str) -> bool) -> Option<JobId> {
         for _ in 0..self.ring.len() {
             let group = self.ring.pop_front()?;
-            if groups.is_some_and(|allowed| !allowed.contains(&group)) {
+            if !admitted(&group) {
                 self.ring.push_back(group);
                 continue;
             }
@@ -228,9 +229,23 @@ impl Queue for MemoryQueue {
         let mut state = self.state.lock();
         state.recover_expired(now);
         state.promote_due(now);
+        // Sets, not the option's vectors: with thousands of numbers a linear scan per ring
+        // step would make a reservation quadratic.
+        let only: Option<HashSet<&str>> = options
+            .groups
+            .as_ref()
+            .map(|g| g.iter().map(String::as_str).collect());
+        let excluded: HashSet<&str> = options.exclude_groups.iter().map(String::as_str).collect();
+        let cap = options.max_per_group.unwrap_or(usize::MAX);
+        let mut taken: HashMap<String, usize> = HashMap::new();
         let mut reserved = Vec::new();
         while reserved.len() < options.max {
-            let Some(id) = state.take_next(options.groups.as_deref()) else {
+            let admitted = |group: &str| {
+                only.as_ref().is_none_or(|o| o.contains(group))
+                    && !excluded.contains(group)
+                    && taken.get(group).is_none_or(|n| *n < cap)
+            };
+            let Some(id) = state.take_next(admitted) else {
                 break;
             };
             let token = Uuid::new_v4();
@@ -238,6 +253,7 @@ impl Queue for MemoryQueue {
             entry.job.attempts += 1;
             entry.state = EntryState::Reserved { token, until };
             let job = entry.job.clone();
+            *taken.entry(job.group.clone()).or_default() += 1;
             state.reserved.insert((until, id));
             reserved.push(Reservation {
                 job,

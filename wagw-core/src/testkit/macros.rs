@@ -60,6 +60,7 @@ macro_rules! queue_conformance_tests {
             priority_orders_within_a_group,
             reserve_is_fair_across_groups,
             reserve_can_be_limited_to_groups,
+            reserve_honours_exclusions_and_group_caps,
             expired_reservation_is_redelivered,
             nack_retries_then_dead_letters,
             dead_letter_can_be_retried,

@@ -139,6 +139,21 @@ pub async fn reserve_can_be_limited_to_groups(queue: &dyn Queue) {
     assert_eq!(queue.stats().await.expect("stats").ready, 1);
 }
 
+/// Excluded groups are skipped and no group gives more than its cap.
+pub async fn reserve_honours_exclusions_and_group_caps(queue: &dyn Queue) {
+    for g in ["a", "b", "c"] {
+        let jobs: Vec<_> = (0..5).map(|n| job(g, &format!("{g}{n}"))).collect();
+        queue.enqueue_many(jobs).await.expect("enqueue");
+    }
+    let options = ReserveOptions::new(100, VISIBLE)
+        .exclude(["b"])
+        .max_per_group(2);
+    let reserved = queue.reserve(&options).await.expect("reserve");
+    let mut got = payloads(&reserved);
+    got.sort();
+    assert_eq!(got, ["a0", "a1", "c0", "c1"]);
+}
+
 /// When a reservation expires the job comes back with its attempt counted, and the old
 /// lease can no longer settle it.
 pub async fn expired_reservation_is_redelivered(queue: &dyn Queue) {
