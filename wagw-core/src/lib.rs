@@ -38,6 +38,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod content;
+pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod flow_engine;

@@ -108,7 +108,8 @@ pub enum DeliveryState {
     Dead,
 }
 
-/// The result of one delivery attempt, recorded by [`WebhookStore::record_attempt`](crate::store::WebhookStore::record_attempt).
+/// The result of one delivery attempt, recorded by
+/// [`WebhookStore::record_delivery_attempt`](crate::store::WebhookStore::record_delivery_attempt).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeliveryOutcome {
     /// Delivered.

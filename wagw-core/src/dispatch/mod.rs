@@ -1,0 +1,802 @@
+//! The dispatcher: takes queued messages to the transport as fast as each number's limits
+//! allow, and records what happened to every one of them.
+//!
+//! ## How a message travels
+//!
+//! [`Dispatcher::submit`] records the message in the store (deduplicated by idempotency key)
+//! and then enqueues a small job that refers to it, grouped by the sending channel. A loop
+//! reserves jobs round-robin across channels. Each channel has a *lane*: at most
+//! [`lane_depth`](DispatcherConfig::lane_depth) reserved jobs may wait for its rate limiter, so
+//! an urgent reply enqueued behind a blast waits for a handful of messages, not the blast.
+//! A job then passes, in order: message state (already sent? skip), campaign state (paused:
+//! leave queued; cancelled: skip), the channel's status, the unknown-outcome policy, the
+//! 24-hour window, the tenant's monthly quota, the pair limit, the campaign's fixed delay, and
+//! the channel's rate. Only then is the attempt recorded and the message sent.
+//!
+//! ## Outcomes
+//!
+//! - accepted: `sent` with the wamid, the job acknowledged;
+//! - throttled number (130429): the number slows down and pauses, the job is retried after
+//!   the suggested delay;
+//! - throttled pair (131056): retried after 4^n seconds;
+//! - transient: retried with exponential backoff and jitter, dead-lettered after
+//!   [`max_attempts`](DispatcherConfig::max_attempts) and the message failed;
+//! - permanent or auth: the message fails with the reason.
+//!
+//! ## Crashes
+//!
+//! A message is recorded before it is sent, and a job is acknowledged only after the outcome
+//! is recorded, so a crash loses nothing: the job's reservation expires and it comes back. A
+//! message that was `sending` when the process died has an unknown outcome; the dispatcher
+//! recognises it (the job carries no settled result for the message's last attempt), counts
+//! it as ambiguous, and applies [`UnknownOutcome`].
+
+mod backoff;
+mod job;
+mod pacing;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use parking_lot::Mutex;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+
+pub use backoff::Backoff;
+pub use job::DispatchJob;
+pub use pacing::PairLimit;
+
+use crate::content::{MessageContent, OutboundMessage};
+use crate::ids::{ChannelId, TenantId};
+use crate::model::campaign::{CampaignState, RecipientStatus};
+use crate::model::channel::{Channel, Throughput};
+use crate::model::message::{
+    MessageBody, MessageError, MessageRecord, MessageStatus, StatusUpdate,
+};
+use crate::model::tenant::{QuotaResource, Tenant, UsagePeriod};
+use crate::queue::{NackOutcome, Queue, Reservation, ReserveOptions};
+use crate::store::{Inserted, RecipientUpdate, Store};
+use crate::transport::{Transport, TransportError, TransportErrorKind};
+use crate::{Error, Result};
+use pacing::{Pacer, Stopped};
+
+/// What to do with a message whose last attempt has an unknown outcome (the process died
+/// between recording the attempt and recording its result).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnknownOutcome {
+    /// Send it again: the user may receive it twice, but never zero times.
+    #[default]
+    AtLeastOnce,
+    /// Fail it: the user receives it once or not at all.
+    AtMostOnce,
+}
+
+/// Dispatcher settings.
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Jobs processed at once, waiting for a slot or sending.
+    pub concurrency: usize,
+    /// Jobs taken per reservation.
+    pub reserve_batch: usize,
+    /// Reserved jobs that may wait for one channel's rate limiter.
+    pub lane_depth: usize,
+    /// How long a reservation lasts; a crashed worker's jobs come back after it.
+    pub visibility: Duration,
+    /// Pause between reservations while the queue is empty.
+    pub idle_poll: Duration,
+    /// Attempts before a job is dead-lettered and its message failed.
+    pub max_attempts: u32,
+    /// Delays between retries.
+    pub backoff: Backoff,
+    /// The pair limit; `None` turns it off.
+    pub pair_limit: Option<PairLimit>,
+    /// Policy for messages whose outcome is unknown after a crash.
+    pub unknown_outcome: UnknownOutcome,
+    /// Refuse free-form messages outside the 24-hour window instead of sending them to fail.
+    pub enforce_window: bool,
+    /// Charge each message to the tenant's monthly quota.
+    pub enforce_quota: bool,
+    /// How long cached channels and tenants are trusted.
+    pub cache_ttl: Duration,
+    /// How long [`DispatcherHandle::shutdown`] waits for sends in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 512,
+            reserve_batch: 256,
+            lane_depth: 2,
+            visibility: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(20),
+            max_attempts: 8,
+            backoff: Backoff::default(),
+            pair_limit: Some(PairLimit::default()),
+            unknown_outcome: UnknownOutcome::AtLeastOnce,
+            enforce_window: true,
+            enforce_quota: true,
+            cache_ttl: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counters since the dispatcher was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DispatchStats {
+    /// Messages accepted by the transport.
+    pub sent: u64,
+    /// Messages failed (permanent errors, refused before sending, or out of attempts).
+    pub failed: u64,
+    /// Attempts retried later.
+    pub retried: u64,
+    /// Throttles of a number (130429).
+    pub throttled_number: u64,
+    /// Throttles of a pair (131056).
+    pub throttled_recipient: u64,
+    /// Messages found with an unknown outcome after a crash.
+    pub ambiguous: u64,
+    /// Jobs whose message was already past sending (duplicates, redeliveries).
+    pub skipped: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    sent: AtomicU64,
+    failed: AtomicU64,
+    retried: AtomicU64,
+    throttled_number: AtomicU64,
+    throttled_recipient: AtomicU64,
+    ambiguous: AtomicU64,
+    skipped: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Sends queued messages through a [`Transport`] within every limit. Cheap to clone.
+pub struct Dispatcher<S: ?Sized, Q: ?Sized, T: ?Sized> {
+    inner: Arc<Inner<S, Q, T>>,
+}
+
+impl<S: ?Sized, Q: ?Sized, T: ?Sized> Clone for Dispatcher<S, Q, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<S: ?Sized, Q: ?Sized, T: ?Sized> std::fmt::Debug for Dispatcher<S, Q, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner<S: ?Sized, Q: ?Sized, T: ?Sized> {
+    store: Arc<S>,
+    queue: Arc<Q>,
+    transport: Arc<T>,
+    config: DispatcherConfig,
+    pacer: Pacer,
+    counters: Counters,
+    /// Reserved jobs per channel group still waiting for a send slot.
+    lanes: Mutex<HashMap<String, usize>>,
+    channels: Mutex<HashMap<ChannelId, (Channel, Instant)>>,
+    tenants: Mutex<HashMap<TenantId, (Tenant, Instant)>>,
+    wake: Notify,
+}
+
+/// What to do with a job once it has been handled.
+enum Settlement {
+    Ack,
+    Retry {
+        at: chrono::DateTime<Utc>,
+        error: String,
+    },
+    Release,
+}
+
+impl<S, Q, T> Dispatcher<S, Q, T>
+where
+    S: Store + ?Sized + 'static,
+    Q: Queue + ?Sized + 'static,
+    T: Transport + ?Sized + 'static,
+{
+    /// A dispatcher over a store, a queue and a transport.
+    pub fn new(store: Arc<S>, queue: Arc<Q>, transport: Arc<T>, config: DispatcherConfig) -> Self {
+        let pacer = Pacer::new(config.pair_limit);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                queue,
+                transport,
+                config,
+                pacer,
+                counters: Counters::default(),
+                lanes: Mutex::new(HashMap::new()),
+                channels: Mutex::new(HashMap::new()),
+                tenants: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// Accepts a message: validates it, records it durably, then queues it. When this
+    /// returns `Ok`, the message will reach a final state. Submitting a message whose
+    /// idempotency key was used returns the stored message's id with `created: false`, and
+    /// makes sure it is queued.
+    pub async fn submit(&self, message: &MessageRecord) -> Result<Inserted> {
+        Ok(self.submit_many(std::slice::from_ref(message)).await?[0])
+    }
+
+    /// Accepts many messages at once; results are in input order.
+    pub async fn submit_many(&self, messages: &[MessageRecord]) -> Result<Vec<Inserted>> {
+        for m in messages {
+            if let MessageBody::Outbound(body) = &m.body {
+                body.validate()?;
+            } else {
+                return Err(Error::invalid_input(
+                    "body",
+                    "only outbound messages are sent",
+                ));
+            }
+        }
+        let inserted = self.inner.store.insert_messages(messages).await?;
+        // A duplicate submission refers to the stored message, not to the new record.
+        let jobs = messages
+            .iter()
+            .zip(&inserted)
+            .map(|(m, i)| DispatchJob::new_job(m, i.id, self.inner.config.max_attempts))
+            .collect();
+        self.inner.queue.enqueue_many(jobs).await?;
+        self.inner.wake.notify_one();
+        Ok(inserted)
+    }
+
+    /// Sets a channel's throughput at run time (for example after Meta's upgrade to 1,000/s);
+    /// it wins over the channel record until the dispatcher restarts.
+    pub fn set_throughput(&self, channel: ChannelId, throughput: Throughput) {
+        self.inner.pacer.pin(channel, throughput.get());
+    }
+
+    /// The rate a channel sends at now, once the dispatcher has seen it.
+    pub fn effective_rate(&self, channel: ChannelId) -> Option<u32> {
+        self.inner.pacer.effective_rate(channel)
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> DispatchStats {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        DispatchStats {
+            sent: get(&c.sent),
+            failed: get(&c.failed),
+            retried: get(&c.retried),
+            throttled_number: get(&c.throttled_number),
+            throttled_recipient: get(&c.throttled_recipient),
+            ambiguous: get(&c.ambiguous),
+            skipped: get(&c.skipped),
+        }
+    }
+
+    /// Starts the reservation loop on the current tokio runtime.
+    pub fn start(&self) -> DispatcherHandle {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::spawn(async move { inner.run(stop_rx).await });
+        DispatcherHandle {
+            stop: stop_tx,
+            task,
+        }
+    }
+}
+
+/// Controls a running dispatcher.
+#[derive(Debug)]
+pub struct DispatcherHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DispatcherHandle {
+    /// Stops reserving, gives back jobs still waiting for a slot, and waits (up to the
+    /// configured grace) for sends in flight to be recorded.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "dispatcher loop ended abnormally");
+        }
+    }
+
+    /// Kills the dispatcher at once, as a crash would: nothing is released or recorded.
+    /// Reserved jobs come back when their reservations expire.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+/// Decrements a channel's lane when the job leaves it (on sending, or on any exit).
+struct LaneSlot<'a> {
+    lanes: &'a Mutex<HashMap<String, usize>>,
+    group: Option<String>,
+}
+
+impl LaneSlot<'_> {
+    fn leave(&mut self) {
+        if let Some(group) = self.group.take() {
+            let mut lanes = self.lanes.lock();
+            if let Some(n) = lanes.get_mut(&group) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    lanes.remove(&group);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for LaneSlot<'_> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+impl<S, Q, T> Inner<S, Q, T>
+where
+    S: Store + ?Sized + 'static,
+    Q: Queue + ?Sized + 'static,
+    T: Transport + ?Sized + 'static,
+{
+    async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            if *stop.borrow() {
+                break;
+            }
+            let free = permits.available_permits().min(self.config.reserve_batch);
+            if free == 0 {
+                tokio::select! {
+                    _ = tasks.join_next() => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            let mut exclude = self.pacer.paused_groups();
+            exclude.extend(
+                self.lanes
+                    .lock()
+                    .iter()
+                    .filter(|(_, n)| **n >= self.config.lane_depth)
+                    .map(|(g, _)| g.clone()),
+            );
+            let options = ReserveOptions::new(free, self.config.visibility)
+                .exclude(exclude)
+                .max_per_group(self.config.lane_depth);
+            let reserved = match self.queue.reserve(&options).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reserving jobs failed");
+                    self.idle(&mut stop, self.config.backoff.base).await;
+                    continue;
+                }
+            };
+            if reserved.is_empty() {
+                self.idle(&mut stop, self.config.idle_poll).await;
+                continue;
+            }
+            for reservation in reserved {
+                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                    break;
+                };
+                *self
+                    .lanes
+                    .lock()
+                    .entry(reservation.job.group.clone())
+                    .or_default() += 1;
+                let inner = Arc::clone(&self);
+                let stop = stop.clone();
+                tasks.spawn(async move {
+                    inner.process(reservation, stop).await;
+                    drop(permit);
+                });
+            }
+        }
+        // Jobs waiting for a slot see the stop signal and release themselves; sends in
+        // flight get the grace period to record their outcome.
+        let grace = tokio::time::sleep(self.config.shutdown_grace);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                next = tasks.join_next() => if next.is_none() { break },
+                () = &mut grace => {
+                    tracing::warn!(left = tasks.len(), "shutdown grace elapsed with jobs in flight");
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn idle(&self, stop: &mut watch::Receiver<bool>, wait: Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = self.wake.notified() => {}
+            _ = stop.changed() => {}
+        }
+    }
+
+    async fn process(&self, reservation: Reservation, mut stop: watch::Receiver<bool>) {
+        let mut lane = LaneSlot {
+            lanes: &self.lanes,
+            group: Some(reservation.job.group.clone()),
+        };
+        let settlement = match self.handle(&reservation, &mut lane, &mut stop).await {
+            Ok(s) => s,
+            Err(e) if e.code() == crate::ErrorCode::InvalidInput => {
+                tracing::error!(job = %reservation.job.id, error = %e, "dropping a job that is not a dispatch job");
+                Settlement::Ack
+            }
+            Err(e) => {
+                let delay = self.config.backoff.delay(reservation.job.attempts);
+                tracing::warn!(job = %reservation.job.id, error = %e, "dispatch failed; retrying");
+                Settlement::Retry {
+                    at: Utc::now() + to_delta(delay),
+                    error: format!("dispatcher: {e}"),
+                }
+            }
+        };
+        lane.leave();
+        let lease = &reservation.lease;
+        let settled = match settlement {
+            Settlement::Ack => self.queue.ack(lease).await,
+            Settlement::Release => self.queue.release(lease).await,
+            Settlement::Retry { at, error } => match self.queue.nack(lease, at, &error).await {
+                Ok(NackOutcome::Retrying(_)) => {
+                    bump(&self.counters.retried);
+                    Ok(())
+                }
+                Ok(NackOutcome::DeadLettered) => self.give_up(&reservation, &error).await,
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = settled {
+            // The reservation will expire and the job come back; the message state tells
+            // the next attempt what happened.
+            tracing::warn!(job = %reservation.job.id, error = %e, "settling a job failed");
+        }
+    }
+
+    async fn handle(
+        &self,
+        reservation: &Reservation,
+        lane: &mut LaneSlot<'_>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Settlement> {
+        let job = DispatchJob::decode(&reservation.job.payload)?;
+        let message = match self.store.get_message(job.tenant, job.message).await {
+            Ok(m) => m,
+            Err(Error::NotFound { .. }) => {
+                tracing::warn!(message = %job.message, "job for a message that does not exist");
+                return Ok(Settlement::Ack);
+            }
+            Err(e) => return Err(e),
+        };
+        if !matches!(
+            message.status,
+            MessageStatus::Queued | MessageStatus::Sending
+        ) {
+            bump(&self.counters.skipped);
+            return Ok(Settlement::Ack);
+        }
+        let MessageBody::Outbound(body) = &message.body else {
+            return Ok(Settlement::Ack);
+        };
+
+        let mut campaign_delay = None;
+        if let Some(campaign_id) = message.campaign_id {
+            let campaign = self.store.get_campaign(job.tenant, campaign_id).await?;
+            match campaign.state {
+                CampaignState::Running => {
+                    campaign_delay = campaign
+                        .delay_between_messages_ms
+                        .map(Duration::from_millis);
+                }
+                // Not sent and still queued; resuming the campaign queues it again.
+                CampaignState::Paused | CampaignState::Scheduled | CampaignState::Draft => {
+                    return Ok(Settlement::Ack);
+                }
+                CampaignState::Cancelled | CampaignState::Completed | CampaignState::Failed => {
+                    self.refuse(
+                        &message,
+                        None,
+                        "the campaign was stopped before this message was sent",
+                        RecipientStatus::Skipped,
+                    )
+                    .await?;
+                    return Ok(Settlement::Ack);
+                }
+            }
+        }
+
+        let channel = match self.channel(job.tenant, message.channel_id).await {
+            Ok(c) => c,
+            Err(Error::NotFound { .. }) => {
+                self.refuse(
+                    &message,
+                    None,
+                    "the sending channel no longer exists",
+                    RecipientStatus::Failed,
+                )
+                .await?;
+                return Ok(Settlement::Ack);
+            }
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = channel.ensure_can_send() {
+            self.refuse(&message, None, &e.to_string(), RecipientStatus::Failed)
+                .await?;
+            return Ok(Settlement::Ack);
+        }
+
+        if self.outcome_unknown(&message, reservation) {
+            bump(&self.counters.ambiguous);
+            self.store.mark_ambiguous(job.tenant, message.id).await?;
+            tracing::warn!(message = %message.id, attempts = message.attempts, "outcome of the last attempt is unknown");
+            if self.config.unknown_outcome == UnknownOutcome::AtMostOnce {
+                self.refuse(
+                    &message,
+                    None,
+                    "the last attempt's outcome is unknown after a crash; not sent again (at-most-once)",
+                    RecipientStatus::Failed,
+                )
+                .await?;
+                return Ok(Settlement::Ack);
+            }
+        }
+
+        if self.config.enforce_window && needs_window(body) {
+            let last = self
+                .store
+                .last_inbound_at(job.tenant, channel.id, &message.contact_phone)
+                .await?;
+            if last.is_none_or(|at| Utc::now() - at > TimeDelta::hours(24)) {
+                self.refuse(
+                    &message,
+                    Some(131047),
+                    "outside the 24-hour window, send a template",
+                    RecipientStatus::Failed,
+                )
+                .await?;
+                return Ok(Settlement::Ack);
+            }
+        }
+
+        if self.config.enforce_quota && message.attempts == 0 {
+            let tenant = self.tenant(job.tenant).await?;
+            let limit = tenant.plan.limit(QuotaResource::MessagesPerMonth);
+            let period = UsagePeriod::month_of(Utc::now());
+            match self
+                .store
+                .add_usage(
+                    job.tenant,
+                    &period,
+                    QuotaResource::MessagesPerMonth,
+                    1,
+                    limit,
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e @ Error::QuotaExceeded { .. }) => {
+                    self.refuse(&message, None, &e.to_string(), RecipientStatus::Failed)
+                        .await?;
+                    return Ok(Settlement::Ack);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+
+        let paced = async {
+            self.pacer
+                .acquire_pair(channel.id, &message.contact_phone, stop)
+                .await?;
+            if let (Some(delay), Some(campaign)) = (campaign_delay, message.campaign_id) {
+                self.pacer.acquire_campaign(campaign, delay, stop).await?;
+            }
+            self.pacer.acquire_channel(channel.id, stop).await
+        };
+        if paced.await == Err(Stopped) {
+            return Ok(Settlement::Release);
+        }
+        lane.leave();
+
+        let message = self.store.record_attempt(job.tenant, message.id).await?;
+        if message.status != MessageStatus::Sending {
+            bump(&self.counters.skipped);
+            return Ok(Settlement::Ack);
+        }
+        match self.transport.send(&channel, body).await {
+            Ok(receipt) => {
+                self.store
+                    .update_status(
+                        job.tenant,
+                        message.id,
+                        &StatusUpdate::sent(&receipt.wamid, Utc::now()),
+                    )
+                    .await?;
+                self.update_recipient(&message, RecipientStatus::Sent, None)
+                    .await?;
+                self.pacer.succeeded(channel.id);
+                bump(&self.counters.sent);
+                Ok(Settlement::Ack)
+            }
+            Err(e) => self.after_failure(&message, &channel, reservation, e).await,
+        }
+    }
+
+    /// A message is `sending` with attempts recorded, but the job's last settled error does
+    /// not belong to that attempt: the process died between recording and settling it.
+    fn outcome_unknown(&self, message: &MessageRecord, reservation: &Reservation) -> bool {
+        message.status == MessageStatus::Sending
+            && message.attempts > 0
+            && !reservation
+                .job
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(&attempt_tag(message.attempts)))
+    }
+
+    async fn after_failure(
+        &self,
+        message: &MessageRecord,
+        channel: &Channel,
+        reservation: &Reservation,
+        error: TransportError,
+    ) -> Result<Settlement> {
+        let attempt = reservation.job.attempts;
+        let tagged = format!("{}{error}", attempt_tag(message.attempts));
+        let delay = match error.kind {
+            TransportErrorKind::Permanent | TransportErrorKind::Auth => {
+                self.fail(message, error.code, &error.message).await?;
+                return Ok(Settlement::Ack);
+            }
+            TransportErrorKind::ThrottledNumber => {
+                bump(&self.counters.throttled_number);
+                let pause = error.retry_after.unwrap_or(Duration::from_secs(1));
+                self.pacer.throttled(channel.id, pause);
+                pause
+            }
+            TransportErrorKind::ThrottledRecipient => {
+                bump(&self.counters.throttled_recipient);
+                error
+                    .retry_after
+                    .unwrap_or_default()
+                    .max(self.config.backoff.pair_limit(attempt))
+            }
+            _ => error
+                .retry_after
+                .unwrap_or_else(|| self.config.backoff.delay(attempt)),
+        };
+        Ok(Settlement::Retry {
+            at: Utc::now() + to_delta(delay),
+            error: tagged,
+        })
+    }
+
+    async fn give_up(&self, reservation: &Reservation, error: &str) -> Result<()> {
+        let job = DispatchJob::decode(&reservation.job.payload)?;
+        let message = self.store.get_message(job.tenant, job.message).await?;
+        let reason = format!(
+            "gave up after {} attempts: {error}",
+            reservation.job.attempts
+        );
+        self.fail(&message, None, &reason).await
+    }
+
+    /// Fails a message that was attempted.
+    async fn fail(&self, message: &MessageRecord, code: Option<i64>, reason: &str) -> Result<()> {
+        self.refuse(message, code, reason, RecipientStatus::Failed)
+            .await
+    }
+
+    /// Fails a message and marks its campaign recipient.
+    async fn refuse(
+        &self,
+        message: &MessageRecord,
+        code: Option<i64>,
+        reason: &str,
+        recipient: RecipientStatus,
+    ) -> Result<()> {
+        let error = MessageError {
+            code,
+            reason: reason.to_owned(),
+        };
+        self.store
+            .update_status(
+                message.tenant_id,
+                message.id,
+                &StatusUpdate::failed(error, Utc::now()),
+            )
+            .await?;
+        self.update_recipient(message, recipient, Some(reason))
+            .await?;
+        bump(&self.counters.failed);
+        tracing::info!(message = %message.id, reason, "message failed");
+        Ok(())
+    }
+
+    async fn update_recipient(
+        &self,
+        message: &MessageRecord,
+        status: RecipientStatus,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        if let Some(id) = message.recipient_id {
+            let update = RecipientUpdate {
+                id,
+                status,
+                reason: reason.map(str::to_owned),
+                message_id: Some(message.id),
+            };
+            self.store
+                .update_recipients(message.tenant_id, std::slice::from_ref(&update))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn channel(&self, tenant: TenantId, id: ChannelId) -> Result<Channel> {
+        if let Some((channel, at)) = self.channels.lock().get(&id)
+            && at.elapsed() < self.config.cache_ttl
+        {
+            return Ok(channel.clone());
+        }
+        let channel = self.store.get_channel(tenant, id).await?;
+        self.pacer.observe(id, channel.throughput.get());
+        self.channels
+            .lock()
+            .insert(id, (channel.clone(), Instant::now()));
+        Ok(channel)
+    }
+
+    async fn tenant(&self, id: TenantId) -> Result<Tenant> {
+        if let Some((tenant, at)) = self.tenants.lock().get(&id)
+            && at.elapsed() < self.config.cache_ttl
+        {
+            return Ok(tenant.clone());
+        }
+        let tenant = self.store.get_tenant(id).await?;
+        self.tenants
+            .lock()
+            .insert(id, (tenant.clone(), Instant::now()));
+        Ok(tenant)
+    }
+}
+
+/// The prefix a settled attempt leaves in the job's last error.
+fn attempt_tag(attempt: u32) -> String {
+    format!("attempt {attempt}: ")
+}
+
+/// Free-form content reaches a user only inside the 24-hour window; templates always do.
+fn needs_window(message: &OutboundMessage) -> bool {
+    !matches!(message.content, MessageContent::Template(_))
+}
+
+/// A retry delay as a chrono delta, capped at a day (a far-future `Retry-After` is a bug
+/// on the far side, not a reason to park a message for years).
+fn to_delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d)
+        .unwrap_or(TimeDelta::MAX)
+        .min(TimeDelta::days(1))
+}

@@ -1,0 +1,332 @@
+//! Rate limits, with governor's keyed limiters: per number, per (number, recipient) pair, and
+//! per campaign delay.
+//!
+//! Numbers with different throughput share one keyed limiter per rate, so a change of rate
+//! (Meta's upgrade to 1,000/s, or the adaptive slow-down after a 130429) moves the number to
+//! another limiter. The adaptive part is AIMD: a throttle cuts the number's rate by a quarter
+//! and pauses it for the suggested delay; every ten calm seconds give a tenth back.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::ids::{CampaignId, ChannelId};
+use crate::phone::PhoneNumber;
+
+type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock>;
+
+/// Meta's pair limit as a token bucket: `burst` messages, then one every `every`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairLimit {
+    /// Time to earn one message.
+    pub every: Duration,
+    /// Messages allowed in a burst.
+    pub burst: u32,
+}
+
+impl Default for PairLimit {
+    /// One message per 6 s with bursts of 45, as Meta documents.
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(6),
+            burst: 45,
+        }
+    }
+}
+
+/// The dispatcher was asked to stop while waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stopped;
+
+const CALM_PERIOD: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+struct ChannelPace {
+    configured: u32,
+    pinned: bool,
+    effective: u32,
+    paused_until: Option<Instant>,
+    calm_since: Instant,
+}
+
+pub(crate) struct Pacer {
+    clock: DefaultClock,
+    by_rate: Mutex<HashMap<u32, Arc<Keyed<ChannelId>>>>,
+    by_delay: Mutex<HashMap<Duration, Arc<Keyed<CampaignId>>>>,
+    pairs: Option<Keyed<(ChannelId, PhoneNumber)>>,
+    channels: Mutex<HashMap<ChannelId, ChannelPace>>,
+}
+
+impl std::fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacer")
+            .field("channels", &self.channels.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+impl Pacer {
+    pub(crate) fn new(pair: Option<PairLimit>) -> Self {
+        let clock = DefaultClock::default();
+        let pairs = pair.and_then(|p| {
+            Quota::with_period(p.every).map(|q| {
+                RateLimiter::dashmap_with_clock(q.allow_burst(nonzero(p.burst)), clock.clone())
+            })
+        });
+        Self {
+            clock,
+            by_rate: Mutex::new(HashMap::new()),
+            by_delay: Mutex::new(HashMap::new()),
+            pairs,
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Follows the channel record's throughput, unless a rate was pinned at run time.
+    pub(crate) fn observe(&self, channel: ChannelId, rate: u32) {
+        let mut channels = self.channels.lock();
+        let pace = channels.entry(channel).or_insert_with(|| ChannelPace {
+            configured: rate,
+            pinned: false,
+            effective: rate,
+            paused_until: None,
+            calm_since: Instant::now(),
+        });
+        if !pace.pinned && pace.configured != rate {
+            pace.configured = rate;
+            pace.effective = rate;
+        }
+    }
+
+    /// Sets a channel's rate at run time; it wins over the channel record.
+    pub(crate) fn pin(&self, channel: ChannelId, rate: u32) {
+        let mut channels = self.channels.lock();
+        let pace = channels.entry(channel).or_insert_with(|| ChannelPace {
+            configured: rate,
+            pinned: true,
+            effective: rate,
+            paused_until: None,
+            calm_since: Instant::now(),
+        });
+        pace.pinned = true;
+        pace.configured = rate;
+        pace.effective = rate;
+    }
+
+    /// The rate a channel sends at now.
+    pub(crate) fn effective_rate(&self, channel: ChannelId) -> Option<u32> {
+        self.channels.lock().get(&channel).map(|p| p.effective)
+    }
+
+    /// Channels paused after a throttle, as queue group names.
+    pub(crate) fn paused_groups(&self) -> Vec<String> {
+        let now = Instant::now();
+        self.channels
+            .lock()
+            .iter()
+            .filter(|(_, p)| p.paused_until.is_some_and(|t| t > now))
+            .map(|(id, _)| id.to_string())
+            .collect()
+    }
+
+    /// The far side said the number sends too fast: slow down and pause.
+    pub(crate) fn throttled(&self, channel: ChannelId, pause: Duration) {
+        if let Some(pace) = self.channels.lock().get_mut(&channel) {
+            pace.effective = (pace.effective * 3 / 4).max(1);
+            pace.paused_until = Some(Instant::now() + pause);
+            pace.calm_since = Instant::now();
+        }
+    }
+
+    /// A send went through: after a calm period, win back some rate.
+    pub(crate) fn succeeded(&self, channel: ChannelId) {
+        if let Some(pace) = self.channels.lock().get_mut(&channel)
+            && pace.effective < pace.configured
+            && pace.calm_since.elapsed() >= CALM_PERIOD
+        {
+            pace.effective = (pace.effective + (pace.configured / 10).max(1)).min(pace.configured);
+            pace.calm_since = Instant::now();
+        }
+    }
+
+    fn channel_limiter(&self, rate: u32) -> Arc<Keyed<ChannelId>> {
+        let mut by_rate = self.by_rate.lock();
+        Arc::clone(by_rate.entry(rate).or_insert_with(|| {
+            // A burst of 1/20 s of traffic absorbs timer lateness without letting any
+            // one-second window run noticeably over the rate.
+            let quota = Quota::per_second(nonzero(rate)).allow_burst(nonzero(rate.div_ceil(20)));
+            Arc::new(RateLimiter::dashmap_with_clock(quota, self.clock.clone()))
+        }))
+    }
+
+    /// Waits for the channel's next send slot.
+    pub(crate) async fn acquire_channel(
+        &self,
+        channel: ChannelId,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
+        loop {
+            let (rate, paused_until) = {
+                let channels = self.channels.lock();
+                let pace = channels.get(&channel);
+                (
+                    pace.map_or(1, |p| p.effective),
+                    pace.and_then(|p| p.paused_until),
+                )
+            };
+            if let Some(wait) = paused_until.and_then(|t| t.checked_duration_since(Instant::now()))
+            {
+                sleep_or_stop(wait, stop).await?;
+                continue;
+            }
+            match self.channel_limiter(rate).check_key(&channel) {
+                Ok(()) => return Ok(()),
+                Err(not_until) => {
+                    sleep_or_stop(not_until.wait_time_from(self.clock.now()), stop).await?;
+                }
+            }
+        }
+    }
+
+    /// Waits until the pair (number, recipient) may receive another message.
+    pub(crate) async fn acquire_pair(
+        &self,
+        channel: ChannelId,
+        to: &PhoneNumber,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
+        match &self.pairs {
+            Some(pairs) => self.acquire(pairs, &(channel, to.clone()), stop).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for a campaign's fixed delay between messages.
+    pub(crate) async fn acquire_campaign(
+        &self,
+        campaign: CampaignId,
+        delay: Duration,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
+        let limiter = {
+            let mut by_delay = self.by_delay.lock();
+            match by_delay.get(&delay) {
+                Some(l) => Arc::clone(l),
+                None => {
+                    let Some(quota) = Quota::with_period(delay) else {
+                        return Ok(());
+                    };
+                    let l = Arc::new(RateLimiter::dashmap_with_clock(quota, self.clock.clone()));
+                    by_delay.insert(delay, Arc::clone(&l));
+                    l
+                }
+            }
+        };
+        self.acquire(&limiter, &campaign, stop).await
+    }
+
+    async fn acquire<K: Hash + Eq + Clone>(
+        &self,
+        limiter: &Keyed<K>,
+        key: &K,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
+        loop {
+            match limiter.check_key(key) {
+                Ok(()) => return Ok(()),
+                Err(not_until) => {
+                    sleep_or_stop(not_until.wait_time_from(self.clock.now()), stop).await?;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_or_stop(wait: Duration, stop: &mut watch::Receiver<bool>) -> Result<(), Stopped> {
+    if *stop.borrow() {
+        return Err(Stopped);
+    }
+    tokio::select! {
+        () = tokio::time::sleep(wait) => Ok(()),
+        _ = stop.changed() => Err(Stopped),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_cuts_the_rate_and_pauses() {
+        let pacer = Pacer::new(None);
+        let ch = ChannelId::new();
+        pacer.observe(ch, 80);
+        pacer.throttled(ch, Duration::from_secs(60));
+        assert_eq!(pacer.effective_rate(ch), Some(60));
+        assert_eq!(pacer.paused_groups(), vec![ch.to_string()]);
+        pacer.succeeded(ch);
+        assert_eq!(
+            pacer.effective_rate(ch),
+            Some(60),
+            "no recovery before a calm period"
+        );
+    }
+
+    #[test]
+    fn a_pinned_rate_wins_over_the_record() {
+        let pacer = Pacer::new(None);
+        let ch = ChannelId::new();
+        pacer.observe(ch, 80);
+        pacer.pin(ch, 1_000);
+        pacer.observe(ch, 80);
+        assert_eq!(pacer.effective_rate(ch), Some(1_000));
+    }
+
+    #[tokio::test]
+    async fn a_channel_gets_its_rate_and_no_more() {
+        let pacer = Pacer::new(None);
+        let ch = ChannelId::new();
+        pacer.observe(ch, 40);
+        let (_tx, mut stop) = watch::channel(false);
+        let started = Instant::now();
+        for _ in 0..22 {
+            pacer.acquire_channel(ch, &mut stop).await.expect("acquire");
+        }
+        // 2 in the burst, then 20 at 25 ms each.
+        assert!(
+            started.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn stopping_interrupts_a_wait() {
+        let pacer = Pacer::new(Some(PairLimit {
+            every: Duration::from_secs(3_600),
+            burst: 1,
+        }));
+        let (tx, mut stop) = watch::channel(false);
+        let ch = ChannelId::new();
+        let to = PhoneNumber::from_wa_id("628123456789").expect("number");
+        pacer
+            .acquire_pair(ch, &to, &mut stop)
+            .await
+            .expect("first is free");
+        let waiting = tokio::spawn(async move { pacer.acquire_pair(ch, &to, &mut stop).await });
+        tx.send(true).expect("send stop");
+        assert_eq!(waiting.await.expect("join"), Err(Stopped));
+    }
+}
