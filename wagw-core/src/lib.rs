@@ -37,12 +37,14 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod campaign;
 pub mod content;
 pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod flow_engine;
 pub mod ids;
+pub mod ingest;
 pub mod model;
 pub mod phone;
 pub mod queue;

@@ -4,111 +4,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use wagw_core::content::{MessageContent, OutboundMessage};
-use wagw_core::dispatch::{Backoff, DispatchJob, Dispatcher, DispatcherConfig, UnknownOutcome};
+use wagw_core::dispatch::{DispatchJob, Dispatcher, DispatcherConfig, UnknownOutcome};
 use wagw_core::event::InboundMessage;
 use wagw_core::model::campaign::{
     Audience, Campaign, CampaignContent, CampaignRecipient, CampaignState, RecipientStatus,
 };
-use wagw_core::model::channel::{Channel, Throughput};
 use wagw_core::model::message::{MessageRecord, MessageStatus, Priority};
-use wagw_core::model::tenant::{Plan, QuotaResource, Tenant, UsagePeriod};
-use wagw_core::phone::PhoneNumber;
+use wagw_core::model::tenant::{Plan, QuotaResource, UsagePeriod};
 use wagw_core::queue::Queue;
-use wagw_core::store::{
-    CampaignStore, ChannelStore, MessageQuery, MessageStore, Page, TenantStore,
-};
+use wagw_core::store::{CampaignStore, MessageQuery, MessageStore, Page, TenantStore};
 use wagw_core::testkit::StubTransport;
 use wagw_core::{TransportError, TransportErrorKind};
-use wagw_store_memory::{MemoryQueue, MemoryStore};
 
-type Stub = Dispatcher<MemoryStore, MemoryQueue, StubTransport>;
+mod common;
 
-struct Setup {
-    store: Arc<MemoryStore>,
-    queue: Arc<MemoryQueue>,
-    stub: StubTransport,
-    tenant: Tenant,
-    channel: Channel,
-}
-
-fn phone(n: u64) -> PhoneNumber {
-    PhoneNumber::from_wa_id(&(6_281_200_000_000u64 + n).to_string()).expect("number")
-}
-
-fn quick() -> DispatcherConfig {
-    DispatcherConfig {
-        enforce_window: false,
-        idle_poll: Duration::from_millis(5),
-        backoff: Backoff {
-            base: Duration::from_millis(10),
-            max: Duration::from_millis(50),
-        },
-        ..DispatcherConfig::default()
-    }
-}
-
-impl Setup {
-    async fn new(throughput: u32) -> Self {
-        let store = Arc::new(MemoryStore::new());
-        let tenant = Tenant::new("Toko Maju", Plan::enterprise());
-        store.create_tenant(&tenant).await.expect("tenant");
-        let mut channel = Channel::new(
-            tenant.id,
-            "cs",
-            "106540352242922",
-            "102290129340398",
-            phone(9_000),
-        );
-        channel.throughput = Throughput::per_second(throughput).expect("rate");
-        store.create_channel(&channel).await.expect("channel");
-        Self {
-            store,
-            queue: Arc::new(MemoryQueue::new()),
-            stub: StubTransport::new_ok(),
-            tenant,
-            channel,
-        }
-    }
-
-    fn dispatcher(&self, config: DispatcherConfig) -> Stub {
-        Dispatcher::new(
-            Arc::clone(&self.store),
-            Arc::clone(&self.queue),
-            Arc::new(self.stub.clone()),
-            config,
-        )
-    }
-
-    fn message(&self, to: u64, body: &str, priority: Priority) -> MessageRecord {
-        let content = OutboundMessage::new(phone(to).as_str(), MessageContent::text(body));
-        MessageRecord::outbound(
-            self.tenant.id,
-            self.channel.id,
-            phone(to),
-            content,
-            priority,
-        )
-    }
-
-    async fn status(&self, message: &MessageRecord) -> MessageRecord {
-        self.store
-            .get_message(self.tenant.id, message.id)
-            .await
-            .expect("message")
-    }
-}
-
-async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !done().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+use common::{Setup, phone, quick, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_submitted_message_is_sent_once_and_recorded() {

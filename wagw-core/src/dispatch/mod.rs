@@ -262,6 +262,11 @@ where
         Ok(inserted)
     }
 
+    /// The store messages are recorded in.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
     /// Sets a channel's throughput at run time (for example after Meta's upgrade to 1,000/s);
     /// it wins over the channel record until the dispatcher restarts.
     pub fn set_throughput(&self, channel: ChannelId, throughput: Throughput) {
@@ -503,26 +508,13 @@ where
         };
 
         let mut campaign_delay = None;
-        if let Some(campaign_id) = message.campaign_id {
-            let campaign = self.store.get_campaign(job.tenant, campaign_id).await?;
-            match campaign.state {
-                CampaignState::Running => {
-                    campaign_delay = campaign
-                        .delay_between_messages_ms
-                        .map(Duration::from_millis);
-                }
-                // Not sent and still queued; resuming the campaign queues it again.
-                CampaignState::Paused | CampaignState::Scheduled | CampaignState::Draft => {
-                    return Ok(Settlement::Ack);
-                }
-                CampaignState::Cancelled | CampaignState::Completed | CampaignState::Failed => {
-                    self.refuse(
-                        &message,
-                        None,
-                        "the campaign was stopped before this message was sent",
-                        RecipientStatus::Skipped,
-                    )
-                    .await?;
+        if message.campaign_id.is_some() {
+            match self.campaign_gate(&message).await? {
+                Gate::Open(delay) => campaign_delay = delay,
+                Gate::Hold => return Ok(Settlement::Ack),
+                Gate::Stopped => {
+                    self.refuse(&message, None, CAMPAIGN_STOPPED, RecipientStatus::Skipped)
+                        .await?;
                     return Ok(Settlement::Ack);
                 }
             }
@@ -619,6 +611,18 @@ where
             return Ok(Settlement::Release);
         }
         lane.leave();
+        // Waiting for a slot can take a while: a pause or cancel in the meantime wins.
+        if message.campaign_id.is_some() {
+            match self.campaign_gate(&message).await? {
+                Gate::Open(_) => {}
+                Gate::Hold => return Ok(Settlement::Ack),
+                Gate::Stopped => {
+                    self.refuse(&message, None, CAMPAIGN_STOPPED, RecipientStatus::Skipped)
+                        .await?;
+                    return Ok(Settlement::Ack);
+                }
+            }
+        }
 
         let message = self.store.record_attempt(job.tenant, message.id).await?;
         if message.status != MessageStatus::Sending {
@@ -642,6 +646,34 @@ where
             }
             Err(e) => self.after_failure(&message, &channel, reservation, e).await,
         }
+    }
+
+    /// Whether a campaign message may go now. Held messages stay queued, unsent: the campaign
+    /// engine feeds them again on resume or when the sending window opens.
+    async fn campaign_gate(&self, message: &MessageRecord) -> Result<Gate> {
+        let Some(id) = message.campaign_id else {
+            return Ok(Gate::Open(None));
+        };
+        let campaign = self.store.get_campaign(message.tenant_id, id).await?;
+        Ok(match campaign.state {
+            CampaignState::Running => {
+                if let Some(window) = campaign.window {
+                    let tz = self.tenant(message.tenant_id).await?.timezone;
+                    if !window.contains(Utc::now().with_timezone(&tz).time()) {
+                        return Ok(Gate::Hold);
+                    }
+                }
+                Gate::Open(
+                    campaign
+                        .delay_between_messages_ms
+                        .map(Duration::from_millis),
+                )
+            }
+            CampaignState::Paused | CampaignState::Scheduled | CampaignState::Draft => Gate::Hold,
+            CampaignState::Cancelled | CampaignState::Completed | CampaignState::Failed => {
+                Gate::Stopped
+            }
+        })
     }
 
     /// A message is `sending` with attempts recorded, but the job's last settled error does
@@ -782,6 +814,18 @@ where
         Ok(tenant)
     }
 }
+
+/// What a campaign's state means for one of its messages.
+enum Gate {
+    /// Send, with the campaign's fixed delay between messages, if any.
+    Open(Option<Duration>),
+    /// Not now: leave the message queued.
+    Hold,
+    /// Never: the campaign is over.
+    Stopped,
+}
+
+const CAMPAIGN_STOPPED: &str = "the campaign was stopped before this message was sent";
 
 /// The prefix a settled attempt leaves in the job's last error.
 fn attempt_tag(attempt: u32) -> String {

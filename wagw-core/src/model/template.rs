@@ -150,6 +150,13 @@ impl TemplateDraft {
         (count("HEADER"), count("BODY"))
     }
 
+    /// The header's format (`TEXT`, `IMAGE`, `VIDEO`, `DOCUMENT`, `LOCATION`), upper-case.
+    pub fn header_format(&self) -> Option<String> {
+        self.components_of("HEADER")
+            .find_map(|c| c.get("format").and_then(serde_json::Value::as_str))
+            .map(str::to_uppercase)
+    }
+
     fn components_of<'a>(
         &'a self,
         kind: &'a str,

@@ -1,0 +1,26 @@
+//! Campaigns (blasts): create, fill with recipients, schedule, run, pause, resume, cancel,
+//! and report.
+//!
+//! [`CampaignEngine`] works on top of the [`Dispatcher`](crate::dispatch::Dispatcher): it turns
+//! recipients into messages (rendered per recipient, idempotency key
+//! `campaign:{campaign}:{recipient}`) and submits them; the dispatcher sends them within the
+//! number's limits and marks each recipient. Everything the engine does is idempotent, so
+//! several processes may drive the same campaigns and a crash mid-way repeats nothing:
+//! [`tick`](CampaignEngine::tick) feeds running campaigns, starts scheduled ones when due, holds
+//! campaigns outside their sending window, and completes drained ones.
+//!
+//! Pausing takes effect at once: the dispatcher leaves a paused campaign's messages queued,
+//! unsent. Resuming feeds them again; their idempotency keys and queue deduplication mean
+//! nothing already sent is sent again.
+
+mod audience;
+mod engine;
+mod personalize;
+mod report;
+mod schedule;
+
+pub use audience::{ExpansionReport, Rejection};
+pub use engine::CampaignEngine;
+pub use personalize::render;
+pub use report::{CampaignReport, RecipientRow};
+pub use schedule::parse_schedule;

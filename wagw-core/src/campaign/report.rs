@@ -1,0 +1,91 @@
+//! Campaign reports: totals plus every recipient's outcome, as JSON or CSV.
+
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CampaignId, MessageId, TenantId};
+use crate::model::campaign::{Campaign, CampaignCounters, RecipientStatus};
+use crate::store::{Page, Store};
+use crate::{Error, Result};
+
+/// A campaign's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignReport {
+    /// The campaign.
+    pub campaign: Campaign,
+    /// Counts by status.
+    pub counters: CampaignCounters,
+    /// Every recipient, in the order they were added.
+    pub recipients: Vec<RecipientRow>,
+}
+
+/// One recipient's line in a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientRow {
+    /// The number.
+    pub phone: String,
+    /// Where the recipient got to.
+    pub status: RecipientStatus,
+    /// Why it failed or was skipped.
+    pub reason: Option<String>,
+    /// The message sent, if any.
+    pub message_id: Option<MessageId>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CampaignReport {
+    pub(crate) async fn build<S: Store + ?Sized>(
+        store: &S,
+        tenant: TenantId,
+        id: CampaignId,
+    ) -> Result<Self> {
+        let campaign = store.get_campaign(tenant, id).await?;
+        let counters = store.campaign_counters(tenant, id).await?;
+        let mut recipients = Vec::with_capacity(counters.total as usize);
+        let mut page = Page::first(Page::MAX_LIMIT);
+        loop {
+            let batch = store.list_recipients(tenant, id, None, page).await?;
+            recipients.extend(batch.items.into_iter().map(|r| RecipientRow {
+                phone: r.phone.as_str().to_owned(),
+                status: r.status,
+                reason: r.reason,
+                message_id: r.message_id,
+                updated_at: r.updated_at,
+            }));
+            match batch.next {
+                Some(next) => page = Page::after(Page::MAX_LIMIT, next),
+                None => break,
+            }
+        }
+        Ok(Self {
+            campaign,
+            counters,
+            recipients,
+        })
+    }
+
+    /// Writes the recipients as CSV with a header:
+    /// `phone,status,reason,message_id,updated_at`.
+    pub fn write_csv(&self, out: impl Write) -> Result<()> {
+        let io = |e: csv::Error| Error::backend("writing the report", false, e);
+        let mut csv = csv::Writer::from_writer(out);
+        csv.write_record(["phone", "status", "reason", "message_id", "updated_at"])
+            .map_err(io)?;
+        for r in &self.recipients {
+            let message = r.message_id.map(|m| m.to_string()).unwrap_or_default();
+            csv.write_record([
+                r.phone.as_str(),
+                r.status.as_str(),
+                r.reason.as_deref().unwrap_or(""),
+                &message,
+                &r.updated_at.to_rfc3339(),
+            ])
+            .map_err(io)?;
+        }
+        csv.flush()
+            .map_err(|e| Error::backend("writing the report", false, e))
+    }
+}

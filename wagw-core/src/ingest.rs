@@ -1,0 +1,71 @@
+//! Status webhooks into the store: messages move forward, campaign recipients follow.
+
+use crate::Result;
+use crate::event::{DeliveryStatus, StatusUpdate as WireStatus};
+use crate::ids::TenantId;
+use crate::model::campaign::RecipientStatus;
+use crate::model::message::{MessageError, MessageStatus, StatusChange, StatusUpdate};
+use crate::store::{RecipientUpdate, Store, WamidUpdate};
+
+impl WamidUpdate {
+    /// The update a status webhook item asks for; `None` for statuses wagw does not track.
+    /// `played` counts as `read`; a failure carries Meta's first error code and details.
+    pub fn from_webhook(status: &WireStatus) -> Option<Self> {
+        let to = match &status.status {
+            DeliveryStatus::Sent => MessageStatus::Sent,
+            DeliveryStatus::Delivered => MessageStatus::Delivered,
+            DeliveryStatus::Read | DeliveryStatus::Played => MessageStatus::Read,
+            DeliveryStatus::Failed => MessageStatus::Failed,
+            DeliveryStatus::Other(_) => return None,
+        };
+        let mut update = StatusUpdate::new(to, status.timestamp);
+        if to == MessageStatus::Failed {
+            update.error = Some(match status.errors.first() {
+                Some(e) => MessageError {
+                    code: i64::try_from(e.code).ok(),
+                    reason: e
+                        .details()
+                        .or(e.message.as_deref())
+                        .or(e.title.as_deref())
+                        .unwrap_or("failed")
+                        .to_owned(),
+                },
+                None => MessageError {
+                    code: None,
+                    reason: "failed without a reason".into(),
+                },
+            });
+        }
+        Some(Self {
+            wamid: status.id.clone(),
+            update,
+        })
+    }
+}
+
+/// Applies status updates to messages (forward only) and moves the campaign recipients of the
+/// messages that moved, so campaign counters stay in step with webhooks. Results are in input
+/// order; `None` for an unknown wamid.
+pub async fn apply_status_updates<S: Store + ?Sized>(
+    store: &S,
+    tenant: TenantId,
+    updates: &[WamidUpdate],
+) -> Result<Vec<Option<StatusChange>>> {
+    let changes = store.update_statuses_by_wamid(tenant, updates).await?;
+    let mut recipients = Vec::new();
+    for change in changes.iter().flatten().filter(|c| c.moved()) {
+        let message = store.get_message(tenant, change.message_id).await?;
+        if let Some(id) = message.recipient_id {
+            recipients.push(RecipientUpdate {
+                id,
+                status: RecipientStatus::from_message(change.to),
+                reason: message.error.map(|e| e.reason),
+                message_id: Some(message.id),
+            });
+        }
+    }
+    if !recipients.is_empty() {
+        store.update_recipients(tenant, &recipients).await?;
+    }
+    Ok(changes)
+}

@@ -1,0 +1,461 @@
+//! The campaign engine on the memory backends and the stub transport.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use common::{Setup, phone, quick, wait_until};
+use wagw_core::campaign::CampaignEngine;
+use wagw_core::content::MessageContent;
+use wagw_core::ingest::apply_status_updates;
+use wagw_core::model::campaign::{
+    Audience, Campaign, CampaignContent, CampaignState, SendingWindow,
+};
+use wagw_core::model::contact::{Contact, ContactFilter};
+use wagw_core::model::message::{MessageStatus, StatusUpdate};
+use wagw_core::model::template::{Template, TemplateCategory, TemplateDraft, TemplateStatus};
+use wagw_core::store::{CampaignStore, ContactStore, TemplateStore, WamidUpdate};
+use wagw_core::{ErrorCode, Queue};
+
+struct Run {
+    s: Setup,
+    engine: CampaignEngine<
+        wagw_store_memory::MemoryStore,
+        wagw_store_memory::MemoryQueue,
+        wagw_core::testkit::StubTransport,
+    >,
+}
+
+impl Run {
+    async fn new(throughput: u32) -> Self {
+        let s = Setup::new(throughput).await;
+        let engine = CampaignEngine::new(s.dispatcher(quick()));
+        Self { s, engine }
+    }
+
+    fn text_campaign(&self, body: &str) -> Campaign {
+        Campaign::new(
+            self.s.tenant.id,
+            self.s.channel.id,
+            "Tagihan November",
+            CampaignContent::Text { body: body.into() },
+            Audience::default(),
+        )
+    }
+
+    /// Runs the dispatcher and ticks the engine until `done`.
+    async fn drive_until(
+        &self,
+        what: &str,
+        mut done: impl AsyncFnMut() -> bool,
+    ) -> wagw_core::dispatch::DispatcherHandle {
+        let dispatcher = self.s.dispatcher(quick());
+        let handle = dispatcher.start();
+        let engine = CampaignEngine::new(dispatcher);
+        wait_until(what, async || {
+            engine.tick().await.expect("tick");
+            done().await
+        })
+        .await;
+        handle
+    }
+
+    async fn state(&self, c: &Campaign) -> CampaignState {
+        self.s
+            .store
+            .get_campaign(self.s.tenant.id, c.id)
+            .await
+            .expect("campaign")
+            .state
+    }
+}
+
+fn csv_rows(n: u64) -> String {
+    let mut csv = String::from("nama,nomor,tagihan\n");
+    for i in 0..n {
+        csv.push_str(&format!("Pelanggan {i},0812{:08},Rp {}.000\n", i, 100 + i));
+    }
+    csv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_import_reports_bad_rows_by_line_and_drops_duplicates() {
+    let r = Run::new(80).await;
+    let c = r.text_campaign("Halo {nama}");
+    r.engine.create(&c).await.expect("create");
+    let csv = "Nama,Nomor,Tagihan\n\
+               Budi,08123456789,Rp 150.000\n\
+               Budi lagi,+62 812-3456-789,Rp 150.000\n\
+               Siti,12ab,Rp 99.000\n\
+               Andi,0812 2222 3333,Rp 75.000,extra\n\
+               Rina,0813 1111 2222,Rp 80.000\n";
+    let report = r
+        .engine
+        .import_csv(r.s.tenant.id, c.id, csv.as_bytes())
+        .await
+        .expect("import");
+    assert_eq!(
+        (report.added, report.duplicates, report.rejected),
+        (2, 1, 2)
+    );
+    let lines: Vec<_> = report.rejections.iter().map(|x| x.line).collect();
+    assert_eq!(lines, [Some(4), Some(5)]);
+    assert!(
+        report.rejections[0].reason.contains("contains letters"),
+        "{:?}",
+        report.rejections[0]
+    );
+    let no_phone = r
+        .engine
+        .import_csv(r.s.tenant.id, c.id, "nama,kota\nBudi,Bandung\n".as_bytes())
+        .await;
+    assert_eq!(no_phone.unwrap_err().code(), ErrorCode::InvalidInput);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audience_unites_filtered_contacts_and_explicit_numbers() {
+    let r = Run::new(80).await;
+    let contacts: Vec<_> = (0..10u64)
+        .map(|n| {
+            let mut c = Contact::new(r.s.tenant.id, phone(n), Some(format!("Pelanggan {n}")));
+            c.fields.insert(
+                "node".into(),
+                if n < 4 { "ODP-001" } else { "ODP-002" }.into(),
+            );
+            c.tags.insert("active".into());
+            c
+        })
+        .collect();
+    r.s.store
+        .upsert_contacts(r.s.tenant.id, &contacts)
+        .await
+        .expect("contacts");
+    let mut c = r.text_campaign("Gangguan di {node}, {nama}");
+    c.audience = Audience {
+        filter: Some(ContactFilter {
+            tags: BTreeSet::from(["active".into()]),
+            fields: [("node".to_owned(), "ODP-001".to_owned())].into(),
+            ..ContactFilter::default()
+        }),
+        numbers: vec![
+            phone(0).as_str().to_owned(),
+            "0812-9999-0000".into(),
+            "abc".into(),
+        ],
+        csv: false,
+    };
+    r.engine.create(&c).await.expect("create");
+    let report = r.engine.expand(r.s.tenant.id, c.id).await.expect("expand");
+    assert_eq!(
+        (report.added, report.duplicates, report.rejected),
+        (5, 1, 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_are_checked_before_create_and_start() {
+    let r = Run::new(80).await;
+    let mut template = Template::new(
+        r.s.tenant.id,
+        r.s.channel.id,
+        TemplateDraft {
+            name: "tagihan".into(),
+            language: "id".into(),
+            category: TemplateCategory::Utility,
+            components: vec![
+                serde_json::json!({"type": "BODY", "text": "Halo {{1}}, tagihan {{2}}."}),
+            ],
+        },
+    );
+    template.status = TemplateStatus::Pending;
+    r.s.store
+        .create_template(&template)
+        .await
+        .expect("template");
+    let content = |params: &[&str]| CampaignContent::Template {
+        template_id: template.id,
+        body_params: params.iter().map(|p| p.to_string()).collect(),
+        header_params: vec![],
+    };
+    let mut bad = r.text_campaign("");
+    bad.content = content(&["{nama}"]);
+    assert_eq!(
+        r.engine.create(&bad).await.unwrap_err().code(),
+        ErrorCode::TemplateParamMismatch
+    );
+
+    let mut good = r.text_campaign("");
+    good.content = content(&["{nama}", "{tagihan}"]);
+    r.engine.create(&good).await.expect("create");
+    r.engine
+        .import_csv(r.s.tenant.id, good.id, csv_rows(3).as_bytes())
+        .await
+        .expect("import");
+    let refused = r
+        .engine
+        .start(r.s.tenant.id, good.id, None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::InvalidState, "{refused}");
+
+    let mut approved =
+        r.s.store
+            .get_template(r.s.tenant.id, template.id)
+            .await
+            .expect("get");
+    approved.status = TemplateStatus::Approved;
+    r.s.store.update_template(&approved).await.expect("approve");
+    r.engine
+        .start(r.s.tenant.id, good.id, None)
+        .await
+        .expect("start");
+    let handle = r
+        .drive_until("completed", async || {
+            r.state(&good).await == CampaignState::Completed
+        })
+        .await;
+    handle.shutdown().await;
+    let sent = r.s.stub.sent();
+    assert_eq!(sent.len(), 3);
+    let MessageContent::Template(t) = &sent[0].message.content else {
+        panic!("a template message");
+    };
+    let body = serde_json::to_value(&t.components).expect("json");
+    assert_eq!(body[0]["parameters"][0]["text"], "Pelanggan 0");
+    assert_eq!(body[0]["parameters"][1]["text"], "Rp 100.000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_runs_to_completion_and_reports_every_recipient() {
+    let r = Run::new(500).await;
+    let c = r.text_campaign("Halo {nama}, tagihan Anda {tagihan}.");
+    r.engine.create(&c).await.expect("create");
+    r.engine
+        .import_csv(r.s.tenant.id, c.id, csv_rows(50).as_bytes())
+        .await
+        .expect("import");
+    assert_eq!(
+        r.engine
+            .start(r.s.tenant.id, c.id, None)
+            .await
+            .expect("start")
+            .state,
+        CampaignState::Running
+    );
+    let handle = r
+        .drive_until("completed", async || {
+            r.state(&c).await == CampaignState::Completed
+        })
+        .await;
+    handle.shutdown().await;
+    let sent = r.s.stub.sent();
+    assert_eq!(sent.len(), 50);
+    let texts: BTreeSet<_> = sent
+        .iter()
+        .filter_map(|m| match &m.message.content {
+            MessageContent::Text(t) => Some(t.body.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(texts.contains("Halo Pelanggan 7, tagihan Anda Rp 107.000."));
+
+    // Status webhooks move recipients on, out of order as Meta sends them.
+    let report = r.engine.report(r.s.tenant.id, c.id).await.expect("report");
+    let wamids: Vec<_> = sent.iter().filter_map(|m| m.wamid.clone()).collect();
+    let mut updates = Vec::new();
+    for (i, wamid) in wamids.iter().enumerate().take(10) {
+        let status = if i < 5 {
+            MessageStatus::Read
+        } else {
+            MessageStatus::Delivered
+        };
+        updates.push(WamidUpdate {
+            wamid: wamid.clone(),
+            update: StatusUpdate::new(status, Utc::now()),
+        });
+        updates.push(WamidUpdate {
+            wamid: wamid.clone(),
+            update: StatusUpdate::new(MessageStatus::Sent, Utc::now()),
+        });
+    }
+    apply_status_updates(&*r.s.store, r.s.tenant.id, &updates)
+        .await
+        .expect("webhooks");
+    let counters = r
+        .engine
+        .counters(r.s.tenant.id, c.id)
+        .await
+        .expect("counters");
+    assert_eq!(
+        (counters.sent, counters.delivered, counters.read),
+        (40, 5, 5)
+    );
+    assert_eq!(report.recipients.len(), 50);
+    let mut csv = Vec::new();
+    r.engine
+        .report(r.s.tenant.id, c.id)
+        .await
+        .expect("report")
+        .write_csv(&mut csv)
+        .expect("csv");
+    let csv = String::from_utf8(csv).expect("utf8");
+    assert_eq!(csv.lines().count(), 51);
+    assert!(csv.starts_with("phone,status,reason,message_id,updated_at\n"));
+    assert_eq!(csv.matches(",read,").count(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_takes_effect_at_once_and_resume_never_resends() {
+    let r = Run::new(50).await;
+    let c = r.text_campaign("Promo {nama}");
+    r.engine.create(&c).await.expect("create");
+    r.engine
+        .import_csv(r.s.tenant.id, c.id, csv_rows(100).as_bytes())
+        .await
+        .expect("import");
+    r.engine
+        .start(r.s.tenant.id, c.id, None)
+        .await
+        .expect("start");
+    let handle = r
+        .drive_until("under way", async || r.s.stub.sent().len() >= 20)
+        .await;
+    r.engine.pause(r.s.tenant.id, c.id).await.expect("pause");
+    let at_pause = r.s.stub.sent().len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = r.s.stub.sent().len();
+    assert!(
+        after - at_pause <= 1,
+        "{} messages went out after the pause",
+        after - at_pause
+    );
+    handle.shutdown().await;
+
+    r.engine.resume(r.s.tenant.id, c.id).await.expect("resume");
+    let handle = r
+        .drive_until("completed", async || {
+            r.state(&c).await == CampaignState::Completed
+        })
+        .await;
+    handle.shutdown().await;
+    let sent = r.s.stub.sent();
+    let distinct: BTreeSet<_> = sent.iter().map(|m| m.message.to.clone()).collect();
+    assert_eq!(
+        (sent.len(), distinct.len()),
+        (100, 100),
+        "every recipient exactly once"
+    );
+    assert_eq!(r.s.queue.stats().await.expect("stats").pending(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_skips_everyone_not_yet_sent() {
+    let r = Run::new(30).await;
+    let c = r.text_campaign("Promo");
+    r.engine.create(&c).await.expect("create");
+    r.engine
+        .import_csv(r.s.tenant.id, c.id, csv_rows(60).as_bytes())
+        .await
+        .expect("import");
+    r.engine
+        .start(r.s.tenant.id, c.id, None)
+        .await
+        .expect("start");
+    let handle = r
+        .drive_until("under way", async || r.s.stub.sent().len() >= 5)
+        .await;
+    r.engine.cancel(r.s.tenant.id, c.id).await.expect("cancel");
+    wait_until("queue drained", async || {
+        r.s.queue.stats().await.expect("stats").pending() == 0
+    })
+    .await;
+    handle.shutdown().await;
+    let counters = r
+        .engine
+        .counters(r.s.tenant.id, c.id)
+        .await
+        .expect("counters");
+    let sent = r.s.stub.sent().len() as u64;
+    assert_eq!(
+        counters.reached_sent() + counters.skipped + counters.failed,
+        60
+    );
+    assert_eq!(counters.pending, 0);
+    assert!(
+        counters.reached_sent() <= sent,
+        "{counters:?} vs {sent} sends"
+    );
+    assert!(counters.skipped >= 50, "{counters:?}");
+    assert_eq!(r.state(&c).await, CampaignState::Cancelled);
+    let err = r.engine.resume(r.s.tenant.id, c.id).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidState);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_campaign_starts_when_due() {
+    let r = Run::new(500).await;
+    let c = r.text_campaign("Pengingat");
+    r.engine.create(&c).await.expect("create");
+    r.engine
+        .import_csv(r.s.tenant.id, c.id, csv_rows(5).as_bytes())
+        .await
+        .expect("import");
+    let at = Utc::now() + TimeDelta::milliseconds(400);
+    let scheduled = r
+        .engine
+        .start(r.s.tenant.id, c.id, Some(at))
+        .await
+        .expect("schedule");
+    assert_eq!(scheduled.state, CampaignState::Scheduled);
+    r.engine.tick().await.expect("tick");
+    assert!(r.s.stub.sent().is_empty(), "nothing before the start time");
+    let handle = r
+        .drive_until("completed", async || {
+            r.state(&c).await == CampaignState::Completed
+        })
+        .await;
+    handle.shutdown().await;
+    assert!(r.s.stub.sent().iter().all(|m| m.at >= at));
+    assert_eq!(r.s.stub.sent().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_sent_outside_the_sending_window() {
+    let r = Run::new(500).await;
+    let mut c = r.text_campaign("Promo malam");
+    let now = Utc::now().with_timezone(&r.s.tenant.timezone).time();
+    let start = now + TimeDelta::hours(2);
+    c.window = Some(SendingWindow {
+        start,
+        end: start + TimeDelta::hours(1),
+    });
+    r.engine.create(&c).await.expect("create");
+    r.engine
+        .import_csv(r.s.tenant.id, c.id, csv_rows(5).as_bytes())
+        .await
+        .expect("import");
+    r.engine
+        .start(r.s.tenant.id, c.id, None)
+        .await
+        .expect("start");
+    let handle = r
+        .drive_until("a few ticks", {
+            let mut ticks = 0;
+            async move || {
+                ticks += 1;
+                ticks > 20
+            }
+        })
+        .await;
+    handle.shutdown().await;
+    assert!(r.s.stub.sent().is_empty());
+    let counters = r
+        .engine
+        .counters(r.s.tenant.id, c.id)
+        .await
+        .expect("counters");
+    assert_eq!(counters.pending, 5);
+    assert_eq!(r.state(&c).await, CampaignState::Running);
+}
