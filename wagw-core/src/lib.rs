@@ -48,6 +48,7 @@ pub mod ingest;
 pub mod model;
 pub mod phone;
 pub mod queue;
+pub mod scheduler;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -219,7 +219,10 @@ async fn templates_are_checked_before_create_and_start() {
     handle.shutdown().await;
     let sent = r.s.stub.sent();
     assert_eq!(sent.len(), 3);
-    let first = sent.iter().find(|m| m.message.to == phone(0).as_str()).expect("row 0 sent");
+    let first = sent
+        .iter()
+        .find(|m| m.message.to == phone(0).as_str())
+        .expect("row 0 sent");
     let MessageContent::Template(t) = &first.message.content else {
         panic!("a template message");
     };
