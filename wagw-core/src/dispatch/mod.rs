@@ -47,7 +47,7 @@ use tokio::task::JoinSet;
 
 pub use backoff::Backoff;
 pub use job::DispatchJob;
-pub use pacing::PairLimit;
+pub use pacing::{Pacer, PairLimit};
 
 use crate::content::{MessageContent, OutboundMessage};
 use crate::ids::{ChannelId, TenantId};
@@ -61,7 +61,7 @@ use crate::queue::{NackOutcome, Queue, Reservation, ReserveOptions};
 use crate::store::{Inserted, RecipientUpdate, Store};
 use crate::transport::{Transport, TransportError, TransportErrorKind};
 use crate::{Error, Result};
-use pacing::{Pacer, Stopped};
+use pacing::Stopped;
 
 /// What to do with a message whose last attempt has an unknown outcome (the process died
 /// between recording the attempt and recording its result).

@@ -7,7 +7,6 @@
 //! and pauses it for the suggested delay; every ten calm seconds give a tenth back.
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::ids::{CampaignId, ChannelId};
@@ -48,27 +47,39 @@ pub(crate) struct Stopped;
 
 const CALM_PERIOD: Duration = Duration::from_secs(10);
 
-#[derive(Debug)]
 struct ChannelPace {
     configured: u32,
     pinned: bool,
     effective: u32,
+    /// The keyed limiter of the effective rate, kept here so a decision takes one lookup.
+    limiter: Arc<Keyed<ChannelId>>,
     paused_until: Option<Instant>,
     calm_since: Instant,
 }
 
-pub(crate) struct Pacer {
+impl std::fmt::Debug for ChannelPace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelPace")
+            .field("configured", &self.configured)
+            .field("effective", &self.effective)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The dispatcher's rate decisions: per number (adaptive), per (number, recipient) pair, and
+/// per campaign delay. Exposed so the decision cost can be measured on its own.
+pub struct Pacer {
     clock: DefaultClock,
     by_rate: Mutex<HashMap<u32, Arc<Keyed<ChannelId>>>>,
     by_delay: Mutex<HashMap<Duration, Arc<Keyed<CampaignId>>>>,
     pairs: Option<Keyed<(ChannelId, PhoneNumber)>>,
-    channels: Mutex<HashMap<ChannelId, ChannelPace>>,
+    channels: RwLock<HashMap<ChannelId, ChannelPace>>,
 }
 
 impl std::fmt::Debug for Pacer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pacer")
-            .field("channels", &self.channels.lock().len())
+            .field("channels", &self.channels.read().len())
             .finish_non_exhaustive()
     }
 }
@@ -78,7 +89,8 @@ fn nonzero(n: u32) -> NonZeroU32 {
 }
 
 impl Pacer {
-    pub(crate) fn new(pair: Option<PairLimit>) -> Self {
+    /// A pacer with the given pair limit (`None` turns it off).
+    pub fn new(pair: Option<PairLimit>) -> Self {
         let clock = DefaultClock::default();
         let pairs = pair.and_then(|p| {
             Quota::with_period(p.every).map(|q| {
@@ -90,51 +102,64 @@ impl Pacer {
             by_rate: Mutex::new(HashMap::new()),
             by_delay: Mutex::new(HashMap::new()),
             pairs,
-            channels: Mutex::new(HashMap::new()),
+            channels: RwLock::new(HashMap::new()),
         }
     }
 
     /// Follows the channel record's throughput, unless a rate was pinned at run time.
-    pub(crate) fn observe(&self, channel: ChannelId, rate: u32) {
-        let mut channels = self.channels.lock();
-        let pace = channels.entry(channel).or_insert_with(|| ChannelPace {
+    pub fn observe(&self, channel: ChannelId, rate: u32) {
+        let mut channels = self.channels.write();
+        match channels.get_mut(&channel) {
+            Some(pace) if pace.pinned || pace.configured == rate => {}
+            Some(pace) => {
+                pace.configured = rate;
+                self.set_effective(pace, rate);
+            }
+            None => {
+                channels.insert(channel, self.new_pace(rate, false));
+            }
+        }
+    }
+
+    fn new_pace(&self, rate: u32, pinned: bool) -> ChannelPace {
+        ChannelPace {
             configured: rate,
-            pinned: false,
+            pinned,
             effective: rate,
+            limiter: self.channel_limiter(rate),
             paused_until: None,
             calm_since: Instant::now(),
-        });
-        if !pace.pinned && pace.configured != rate {
-            pace.configured = rate;
+        }
+    }
+
+    fn set_effective(&self, pace: &mut ChannelPace, rate: u32) {
+        if pace.effective != rate {
             pace.effective = rate;
+            pace.limiter = self.channel_limiter(rate);
         }
     }
 
     /// Sets a channel's rate at run time; it wins over the channel record.
     pub(crate) fn pin(&self, channel: ChannelId, rate: u32) {
-        let mut channels = self.channels.lock();
-        let pace = channels.entry(channel).or_insert_with(|| ChannelPace {
-            configured: rate,
-            pinned: true,
-            effective: rate,
-            paused_until: None,
-            calm_since: Instant::now(),
-        });
+        let mut channels = self.channels.write();
+        let pace = channels
+            .entry(channel)
+            .or_insert_with(|| self.new_pace(rate, true));
         pace.pinned = true;
         pace.configured = rate;
-        pace.effective = rate;
+        self.set_effective(pace, rate);
     }
 
     /// The rate a channel sends at now.
     pub(crate) fn effective_rate(&self, channel: ChannelId) -> Option<u32> {
-        self.channels.lock().get(&channel).map(|p| p.effective)
+        self.channels.read().get(&channel).map(|p| p.effective)
     }
 
     /// Channels paused after a throttle, as queue group names.
     pub(crate) fn paused_groups(&self) -> Vec<String> {
         let now = Instant::now();
         self.channels
-            .lock()
+            .read()
             .iter()
             .filter(|(_, p)| p.paused_until.is_some_and(|t| t > now))
             .map(|(id, _)| id.to_string())
@@ -143,8 +168,9 @@ impl Pacer {
 
     /// The far side said the number sends too fast: slow down and pause.
     pub(crate) fn throttled(&self, channel: ChannelId, pause: Duration) {
-        if let Some(pace) = self.channels.lock().get_mut(&channel) {
-            pace.effective = (pace.effective * 3 / 4).max(1);
+        if let Some(pace) = self.channels.write().get_mut(&channel) {
+            let slower = (pace.effective * 3 / 4).max(1);
+            self.set_effective(pace, slower);
             pace.paused_until = Some(Instant::now() + pause);
             pace.calm_since = Instant::now();
         }
@@ -152,11 +178,12 @@ impl Pacer {
 
     /// A send went through: after a calm period, win back some rate.
     pub(crate) fn succeeded(&self, channel: ChannelId) {
-        if let Some(pace) = self.channels.lock().get_mut(&channel)
+        if let Some(pace) = self.channels.write().get_mut(&channel)
             && pace.effective < pace.configured
             && pace.calm_since.elapsed() >= CALM_PERIOD
         {
-            pace.effective = (pace.effective + (pace.configured / 10).max(1)).min(pace.configured);
+            let faster = (pace.effective + (pace.configured / 10).max(1)).min(pace.configured);
+            self.set_effective(pace, faster);
             pace.calm_since = Instant::now();
         }
     }
@@ -171,33 +198,47 @@ impl Pacer {
         }))
     }
 
+    /// Takes the channel's next send slot if it is free now; otherwise says how long to wait.
+    pub fn check_channel(&self, channel: ChannelId) -> Result<(), Duration> {
+        let channels = self.channels.read();
+        let Some(pace) = channels.get(&channel) else {
+            drop(channels);
+            // Not observed yet: the most careful rate until the channel record is known.
+            self.observe(channel, 1);
+            return self.check_channel(channel);
+        };
+        if let Some(wait) = pace
+            .paused_until
+            .and_then(|t| t.checked_duration_since(Instant::now()))
+        {
+            return Err(wait);
+        }
+        pace.limiter
+            .check_key(&channel)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Takes a message of the pair (number, recipient) if one is free now; otherwise says how
+    /// long to wait.
+    pub fn check_pair(&self, channel: ChannelId, to: &PhoneNumber) -> Result<(), Duration> {
+        match &self.pairs {
+            Some(pairs) => pairs
+                .check_key(&(channel, to.clone()))
+                .map_err(|not_until| not_until.wait_time_from(self.clock.now())),
+            None => Ok(()),
+        }
+    }
+
     /// Waits for the channel's next send slot.
     pub(crate) async fn acquire_channel(
         &self,
         channel: ChannelId,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), Stopped> {
-        loop {
-            let (rate, paused_until) = {
-                let channels = self.channels.lock();
-                let pace = channels.get(&channel);
-                (
-                    pace.map_or(1, |p| p.effective),
-                    pace.and_then(|p| p.paused_until),
-                )
-            };
-            if let Some(wait) = paused_until.and_then(|t| t.checked_duration_since(Instant::now()))
-            {
-                sleep_or_stop(wait, stop).await?;
-                continue;
-            }
-            match self.channel_limiter(rate).check_key(&channel) {
-                Ok(()) => return Ok(()),
-                Err(not_until) => {
-                    sleep_or_stop(not_until.wait_time_from(self.clock.now()), stop).await?;
-                }
-            }
+        while let Err(wait) = self.check_channel(channel) {
+            sleep_or_stop(wait, stop).await?;
         }
+        Ok(())
     }
 
     /// Waits until the pair (number, recipient) may receive another message.
@@ -207,10 +248,10 @@ impl Pacer {
         to: &PhoneNumber,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), Stopped> {
-        match &self.pairs {
-            Some(pairs) => self.acquire(pairs, &(channel, to.clone()), stop).await,
-            None => Ok(()),
+        while let Err(wait) = self.check_pair(channel, to) {
+            sleep_or_stop(wait, stop).await?;
         }
+        Ok(())
     }
 
     /// Waits for a campaign's fixed delay between messages.
@@ -234,23 +275,10 @@ impl Pacer {
                 }
             }
         };
-        self.acquire(&limiter, &campaign, stop).await
-    }
-
-    async fn acquire<K: Hash + Eq + Clone>(
-        &self,
-        limiter: &Keyed<K>,
-        key: &K,
-        stop: &mut watch::Receiver<bool>,
-    ) -> Result<(), Stopped> {
-        loop {
-            match limiter.check_key(key) {
-                Ok(()) => return Ok(()),
-                Err(not_until) => {
-                    sleep_or_stop(not_until.wait_time_from(self.clock.now()), stop).await?;
-                }
-            }
+        while let Err(not_until) = limiter.check_key(&campaign) {
+            sleep_or_stop(not_until.wait_time_from(self.clock.now()), stop).await?;
         }
+        Ok(())
     }
 }
 
