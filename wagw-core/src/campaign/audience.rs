@@ -136,7 +136,7 @@ impl<'a, S: Store + ?Sized> RecipientWriter<'a, S> {
     }
 
     /// Adds the rows of a CSV with a header; one column holds the number, the others become
-    /// variables by header name and by position (`{{1}}` is the first other column).
+    /// variables named by their (lower-cased) header.
     pub(crate) async fn csv(&mut self, reader: impl Read, region: Region) -> Result<()> {
         let mut csv = csv::ReaderBuilder::new()
             .flexible(false)
@@ -177,12 +177,12 @@ impl<'a, S: Store + ?Sized> RecipientWriter<'a, S> {
                     continue;
                 }
             };
-            let mut vars = BTreeMap::new();
-            let others = record.iter().enumerate().filter(|(i, _)| *i != phone_col);
-            for (position, (i, value)) in others.enumerate() {
-                vars.insert(headers[i].clone(), value.to_owned());
-                vars.insert((position + 1).to_string(), value.to_owned());
-            }
+            let mut vars: BTreeMap<String, String> = record
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != phone_col)
+                .map(|(i, value)| (headers[i].clone(), value.to_owned()))
+                .collect();
             vars.insert("phone".to_owned(), phone.as_str().to_owned());
             self.push(phone, vars, None).await?;
         }
