@@ -201,6 +201,14 @@ pub enum TemplateStatus {
     InAppeal,
     /// Deleted on Meta's side.
     Deleted,
+    /// Deletion requested, not finished.
+    PendingDeletion,
+    /// Flagged for low quality; paused if it does not improve.
+    Flagged,
+    /// The business hit its template limit.
+    LimitExceeded,
+    /// Archived by the business.
+    Archived,
     /// Any status Meta adds later.
     #[serde(other)]
     Unknown,

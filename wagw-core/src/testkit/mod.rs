@@ -22,5 +22,5 @@ pub mod store_cases;
 mod stub_transport;
 pub mod transport_cases;
 
-pub use fixtures::Fixture;
+pub use fixtures::{Fixture, phone};
 pub use stub_transport::{SentMessage, StubTransport};
