@@ -1,0 +1,908 @@
+//! [`MetaTransport`]: wagw's [`Transport`] over Meta's WhatsApp Cloud API (Graph API).
+//!
+//! One transport serves every channel of every tenant: each call names the [`Channel`], whose
+//! `phone_number_id` and `waba_id` pick the Graph objects and whose `access_token` (when set)
+//! wins over the transport's default token. All calls share one connection pool.
+//!
+//! Failures come back as [`TransportError`]s classified from Meta's `error.code`; see
+//! [`classify`] for the table. `POST /messages` is not idempotent: a timeout after the
+//! request left may still have sent the message, so a retry can send it twice (attach
+//! `biz_opaque_callback_data` to correlate status webhooks).
+
+mod meta_error;
+mod types;
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, Url};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use wagw_core::content::{MarkRead, OutboundMessage};
+use wagw_core::model::Secret;
+use wagw_core::model::channel::Channel;
+use wagw_core::model::template::{TemplateDraft, TemplateStatus};
+use wagw_core::transport::{
+    Capabilities, CodeMethod, MediaInfo, MediaUpload, RemoteTemplate, SendReceipt, TemplatePage,
+    Transport,
+};
+use wagw_core::{TransportError, TransportErrorKind};
+
+pub use meta_error::{MetaError, classify, pair_limit_backoff, parse_retry_after};
+pub use types::{Page, PhoneNumberInfo};
+
+use crate::error::Error;
+use types::ListEnvelope;
+
+/// Meta's production Graph API host.
+pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
+/// The Graph API version used unless configured otherwise.
+pub const DEFAULT_API_VERSION: &str = "v23.0";
+/// Largest media download accepted by default (Meta's largest media, documents, is 100 MB).
+pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 100 * 1024 * 1024;
+
+const TEMPLATE_FIELDS: &str = "id,name,language,status,category,components";
+const PHONE_FIELDS: &str = "id,display_phone_number,verified_name,quality_rating,\
+code_verification_status,platform_type,throughput,name_status,status";
+const TEMPLATE_PAGE_SIZE: &str = "100";
+const MAX_PHONE_PAGES: usize = 100;
+
+/// Configures a [`MetaTransport`]; start with [`MetaTransport::builder`].
+#[derive(Clone)]
+pub struct MetaTransportBuilder {
+    base_url: String,
+    version: String,
+    access_token: Option<Secret>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    pool_idle_timeout: Duration,
+    max_download_bytes: u64,
+    user_agent: String,
+    client: Option<reqwest::Client>,
+}
+
+impl std::fmt::Debug for MetaTransportBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetaTransportBuilder")
+            .field("base_url", &self.base_url)
+            .field("version", &self.version)
+            .field("access_token", &self.access_token)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MetaTransportBuilder {
+    fn default() -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            version: DEFAULT_API_VERSION.to_owned(),
+            access_token: None,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            pool_idle_timeout: Duration::from_secs(90),
+            max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
+            user_agent: concat!("wagw-meta/", env!("CARGO_PKG_VERSION")).to_owned(),
+            client: None,
+        }
+    }
+}
+
+impl MetaTransportBuilder {
+    /// The Graph API root, default [`DEFAULT_BASE_URL`]; point it at an emulator or a mock
+    /// server in tests. A path prefix is kept (`http://host/prefix` → `/prefix/v23.0/...`).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// The Graph API version path segment, default [`DEFAULT_API_VERSION`].
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// The token used for channels without their own `access_token` and for calls that
+    /// name no channel.
+    pub fn access_token(mut self, token: impl Into<String>) -> Self {
+        self.access_token = Some(Secret::new(token));
+        self
+    }
+
+    /// Total time allowed per request, default 30 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Time allowed to open a connection, default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long idle pooled connections are kept, default 90 s.
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// Largest media download accepted, default [`DEFAULT_MAX_DOWNLOAD_BYTES`].
+    pub fn max_download_bytes(mut self, bytes: u64) -> Self {
+        self.max_download_bytes = bytes;
+        self
+    }
+
+    /// The `User-Agent` header, default `wagw-meta/<version>`.
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = agent.into();
+        self
+    }
+
+    /// Uses a caller-built client (proxy, custom roots ...); the timeout, pool and user-agent
+    /// settings of this builder are then ignored.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Builds the transport.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the base URL does not parse or cannot carry a path, the
+    /// version is empty or contains `/`, or the HTTP client cannot be built.
+    pub fn build(self) -> Result<MetaTransport, Error> {
+        let base = Url::parse(self.base_url.trim_end_matches('/'))
+            .map_err(|e| Error::Config(format!("base URL {:?}: {e}", self.base_url)))?;
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+            return Err(Error::Config(format!(
+                "base URL {:?} must be an http(s) URL",
+                self.base_url
+            )));
+        }
+        let version = self.version.trim().to_owned();
+        if version.is_empty() || version.contains('/') {
+            return Err(Error::Config(format!(
+                "API version {:?} must be one path segment such as v23.0",
+                self.version
+            )));
+        }
+        let client = match self.client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.connect_timeout)
+                .pool_idle_timeout(self.pool_idle_timeout)
+                .user_agent(self.user_agent)
+                .build()
+                .map_err(|e| Error::Config(format!("HTTP client: {e}")))?,
+        };
+        Ok(MetaTransport {
+            client,
+            base,
+            version,
+            access_token: self.access_token,
+            max_download_bytes: self.max_download_bytes,
+        })
+    }
+}
+
+/// wagw's [`Transport`] over Meta's WhatsApp Cloud API.
+///
+/// Cheap to clone (the connection pool is shared). See the [crate docs](crate) for an example.
+#[derive(Clone)]
+pub struct MetaTransport {
+    client: reqwest::Client,
+    base: Url,
+    version: String,
+    access_token: Option<Secret>,
+    max_download_bytes: u64,
+}
+
+impl std::fmt::Debug for MetaTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetaTransport")
+            .field("base", &self.base.as_str())
+            .field("version", &self.version)
+            .field("access_token", &self.access_token)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `{"success": true}`.
+#[derive(Deserialize)]
+struct Success {
+    #[serde(default)]
+    success: bool,
+}
+
+/// `{"id": "..."}` plus whatever else.
+#[derive(Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct SendResponse {
+    #[serde(default)]
+    contacts: Vec<SendContact>,
+    #[serde(default)]
+    messages: Vec<SendMessage>,
+}
+
+#[derive(Deserialize)]
+struct SendContact {
+    #[serde(default)]
+    wa_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SendMessage {
+    id: String,
+    #[serde(default)]
+    message_status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MediaResponse {
+    #[serde(default)]
+    id: Option<String>,
+    url: String,
+    #[serde(default)]
+    mime_type: String,
+    #[serde(default)]
+    sha256: String,
+    #[serde(default, deserialize_with = "u64_or_string")]
+    file_size: u64,
+}
+
+#[derive(Deserialize)]
+struct CreatedTemplate {
+    id: String,
+    #[serde(default)]
+    status: Option<TemplateStatus>,
+    #[serde(default)]
+    category: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawTemplate {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    language: String,
+    #[serde(default)]
+    status: Option<TemplateStatus>,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    components: Option<Value>,
+}
+
+impl From<RawTemplate> for RemoteTemplate {
+    fn from(raw: RawTemplate) -> Self {
+        Self {
+            id: raw.id,
+            name: raw.name,
+            language: raw.language,
+            status: raw.status.unwrap_or(TemplateStatus::Unknown),
+            category: raw.category,
+            components: raw.components.unwrap_or_else(|| Value::Array(Vec::new())),
+        }
+    }
+}
+
+fn u64_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::N(n) => Ok(n),
+        Raw::S(s) => s.trim().parse().map_err(serde::de::Error::custom),
+    }
+}
+
+fn permanent(message: impl Into<String>) -> TransportError {
+    TransportError::new(TransportErrorKind::Permanent, message)
+}
+
+fn json_body(value: &impl serde::Serialize) -> Result<Vec<u8>, TransportError> {
+    serde_json::to_vec(value).map_err(|e| permanent(format!("cannot serialise request: {e}")))
+}
+
+impl MetaTransport {
+    /// A builder with Meta's defaults.
+    pub fn builder() -> MetaTransportBuilder {
+        MetaTransportBuilder::default()
+    }
+
+    /// A transport for Meta's production API with a default access token.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the HTTP client cannot be built.
+    pub fn new(access_token: impl Into<String>) -> Result<Self, Error> {
+        Self::builder().access_token(access_token).build()
+    }
+
+    /// The Graph API version in use.
+    pub fn api_version(&self) -> &str {
+        &self.version
+    }
+
+    /// `{base}/{version}/{segments...}`, each segment percent-encoded.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push(&self.version).extend(segments);
+        }
+        url
+    }
+
+    fn token<'a>(&'a self, explicit: Option<&'a Secret>) -> Result<&'a str, TransportError> {
+        explicit
+            .or(self.access_token.as_ref())
+            .map(Secret::expose)
+            .ok_or_else(|| {
+                TransportError::new(
+                    TransportErrorKind::Auth,
+                    "no access token: set the channel's access_token or a default token",
+                )
+            })
+    }
+
+    fn bearer(token: &str) -> Result<HeaderValue, TransportError> {
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            TransportError::new(
+                TransportErrorKind::Auth,
+                "the access token contains characters not allowed in a header",
+            )
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        url: Url,
+        token: &str,
+        json: Option<Vec<u8>>,
+    ) -> Result<reqwest::RequestBuilder, TransportError> {
+        let mut builder = self
+            .client
+            .request(method, url)
+            .header(AUTHORIZATION, Self::bearer(token)?);
+        if let Some(body) = json {
+            builder = builder
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body);
+        }
+        Ok(builder)
+    }
+
+    /// Builds, without sending, the `POST /{version}/{phone_number_id}/messages` request
+    /// for `message`: the content is validated first, then serialised.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportErrorKind::Permanent`] when the content breaks Meta's rules;
+    /// [`TransportErrorKind::Auth`] when there is no token.
+    pub fn send_request(
+        &self,
+        channel: &Channel,
+        message: &OutboundMessage,
+    ) -> Result<reqwest::Request, TransportError> {
+        message
+            .validate()
+            .map_err(|e| permanent(format!("invalid content: {e}")))?;
+        let token = self.token(channel.access_token.as_ref())?;
+        let url = self.url(&[&channel.phone_number_id, "messages"]);
+        self.request(Method::POST, url, token, Some(json_body(message)?))?
+            .build()
+            .map_err(|e| permanent(format!("cannot build request: {e}")))
+    }
+
+    /// Sends a built request; returns the body of a 2xx answer, a classified error otherwise.
+    async fn execute(
+        &self,
+        op: &'static str,
+        request: reqwest::Request,
+    ) -> Result<Bytes, TransportError> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let response = self.client.execute(request).await.map_err(|e| {
+            let error = meta_error::network(&e);
+            tracing::warn!(op, %method, error = %error.message, "Graph API request failed");
+            error
+        })?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| meta_error::network(&e))?;
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if status.is_success() {
+            tracing::debug!(op, %method, status = status.as_u16(), elapsed_ms, "Graph API call");
+            return Ok(body);
+        }
+        let error = classify(status.as_u16(), retry_after, &body);
+        tracing::debug!(
+            op,
+            %method,
+            status = status.as_u16(),
+            elapsed_ms,
+            code = error.code,
+            kind = ?error.kind,
+            error = %error.message,
+            "Graph API error"
+        );
+        Err(error)
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<T, TransportError> {
+        let request = builder
+            .build()
+            .map_err(|e| permanent(format!("cannot build request: {e}")))?;
+        let body = self.execute(op, request).await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            permanent(format!(
+                "unexpected {op} response from the Graph API: {e}: {}",
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ))
+        })
+    }
+
+    async fn call_success(
+        &self,
+        op: &'static str,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<(), TransportError> {
+        let answer: Success = self.call(op, builder).await?;
+        if answer.success {
+            Ok(())
+        } else {
+            Err(permanent(format!(
+                "the Graph API answered {op} with success=false"
+            )))
+        }
+    }
+
+    /// Lists the phone numbers of a WhatsApp Business Account (`GET /{waba-id}/phone_numbers`),
+    /// following pages. `access_token` overrides the default token.
+    ///
+    /// # Errors
+    ///
+    /// A classified [`TransportError`].
+    pub async fn list_phone_numbers(
+        &self,
+        waba_id: &str,
+        access_token: Option<&Secret>,
+    ) -> Result<Vec<PhoneNumberInfo>, TransportError> {
+        let token = self.token(access_token)?;
+        let mut numbers = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PHONE_PAGES {
+            let mut url = self.url(&[waba_id, "phone_numbers"]);
+            {
+                let mut query = url.query_pairs_mut();
+                query.append_pair("fields", PHONE_FIELDS);
+                if let Some(cursor) = &after {
+                    query.append_pair("after", cursor);
+                }
+            }
+            let page: ListEnvelope<PhoneNumberInfo> = self
+                .call(
+                    "list_phone_numbers",
+                    self.request(Method::GET, url, token, None)?,
+                )
+                .await?;
+            let page = page.into_page();
+            numbers.extend(page.data);
+            match page.after {
+                Some(cursor) => after = Some(cursor),
+                None => return Ok(numbers),
+            }
+        }
+        Ok(numbers)
+    }
+
+    /// Fetches the channel's phone number (`GET /{phone-number-id}`).
+    ///
+    /// # Errors
+    ///
+    /// A classified [`TransportError`].
+    pub async fn get_phone_number(
+        &self,
+        channel: &Channel,
+    ) -> Result<PhoneNumberInfo, TransportError> {
+        let token = self.token(channel.access_token.as_ref())?;
+        let mut url = self.url(&[&channel.phone_number_id]);
+        url.query_pairs_mut().append_pair("fields", PHONE_FIELDS);
+        self.call(
+            "get_phone_number",
+            self.request(Method::GET, url, token, None)?,
+        )
+        .await
+    }
+
+    /// Removes the number from the Cloud API (`POST /{phone-number-id}/deregister`).
+    ///
+    /// # Errors
+    ///
+    /// A classified [`TransportError`]; 133016 when register/deregister ran too often.
+    pub async fn deregister(&self, channel: &Channel) -> Result<(), TransportError> {
+        let token = self.token(channel.access_token.as_ref())?;
+        let url = self.url(&[&channel.phone_number_id, "deregister"]);
+        self.call_success("deregister", self.request(Method::POST, url, token, None)?)
+            .await
+    }
+
+    /// Sets or changes the number's two-step verification PIN (`POST /{phone-number-id}`).
+    ///
+    /// # Errors
+    ///
+    /// [`TransportErrorKind::Permanent`] when `pin` is not six digits; otherwise a
+    /// classified [`TransportError`].
+    pub async fn set_two_step_pin(
+        &self,
+        channel: &Channel,
+        pin: &str,
+    ) -> Result<(), TransportError> {
+        check_pin(pin)?;
+        let token = self.token(channel.access_token.as_ref())?;
+        let url = self.url(&[&channel.phone_number_id]);
+        let body = json_body(&json!({ "pin": pin }))?;
+        self.call_success(
+            "set_two_step_pin",
+            self.request(Method::POST, url, token, Some(body))?,
+        )
+        .await
+    }
+
+    /// Lists one page of templates with an explicit page size (`limit`), for callers that
+    /// want smaller pages than [`Transport::list_templates`] (100).
+    ///
+    /// # Errors
+    ///
+    /// A classified [`TransportError`].
+    pub async fn list_templates_page(
+        &self,
+        channel: &Channel,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<TemplatePage, TransportError> {
+        self.templates_page(channel, after, &limit.to_string())
+            .await
+    }
+
+    async fn templates_page(
+        &self,
+        channel: &Channel,
+        after: Option<&str>,
+        limit: &str,
+    ) -> Result<TemplatePage, TransportError> {
+        let token = self.token(channel.access_token.as_ref())?;
+        let mut url = self.url(&[&channel.waba_id, "message_templates"]);
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("fields", TEMPLATE_FIELDS);
+            query.append_pair("limit", limit);
+            if let Some(cursor) = after {
+                query.append_pair("after", cursor);
+            }
+        }
+        let page: ListEnvelope<RawTemplate> = self
+            .call(
+                "list_templates",
+                self.request(Method::GET, url, token, None)?,
+            )
+            .await?;
+        let page = page.into_page();
+        Ok(TemplatePage {
+            templates: page.data.into_iter().map(RemoteTemplate::from).collect(),
+            after: page.after,
+        })
+    }
+}
+
+fn check_pin(pin: &str) -> Result<(), TransportError> {
+    if pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(permanent("the two-step verification PIN must be 6 digits"))
+    }
+}
+
+#[async_trait]
+impl Transport for MetaTransport {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    async fn send(
+        &self,
+        channel: &Channel,
+        message: &OutboundMessage,
+    ) -> Result<SendReceipt, TransportError> {
+        let request = self.send_request(channel, message)?;
+        let body = self.execute("send", request).await?;
+        let answer: SendResponse = serde_json::from_slice(&body).map_err(|e| {
+            permanent(format!(
+                "the Graph API accepted the message but its answer did not parse: {e}"
+            ))
+        })?;
+        let Some(first) = answer.messages.into_iter().next() else {
+            return Err(permanent(
+                "the Graph API answered without messages[0].id; the message may have been sent",
+            ));
+        };
+        Ok(SendReceipt {
+            wamid: first.id,
+            wa_id: answer.contacts.into_iter().next().and_then(|c| c.wa_id),
+            accepted_status: first.message_status,
+        })
+    }
+
+    async fn mark_read(
+        &self,
+        channel: &Channel,
+        wamid: &str,
+        typing: bool,
+    ) -> Result<(), TransportError> {
+        let mut read = MarkRead::new(wamid);
+        if typing {
+            read = read.with_typing_indicator();
+        }
+        let token = self.token(channel.access_token.as_ref())?;
+        let url = self.url(&[&channel.phone_number_id, "messages"]);
+        self.call_success(
+            "mark_read",
+            self.request(Method::POST, url, token, Some(json_body(&read)?))?,
+        )
+        .await
+    }
+
+    async fn upload_media(
+        &self,
+        channel: &Channel,
+        media: MediaUpload,
+    ) -> Result<String, TransportError> {
+        let token = self.token(channel.access_token.as_ref())?;
+        let url = self.url(&[&channel.phone_number_id, "media"]);
+        let length = media.data.len() as u64;
+        let part =
+            reqwest::multipart::Part::stream_with_length(reqwest::Body::from(media.data), length)
+                .file_name(media.file_name)
+                .mime_str(&media.mime_type)
+                .map_err(|e| permanent(format!("invalid MIME type {:?}: {e}", media.mime_type)))?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", media.mime_type)
+            .part("file", part);
+        let answer: IdOnly = self
+            .call(
+                "upload_media",
+                self.request(Method::POST, url, token, None)?
+                    .multipart(form),
+            )
+            .await?;
+        Ok(answer.id)
+    }
+
+    async fn get_media(
+        &self,
+        channel: &Channel,
+        media_id: &str,
+    ) -> Result<MediaInfo, TransportError> {
+        let token = self.token(channel.access_token.as_ref())?;
+        let mut url = self.url(&[media_id]);
+        url.query_pairs_mut()
+            .append_pair("phone_number_id", &channel.phone_number_id);
+        let answer: MediaResponse = self
+            .call("get_media", self.request(Method::GET, url, token, None)?)
+            .await?;
+        Ok(MediaInfo {
+            id: answer.id.unwrap_or_else(|| media_id.to_owned()),
+            url: answer.url,
+            mime_type: answer.mime_type,
+            sha256: answer.sha256,
+            file_size: answer.file_size,
+        })
+    }
+
+    async fn download_media(
+        &self,
+        channel: &Channel,
+        media_id: &str,
+    ) -> Result<Bytes, TransportError> {
+        let info = self.get_media(channel, media_id).await?;
+        let token = self.token(channel.access_token.as_ref())?;
+        let url = Url::parse(&info.url)
+            .map_err(|e| permanent(format!("media URL {:?} does not parse: {e}", info.url)))?;
+        if info.file_size > self.max_download_bytes {
+            return Err(permanent(format!(
+                "media of {} bytes exceeds the {}-byte download limit",
+                info.file_size, self.max_download_bytes
+            )));
+        }
+        let request = self
+            .request(Method::GET, url, token, None)?
+            .build()
+            .map_err(|e| permanent(format!("cannot build request: {e}")))?;
+        let started = Instant::now();
+        let mut response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| meta_error::network(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(classify(status.as_u16(), retry_after, &body));
+        }
+        let mut data = BytesMut::with_capacity(usize::try_from(info.file_size).unwrap_or(0));
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| meta_error::network(&e))?
+        {
+            if (data.len() + chunk.len()) as u64 > self.max_download_bytes {
+                return Err(permanent(format!(
+                    "media exceeds the {}-byte download limit",
+                    self.max_download_bytes
+                )));
+            }
+            data.extend_from_slice(&chunk);
+        }
+        tracing::debug!(
+            op = "download_media",
+            bytes = data.len(),
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "media downloaded"
+        );
+        Ok(data.freeze())
+    }
+
+    async fn delete_media(&self, channel: &Channel, media_id: &str) -> Result<(), TransportError> {
+        let token = self.token(channel.access_token.as_ref())?;
+        let mut url = self.url(&[media_id]);
+        url.query_pairs_mut()
+            .append_pair("phone_number_id", &channel.phone_number_id);
+        self.call_success(
+            "delete_media",
+            self.request(Method::DELETE, url, token, None)?,
+        )
+        .await
+    }
+
+    async fn create_template(
+        &self,
+        channel: &Channel,
+        template: &TemplateDraft,
+    ) -> Result<RemoteTemplate, TransportError> {
+        template
+            .validate()
+            .map_err(|e| permanent(format!("invalid template: {e}")))?;
+        let token = self.token(channel.access_token.as_ref())?;
+        let url = self.url(&[&channel.waba_id, "message_templates"]);
+        let answer: CreatedTemplate = self
+            .call(
+                "create_template",
+                self.request(Method::POST, url, token, Some(json_body(template)?))?,
+            )
+            .await?;
+        let category = answer.category.or_else(|| {
+            serde_json::to_value(template.category)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+        });
+        Ok(RemoteTemplate {
+            id: answer.id,
+            name: template.name.clone(),
+            language: template.language.clone(),
+            status: answer.status.unwrap_or(TemplateStatus::Pending),
+            category,
+            components: Value::Array(template.components.clone()),
+        })
+    }
+
+    async fn list_templates(
+        &self,
+        channel: &Channel,
+        after: Option<&str>,
+    ) -> Result<TemplatePage, TransportError> {
+        self.templates_page(channel, after, TEMPLATE_PAGE_SIZE)
+            .await
+    }
+
+    async fn get_template(
+        &self,
+        channel: &Channel,
+        remote_id: &str,
+    ) -> Result<RemoteTemplate, TransportError> {
+        let token = self.token(channel.access_token.as_ref())?;
+        let mut url = self.url(&[remote_id]);
+        url.query_pairs_mut().append_pair("fields", TEMPLATE_FIELDS);
+        let raw: RawTemplate = self
+            .call("get_template", self.request(Method::GET, url, token, None)?)
+            .await?;
+        Ok(raw.into())
+    }
+
+    async fn delete_template(&self, channel: &Channel, name: &str) -> Result<(), TransportError> {
+        let token = self.token(channel.access_token.as_ref())?;
+        let mut url = self.url(&[&channel.waba_id, "message_templates"]);
+        url.query_pairs_mut().append_pair("name", name);
+        self.call_success(
+            "delete_template",
+            self.request(Method::DELETE, url, token, None)?,
+        )
+        .await
+    }
+
+    async fn request_code(
+        &self,
+        channel: &Channel,
+        method: CodeMethod,
+        language: &str,
+    ) -> Result<(), TransportError> {
+        let token = self.token(channel.access_token.as_ref())?;
+        let url = self.url(&[&channel.phone_number_id, "request_code"]);
+        let body = json_body(&json!({ "code_method": method, "language": language }))?;
+        self.call_success(
+            "request_code",
+            self.request(Method::POST, url, token, Some(body))?,
+        )
+        .await
+    }
+
+    async fn verify_code(&self, channel: &Channel, code: &str) -> Result<(), TransportError> {
+        let token = self.token(channel.access_token.as_ref())?;
+        let url = self.url(&[&channel.phone_number_id, "verify_code"]);
+        let body = json_body(&json!({ "code": code }))?;
+        self.call_success(
+            "verify_code",
+            self.request(Method::POST, url, token, Some(body))?,
+        )
+        .await
+    }
+
+    async fn register(&self, channel: &Channel, pin: &str) -> Result<(), TransportError> {
+        check_pin(pin)?;
+        let token = self.token(channel.access_token.as_ref())?;
+        let url = self.url(&[&channel.phone_number_id, "register"]);
+        let body = json_body(&json!({ "messaging_product": "whatsapp", "pin": pin }))?;
+        self.call_success(
+            "register",
+            self.request(Method::POST, url, token, Some(body))?,
+        )
+        .await
+    }
+}
