@@ -1,11 +1,19 @@
 /// Stamps one `#[tokio::test]` per [`store_cases`](crate::testkit::store_cases) case.
 ///
 /// The argument is an expression evaluated afresh in every test that yields a future of the
-/// store under test (anything implementing [`Store`](crate::Store)).
+/// store under test (anything implementing [`Store`](crate::Store)). With `optional` before
+/// it, the future yields an `Option`, and `None` skips the case (a service that is not
+/// configured here); the test prints that it was skipped.
 #[macro_export]
 macro_rules! store_conformance_tests {
+    (optional $make:expr) => {
+        $crate::store_conformance_tests!(@stamp optional, $make);
+    };
     ($make:expr) => {
-        $crate::__stamp_conformance_tests!(store_cases, $make;
+        $crate::store_conformance_tests!(@stamp required, $make);
+    };
+    (@stamp $mode:ident, $make:expr) => {
+        $crate::__stamp_conformance_tests!(store_cases, $mode, $make;
             tenant_roundtrip,
             users_have_unique_emails_per_tenant,
             api_keys_resolve_by_hash_and_revoke,
@@ -53,8 +61,14 @@ macro_rules! store_conformance_tests {
 /// empty queue under test (anything implementing [`Queue`](crate::Queue)).
 #[macro_export]
 macro_rules! queue_conformance_tests {
+    (optional $make:expr) => {
+        $crate::queue_conformance_tests!(@stamp optional, $make);
+    };
     ($make:expr) => {
-        $crate::__stamp_conformance_tests!(queue_cases, $make;
+        $crate::queue_conformance_tests!(@stamp required, $make);
+    };
+    (@stamp $mode:ident, $make:expr) => {
+        $crate::__stamp_conformance_tests!(queue_cases, $mode, $make;
             enqueue_reserve_ack,
             run_at_delays_a_job,
             priority_orders_within_a_group,
@@ -81,8 +95,14 @@ macro_rules! queue_conformance_tests {
 /// it can send from, and a number it can send to.
 #[macro_export]
 macro_rules! transport_conformance_tests {
+    (optional $make:expr) => {
+        $crate::transport_conformance_tests!(@stamp optional, $make);
+    };
     ($make:expr) => {
-        $crate::__stamp_conformance_tests!(transport_cases, $make;
+        $crate::transport_conformance_tests!(@stamp required, $make);
+    };
+    (@stamp $mode:ident, $make:expr) => {
+        $crate::__stamp_conformance_tests!(transport_cases, $mode, $make;
             send_returns_distinct_wamids,
             concurrent_sends_are_all_accepted,
             invalid_content_is_rejected_before_sending,
@@ -94,10 +114,20 @@ macro_rules! transport_conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __stamp_conformance_tests {
-    ($module:ident, $make:expr; $($case:ident),+ $(,)?) => {$(
+    ($module:ident, required, $make:expr; $($case:ident),+ $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
             let backend = $make.await;
+            $crate::testkit::$module::$case(&backend).await;
+        }
+    )+};
+    ($module:ident, optional, $make:expr; $($case:ident),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let Some(backend) = $make.await else {
+                eprintln!("{}: skipped, the backend is not configured", stringify!($case));
+                return;
+            };
             $crate::testkit::$module::$case(&backend).await;
         }
     )+};

@@ -1,0 +1,314 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use wagw_core::ids::{ChannelId, FlowId, RuleId, ScheduleId, SessionId, TenantId};
+use wagw_core::model::auto_reply::AutoReplyRule;
+use wagw_core::model::flow::{ConversationSession, Flow};
+use wagw_core::model::schedule::ScheduledMessage;
+use wagw_core::phone::PhoneNumber;
+use wagw_core::store::{ConversationStore, Page, Paged, ScheduleStore};
+use wagw_core::{Error, Result};
+
+use crate::SqlStore;
+use crate::db::{SqlRow, Ts, db_err, in_tx, on_read, on_write, to_i64, to_json, unique_err};
+
+fn stale(entity: &'static str, given: u64, stored: i64) -> Error {
+    Error::conflict(
+        entity,
+        format!("version {given} is stale; the stored version is {stored}"),
+    )
+}
+
+#[async_trait]
+impl ConversationStore for SqlStore {
+    async fn create_flow(&self, flow: &Flow) -> Result<()> {
+        let doc = to_json(flow)?;
+        on_write!(&self.db, |pool, _pg| {
+            sqlx::query("INSERT INTO flows (tenant_id, id, doc) VALUES ($1, $2, $3)")
+                .bind(flow.tenant_id.0)
+                .bind(flow.id.0)
+                .bind(&doc)
+                .execute(pool)
+                .await
+                .map_err(unique_err("flow", format!("{} already exists", flow.id)))?;
+        });
+        Ok(())
+    }
+
+    async fn get_flow(&self, tenant: TenantId, id: FlowId) -> Result<Flow> {
+        self.get_doc("flows", "flow", tenant.0, id.0).await
+    }
+
+    async fn list_flows(&self, tenant: TenantId, page: Page) -> Result<Paged<Flow>> {
+        self.list_docs("flows", tenant.0, &page, |f: &Flow| f.id.to_string())
+            .await
+    }
+
+    async fn update_flow(&self, flow: &Flow) -> Result<()> {
+        let doc = to_json(flow)?;
+        let n = on_write!(&self.db, |pool, _pg| {
+            sqlx::query("UPDATE flows SET doc = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(flow.tenant_id.0)
+                .bind(flow.id.0)
+                .bind(&doc)
+                .execute(pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+        });
+        if n == 0 {
+            return Err(Error::not_found("flow", flow.id));
+        }
+        Ok(())
+    }
+
+    async fn delete_flow(&self, tenant: TenantId, id: FlowId) -> Result<()> {
+        self.delete_row("flows", "flow", tenant.0, id.0).await
+    }
+
+    async fn get_session(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        user: &PhoneNumber,
+    ) -> Result<Option<ConversationSession>> {
+        on_read!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "SELECT doc FROM sessions WHERE tenant_id = $1 AND channel_id = $2 AND user_phone = $3",
+            )
+            .bind(tenant.0)
+            .bind(channel.0)
+            .bind(user.as_str())
+            .fetch_optional(pool)
+            .await
+            .map_err(db_err)?
+            .map(|r| r.json::<ConversationSession>("doc"))
+            .transpose()
+        })
+    }
+
+    async fn save_session(&self, session: &ConversationSession) -> Result<u64> {
+        let mut next = session.clone();
+        next.version = session.version + 1;
+        let doc = to_json(&next)?;
+        if session.version == 0 {
+            on_write!(&self.db, |pool, _pg| {
+                sqlx::query(
+                    "INSERT INTO sessions (tenant_id, id, channel_id, user_phone, version, doc) \
+                     VALUES ($1, $2, $3, $4, 1, $5)",
+                )
+                .bind(session.tenant_id.0)
+                .bind(session.id.0)
+                .bind(session.channel_id.0)
+                .bind(session.user.as_str())
+                .bind(&doc)
+                .execute(pool)
+                .await
+                .map_err(unique_err(
+                    "session",
+                    format!("{} already has a session on this channel", session.user),
+                ))?;
+            });
+            return Ok(1);
+        }
+        let stored: Option<i64> = in_tx!(&self.db, |tx, _pg| {
+            let n = sqlx::query(
+                "UPDATE sessions SET version = version + 1, doc = $4 \
+                 WHERE tenant_id = $1 AND id = $2 AND version = $3",
+            )
+            .bind(session.tenant_id.0)
+            .bind(session.id.0)
+            .bind(to_i64(session.version))
+            .bind(&doc)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+            if n == 1 {
+                None
+            } else {
+                let row =
+                    sqlx::query("SELECT version FROM sessions WHERE tenant_id = $1 AND id = $2")
+                        .bind(session.tenant_id.0)
+                        .bind(session.id.0)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| Error::not_found("session", session.id))?;
+                Some(row.int("version")?)
+            }
+        });
+        match stored {
+            None => Ok(next.version),
+            Some(v) => Err(stale("session", session.version, v)),
+        }
+    }
+
+    async fn delete_session(&self, tenant: TenantId, id: SessionId) -> Result<()> {
+        self.delete_row("sessions", "session", tenant.0, id.0).await
+    }
+
+    async fn create_rule(&self, rule: &AutoReplyRule) -> Result<()> {
+        let doc = to_json(rule)?;
+        on_write!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "INSERT INTO auto_reply_rules (tenant_id, id, priority, doc) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(rule.tenant_id.0)
+            .bind(rule.id.0)
+            .bind(i64::from(rule.priority))
+            .bind(&doc)
+            .execute(pool)
+            .await
+            .map_err(unique_err("auto-reply rule", format!("{} already exists", rule.id)))?;
+        });
+        Ok(())
+    }
+
+    async fn get_rule(&self, tenant: TenantId, id: RuleId) -> Result<AutoReplyRule> {
+        self.get_doc("auto_reply_rules", "auto-reply rule", tenant.0, id.0)
+            .await
+    }
+
+    async fn list_rules(&self, tenant: TenantId) -> Result<Vec<AutoReplyRule>> {
+        self.all_docs("auto_reply_rules", tenant.0, "priority DESC, id")
+            .await
+    }
+
+    async fn update_rule(&self, rule: &AutoReplyRule) -> Result<()> {
+        let doc = to_json(rule)?;
+        let n = on_write!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "UPDATE auto_reply_rules SET priority = $3, doc = $4 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(rule.tenant_id.0)
+            .bind(rule.id.0)
+            .bind(i64::from(rule.priority))
+            .bind(&doc)
+            .execute(pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected()
+        });
+        if n == 0 {
+            return Err(Error::not_found("auto-reply rule", rule.id));
+        }
+        Ok(())
+    }
+
+    async fn delete_rule(&self, tenant: TenantId, id: RuleId) -> Result<()> {
+        self.delete_row("auto_reply_rules", "auto-reply rule", tenant.0, id.0)
+            .await
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for SqlStore {
+    async fn create_schedule(&self, schedule: &ScheduledMessage) -> Result<()> {
+        let doc = to_json(schedule)?;
+        on_write!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "INSERT INTO schedules (tenant_id, id, active, next_run_at, version, doc) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(schedule.tenant_id.0)
+            .bind(schedule.id.0)
+            .bind(schedule.active)
+            .bind(schedule.next_run_at.map(Ts))
+            .bind(to_i64(schedule.version))
+            .bind(&doc)
+            .execute(pool)
+            .await
+            .map_err(unique_err(
+                "schedule",
+                format!("{} already exists", schedule.id),
+            ))?;
+        });
+        Ok(())
+    }
+
+    async fn get_schedule(&self, tenant: TenantId, id: ScheduleId) -> Result<ScheduledMessage> {
+        self.get_doc("schedules", "schedule", tenant.0, id.0).await
+    }
+
+    async fn list_schedules(
+        &self,
+        tenant: TenantId,
+        page: Page,
+    ) -> Result<Paged<ScheduledMessage>> {
+        self.list_docs("schedules", tenant.0, &page, |s: &ScheduledMessage| {
+            s.id.to_string()
+        })
+        .await
+    }
+
+    async fn count_schedules(&self, tenant: TenantId) -> Result<u64> {
+        self.count_rows("schedules", tenant.0).await
+    }
+
+    async fn update_schedule(&self, schedule: &ScheduledMessage) -> Result<u64> {
+        let mut next = schedule.clone();
+        next.version = schedule.version + 1;
+        let doc = to_json(&next)?;
+        let stored: Option<i64> = in_tx!(&self.db, |tx, _pg| {
+            let n = sqlx::query(
+                "UPDATE schedules SET active = $4, next_run_at = $5, version = version + 1, \
+                 doc = $6 WHERE tenant_id = $1 AND id = $2 AND version = $3",
+            )
+            .bind(schedule.tenant_id.0)
+            .bind(schedule.id.0)
+            .bind(to_i64(schedule.version))
+            .bind(schedule.active)
+            .bind(schedule.next_run_at.map(Ts))
+            .bind(&doc)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+            if n == 1 {
+                None
+            } else {
+                let row =
+                    sqlx::query("SELECT version FROM schedules WHERE tenant_id = $1 AND id = $2")
+                        .bind(schedule.tenant_id.0)
+                        .bind(schedule.id.0)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| Error::not_found("schedule", schedule.id))?;
+                Some(row.int("version")?)
+            }
+        });
+        match stored {
+            None => Ok(next.version),
+            Some(v) => Err(stale("schedule", schedule.version, v)),
+        }
+    }
+
+    async fn delete_schedule(&self, tenant: TenantId, id: ScheduleId) -> Result<()> {
+        self.delete_row("schedules", "schedule", tenant.0, id.0)
+            .await
+    }
+
+    async fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ScheduledMessage>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        on_read!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "SELECT doc FROM schedules WHERE active = $1 AND next_run_at IS NOT NULL \
+                 AND next_run_at <= $2 ORDER BY next_run_at, id LIMIT $3",
+            )
+            .bind(true)
+            .bind(Ts(now))
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| r.json::<ScheduledMessage>("doc"))
+            .collect()
+        })
+    }
+}

@@ -1,0 +1,654 @@
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+use wagw_core::ids::{CampaignId, ChannelId, MessageId, RecipientId, TenantId};
+use wagw_core::model::message::{
+    Direction, MessageError, MessageRecord, MessageStatus, Priority, StatusChange, StatusUpdate,
+    Transition,
+};
+use wagw_core::phone::PhoneNumber;
+use wagw_core::store::{Inserted, MessageQuery, MessageStore, Page, Paged, WamidUpdate};
+use wagw_core::{Error, Result};
+
+use super::{cursor, overfetch};
+use crate::SqlStore;
+use crate::db::{
+    SqlRow, Ts, db_err, enum_str, in_tx, on_read, on_write, parse_enum, per_dialect, to_json,
+    to_u32,
+};
+
+/// Rows per multi-row insert (18 columns each).
+const CHUNK: usize = 500;
+
+const COLUMNS: &str = "tenant_id, id, channel_id, contact_phone, direction, body, status, wamid, \
+     error_code, error_reason, campaign_id, recipient_id, idempotency_key, priority, attempts, \
+     ambiguous, created_at, updated_at";
+
+fn message_from_row(r: &impl SqlRow) -> Result<MessageRecord> {
+    let error = match r.opt_text("error_reason")? {
+        Some(reason) => Some(MessageError {
+            code: r.opt_int("error_code")?,
+            reason,
+        }),
+        None => None,
+    };
+    Ok(MessageRecord {
+        id: MessageId(r.uuid("id")?),
+        tenant_id: TenantId(r.uuid("tenant_id")?),
+        channel_id: ChannelId(r.uuid("channel_id")?),
+        contact_phone: r.text("contact_phone")?.parse::<PhoneNumber>()?,
+        direction: parse_enum::<Direction>(&r.text("direction")?)?,
+        body: r.json("body")?,
+        status: parse_enum::<MessageStatus>(&r.text("status")?)?,
+        wamid: r.opt_text("wamid")?,
+        error,
+        campaign_id: r.opt_uuid("campaign_id")?.map(CampaignId),
+        recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
+        idempotency_key: r.opt_text("idempotency_key")?,
+        priority: Priority::from_u8(u8::try_from(r.int("priority")?.clamp(0, 255)).unwrap_or(0)),
+        attempts: to_u32(r.int("attempts")?),
+        ambiguous: r.flag("ambiguous")?,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+    })
+}
+
+/// The statuses from which `to` is a forward move, as an SQL list of literals. Derived from
+/// [`MessageStatus::transition`], the single rule, so SQL can never disagree with it; `None`
+/// when nothing moves to `to`.
+pub(crate) fn advancing_from(to: MessageStatus) -> Option<String> {
+    let from: Vec<String> = MessageStatus::ALL
+        .into_iter()
+        .filter(|from| from.transition(to) == Transition::Advance)
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    (!from.is_empty()).then(|| from.join(", "))
+}
+
+fn update_sql(by: &str, allowed: &str) -> String {
+    format!(
+        "UPDATE messages SET prev_status = status, status = $3, wamid = COALESCE($4, wamid), \
+         error_code = CASE WHEN $5 THEN $6 ELSE error_code END, \
+         error_reason = COALESCE($7, error_reason), updated_at = $8 \
+         WHERE tenant_id = $1 AND {by} = $2 AND status IN ({allowed}) \
+         RETURNING id, prev_status"
+    )
+}
+
+/// Binds a message's columns in [`COLUMNS`] order.
+macro_rules! push_message {
+    ($b:expr, $m:expr, $body:expr) => {
+        $b.push_bind($m.tenant_id.0)
+            .push_bind($m.id.0)
+            .push_bind($m.channel_id.0)
+            .push_bind($m.contact_phone.as_str().to_owned())
+            .push_bind(enum_str(&$m.direction)?)
+            .push_bind($body)
+            .push_bind($m.status.as_str())
+            .push_bind($m.wamid.clone())
+            .push_bind($m.error.as_ref().and_then(|e| e.code))
+            .push_bind($m.error.as_ref().map(|e| e.reason.clone()))
+            .push_bind($m.campaign_id.map(|c| c.0))
+            .push_bind($m.recipient_id.map(|r| r.0))
+            .push_bind($m.idempotency_key.clone())
+            .push_bind(i64::from($m.priority.as_u8()))
+            .push_bind(i64::from($m.attempts))
+            .push_bind($m.ambiguous)
+            .push_bind(Ts($m.created_at))
+            .push_bind(Ts($m.updated_at))
+    };
+}
+
+impl SqlStore {
+    /// Inserts messages with the idempotency rule; see [`MessageStore::insert_messages`].
+    async fn insert_batch(&self, messages: &[MessageRecord]) -> Result<Vec<Inserted>> {
+        // Within the batch, a repeated (tenant, key) refers to its first occurrence.
+        let mut first_of: HashMap<(Uuid, &str), usize> = HashMap::new();
+        let mut refers: Vec<Option<usize>> = Vec::with_capacity(messages.len());
+        let mut candidates: Vec<&MessageRecord> = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            match &m.idempotency_key {
+                Some(key) => match first_of.get(&(m.tenant_id.0, key.as_str())) {
+                    Some(first) => refers.push(Some(*first)),
+                    None => {
+                        first_of.insert((m.tenant_id.0, key.as_str()), i);
+                        refers.push(None);
+                        candidates.push(m);
+                    }
+                },
+                None => {
+                    refers.push(None);
+                    candidates.push(m);
+                }
+            }
+        }
+        let bodies = candidates
+            .iter()
+            .map(|m| to_json(&m.body))
+            .collect::<Result<Vec<_>>>()?;
+        let mut created: HashSet<Uuid> = HashSet::new();
+        let mut existing: HashMap<(Uuid, String), Uuid> = HashMap::new();
+        in_tx!(&self.db, |tx, _pg| {
+            for (chunk, bodies) in candidates.chunks(CHUNK).zip(bodies.chunks(CHUNK)) {
+                let mut qb = QueryBuilder::new(format!("INSERT INTO messages ({COLUMNS}) "));
+                let mut bad = None;
+                qb.push_values(chunk.iter().zip(bodies), |mut b, (m, body)| {
+                    let bound: Result<()> = (|| {
+                        push_message!(b, m, body.clone());
+                        Ok(())
+                    })();
+                    if let Err(e) = bound {
+                        bad = Some(e);
+                    }
+                });
+                if let Some(e) = bad {
+                    return Err(e);
+                }
+                qb.push(" ON CONFLICT DO NOTHING RETURNING id");
+                for row in qb.build().fetch_all(&mut *tx).await.map_err(db_err)? {
+                    created.insert(row.uuid("id")?);
+                }
+            }
+            // Keys that were already used: read the stored ids.
+            let missing: Vec<&MessageRecord> = candidates
+                .iter()
+                .copied()
+                .filter(|m| !created.contains(&m.id.0))
+                .collect();
+            for m in &missing {
+                if m.idempotency_key.is_none() {
+                    return Err(Error::conflict(
+                        "message",
+                        format!("{} already exists", m.id),
+                    ));
+                }
+            }
+            let mut by_tenant: HashMap<Uuid, Vec<&str>> = HashMap::new();
+            for m in &missing {
+                if let Some(key) = &m.idempotency_key {
+                    by_tenant.entry(m.tenant_id.0).or_default().push(key);
+                }
+            }
+            for (tenant, keys) in by_tenant {
+                for chunk in keys.chunks(CHUNK) {
+                    let mut qb = QueryBuilder::new(
+                        "SELECT id, idempotency_key FROM messages WHERE tenant_id = ",
+                    );
+                    qb.push_bind(tenant).push(" AND idempotency_key IN (");
+                    let mut list = qb.separated(", ");
+                    for key in chunk {
+                        list.push_bind(key.to_string());
+                    }
+                    qb.push(")");
+                    for row in qb.build().fetch_all(&mut *tx).await.map_err(db_err)? {
+                        existing.insert((tenant, row.text("idempotency_key")?), row.uuid("id")?);
+                    }
+                }
+            }
+        });
+        let mut results: Vec<Inserted> = Vec::with_capacity(messages.len());
+        for (i, m) in messages.iter().enumerate() {
+            let result = match refers[i] {
+                Some(first) => Inserted {
+                    id: results[first].id,
+                    created: false,
+                },
+                None if created.contains(&m.id.0) => Inserted {
+                    id: m.id,
+                    created: true,
+                },
+                None => {
+                    let key = (m.tenant_id.0, m.idempotency_key.clone().unwrap_or_default());
+                    let id = existing.get(&key).copied().ok_or_else(|| Error::Backend {
+                        message: "an idempotency key vanished during the insert; retry".into(),
+                        transient: true,
+                        source: None,
+                    })?;
+                    Inserted {
+                        id: MessageId(id),
+                        created: false,
+                    }
+                }
+            };
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    /// The current status of a message, by id or wamid.
+    async fn current_status(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+    ) -> Result<Option<MessageStatus>> {
+        on_read!(&self.db, |pool, _pg| {
+            match sqlx::query("SELECT status FROM messages WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(id.0)
+                .fetch_optional(pool)
+                .await
+                .map_err(db_err)?
+            {
+                Some(r) => Ok(Some(parse_enum::<MessageStatus>(&r.text("status")?)?)),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+/// One update's bind values.
+struct Bound {
+    status: &'static str,
+    wamid: Option<String>,
+    has_error: bool,
+    code: Option<i64>,
+    reason: Option<String>,
+    at: DateTime<Utc>,
+}
+
+fn bound(update: &StatusUpdate) -> Bound {
+    Bound {
+        status: update.status.as_str(),
+        wamid: update.wamid.clone(),
+        has_error: update.error.is_some(),
+        code: update.error.as_ref().and_then(|e| e.code),
+        reason: update.error.as_ref().map(|e| e.reason.clone()),
+        at: update.at,
+    }
+}
+
+#[async_trait]
+impl MessageStore for SqlStore {
+    async fn insert_message(&self, message: &MessageRecord) -> Result<Inserted> {
+        let mut results = self.insert_batch(std::slice::from_ref(message)).await?;
+        results.pop().ok_or_else(|| Error::Backend {
+            message: "insert returned no result".into(),
+            transient: false,
+            source: None,
+        })
+    }
+
+    async fn insert_messages(&self, messages: &[MessageRecord]) -> Result<Vec<Inserted>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.insert_batch(messages).await
+    }
+
+    async fn get_message(&self, tenant: TenantId, id: MessageId) -> Result<MessageRecord> {
+        let sql = format!("SELECT {COLUMNS} FROM messages WHERE tenant_id = $1 AND id = $2");
+        let row = on_read!(&self.db, |pool, _pg| {
+            match sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.0)
+                .bind(id.0)
+                .fetch_optional(pool)
+                .await
+                .map_err(db_err)?
+            {
+                Some(r) => Some(message_from_row(&r)?),
+                None => None,
+            }
+        });
+        row.ok_or_else(|| Error::not_found("message", id))
+    }
+
+    async fn find_message_by_wamid(&self, tenant: TenantId, wamid: &str) -> Result<MessageRecord> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM messages WHERE tenant_id = $1 AND wamid = $2 ORDER BY id LIMIT 1"
+        );
+        let row = on_read!(&self.db, |pool, _pg| {
+            match sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.0)
+                .bind(wamid)
+                .fetch_optional(pool)
+                .await
+                .map_err(db_err)?
+            {
+                Some(r) => Some(message_from_row(&r)?),
+                None => None,
+            }
+        });
+        row.ok_or_else(|| Error::not_found("message", wamid))
+    }
+
+    async fn list_messages(
+        &self,
+        tenant: TenantId,
+        query: &MessageQuery,
+        page: Page,
+    ) -> Result<Paged<MessageRecord>> {
+        let after = cursor(&page)?;
+        let items = on_read!(&self.db, |pool, _pg| {
+            let mut qb =
+                QueryBuilder::new(format!("SELECT {COLUMNS} FROM messages WHERE tenant_id = "));
+            qb.push_bind(tenant.0);
+            if let Some(after) = after {
+                qb.push(" AND id > ").push_bind(after);
+            }
+            if let Some(channel) = query.channel {
+                qb.push(" AND channel_id = ").push_bind(channel.0);
+            }
+            if let Some(contact) = &query.contact {
+                qb.push(" AND contact_phone = ")
+                    .push_bind(contact.as_str().to_owned());
+            }
+            if let Some(direction) = &query.direction {
+                qb.push(" AND direction = ").push_bind(enum_str(direction)?);
+            }
+            if let Some(status) = query.status {
+                qb.push(" AND status = ").push_bind(status.as_str());
+            }
+            if let Some(campaign) = query.campaign {
+                qb.push(" AND campaign_id = ").push_bind(campaign.0);
+            }
+            qb.push(" ORDER BY id LIMIT ").push_bind(overfetch(&page));
+            qb.build()
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(message_from_row)
+                .collect::<Result<Vec<_>>>()?
+        });
+        Ok(Paged::from_overfetch(items, page.effective_limit(), |m| {
+            m.id.to_string()
+        }))
+    }
+
+    async fn update_status(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        update: &StatusUpdate,
+    ) -> Result<StatusChange> {
+        if let Some(allowed) = advancing_from(update.status) {
+            let sql = update_sql("id", &allowed);
+            let b = bound(update);
+            let moved = on_write!(&self.db, |pool, _pg| {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .bind(b.status)
+                    .bind(b.wamid)
+                    .bind(b.has_error)
+                    .bind(b.code)
+                    .bind(b.reason)
+                    .bind(Ts(b.at))
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(db_err)?
+                    .map(|r| r.text("prev_status"))
+                    .transpose()?
+            });
+            if let Some(prev) = moved {
+                return Ok(StatusChange {
+                    message_id: id,
+                    from: parse_enum(&prev)?,
+                    to: update.status,
+                });
+            }
+        }
+        let current = self
+            .current_status(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("message", id))?;
+        Ok(StatusChange {
+            message_id: id,
+            from: current,
+            to: current,
+        })
+    }
+
+    async fn update_statuses_by_wamid(
+        &self,
+        tenant: TenantId,
+        updates: &[WamidUpdate],
+    ) -> Result<Vec<Option<StatusChange>>> {
+        per_dialect!(&self.db,
+            sqlite(pools) => sqlite_by_wamid(pools, tenant, updates).await,
+            postgres(pool) => pg_by_wamid(pool, tenant, updates).await,
+        )
+    }
+
+    async fn record_attempt(&self, tenant: TenantId, id: MessageId) -> Result<MessageRecord> {
+        on_write!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "UPDATE messages SET status = 'sending', attempts = attempts + 1, updated_at = $3 \
+                 WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'sending')",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .bind(Ts(Utc::now()))
+            .execute(pool)
+            .await
+            .map_err(db_err)?;
+        });
+        self.get_message(tenant, id).await
+    }
+
+    async fn mark_ambiguous(&self, tenant: TenantId, id: MessageId) -> Result<()> {
+        let n = on_write!(&self.db, |pool, _pg| {
+            sqlx::query("UPDATE messages SET ambiguous = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(id.0)
+                .bind(true)
+                .execute(pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+        });
+        if n == 0 {
+            return Err(Error::not_found("message", id));
+        }
+        Ok(())
+    }
+
+    async fn last_inbound_at(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        user: &PhoneNumber,
+    ) -> Result<Option<DateTime<Utc>>> {
+        on_read!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "SELECT MAX(created_at) AS at FROM messages WHERE tenant_id = $1 \
+                 AND channel_id = $2 AND contact_phone = $3 AND direction = 'inbound'",
+            )
+            .bind(tenant.0)
+            .bind(channel.0)
+            .bind(user.as_str())
+            .fetch_one(pool)
+            .await
+            .map_err(db_err)?
+            .opt_ts("at")
+        })
+    }
+}
+
+/// PostgreSQL: segments of distinct wamids keep the input order's meaning; inside a segment,
+/// one UNNEST statement per target status updates every row at once.
+#[cfg(feature = "postgres")]
+async fn pg_by_wamid(
+    pool: &sqlx::PgPool,
+    tenant: TenantId,
+    updates: &[WamidUpdate],
+) -> Result<Vec<Option<StatusChange>>> {
+    let mut results: Vec<Option<StatusChange>> = vec![None; updates.len()];
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    // Segments of distinct wamids keep the input order's meaning; inside a
+    // segment, one UNNEST statement per target status updates every row at once.
+    let mut start = 0;
+    while start < updates.len() {
+        let mut seen = HashSet::new();
+        let mut end = start;
+        while end < updates.len() && seen.insert(updates[end].wamid.as_str()) {
+            end += 1;
+        }
+        let segment = start..end;
+        let mut statuses: Vec<MessageStatus> = updates[segment.clone()]
+            .iter()
+            .map(|u| u.update.status)
+            .collect();
+        statuses.sort();
+        statuses.dedup();
+        for status in statuses {
+            let Some(allowed) = advancing_from(status) else {
+                continue;
+            };
+            let idx: Vec<usize> = segment
+                .clone()
+                .filter(|i| updates[*i].update.status == status)
+                .collect();
+            let at: HashMap<&str, usize> = idx
+                .iter()
+                .map(|i| (updates[*i].wamid.as_str(), *i))
+                .collect();
+            let sql = format!(
+                "UPDATE messages m SET prev_status = m.status, status = $2, \
+                 error_code = CASE WHEN u.has_error THEN u.code ELSE m.error_code END, \
+                 error_reason = COALESCE(u.reason, m.error_reason), updated_at = u.at \
+                 FROM UNNEST($3::text[], $4::bool[], $5::int8[], $6::text[], \
+                 $7::timestamptz[]) AS u(wamid, has_error, code, reason, at) \
+                 WHERE m.tenant_id = $1 AND m.wamid = u.wamid \
+                 AND m.status IN ({allowed}) RETURNING m.id, m.wamid, m.prev_status"
+            );
+            let bs: Vec<Bound> = idx.iter().map(|i| bound(&updates[*i].update)).collect();
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.0)
+                .bind(status.as_str())
+                .bind(
+                    idx.iter()
+                        .map(|i| updates[*i].wamid.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(bs.iter().map(|b| b.has_error).collect::<Vec<_>>())
+                .bind(bs.iter().map(|b| b.code).collect::<Vec<_>>())
+                .bind(bs.iter().map(|b| b.reason.clone()).collect::<Vec<_>>())
+                .bind(bs.iter().map(|b| b.at).collect::<Vec<_>>())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            for r in rows {
+                if let Some(i) = at.get(r.text("wamid")?.as_str()) {
+                    results[*i] = Some(StatusChange {
+                        message_id: MessageId(r.uuid("id")?),
+                        from: parse_enum(&r.text("prev_status")?)?,
+                        to: status,
+                    });
+                }
+            }
+        }
+        let rest: Vec<usize> = segment.filter(|i| results[*i].is_none()).collect();
+        if !rest.is_empty() {
+            let wamids: Vec<String> = rest.iter().map(|i| updates[*i].wamid.clone()).collect();
+            let rows = sqlx::query(
+                "SELECT id, wamid, status FROM messages \
+                 WHERE tenant_id = $1 AND wamid = ANY($2)",
+            )
+            .bind(tenant.0)
+            .bind(&wamids)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let mut current: HashMap<String, (Uuid, MessageStatus)> = HashMap::new();
+            for r in rows {
+                current.insert(
+                    r.text("wamid")?,
+                    (r.uuid("id")?, parse_enum(&r.text("status")?)?),
+                );
+            }
+            for i in rest {
+                results[i] = current.get(&updates[i].wamid).map(|(id, s)| StatusChange {
+                    message_id: MessageId(*id),
+                    from: *s,
+                    to: *s,
+                });
+            }
+        }
+        start = end;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(results)
+}
+
+/// SQLite: one in-process statement per update inside the write transaction.
+#[cfg(feature = "sqlite")]
+async fn sqlite_by_wamid(
+    pools: &crate::db::SqlitePools,
+    tenant: TenantId,
+    updates: &[WamidUpdate],
+) -> Result<Vec<Option<StatusChange>>> {
+    let mut results: Vec<Option<StatusChange>> = vec![None; updates.len()];
+    let mut tx = pools
+        .writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(db_err)?;
+    // SQLite: one in-process statement per update inside the write transaction.
+    for (i, u) in updates.iter().enumerate() {
+        if let Some(allowed) = advancing_from(u.update.status) {
+            let b = bound(&u.update);
+            let moved = sqlx::query(sqlx::AssertSqlSafe(update_sql("wamid", &allowed)))
+                .bind(tenant.0)
+                .bind(&u.wamid)
+                .bind(b.status)
+                .bind(b.wamid)
+                .bind(b.has_error)
+                .bind(b.code)
+                .bind(b.reason)
+                .bind(Ts(b.at))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if let Some(r) = moved {
+                results[i] = Some(StatusChange {
+                    message_id: MessageId(r.uuid("id")?),
+                    from: parse_enum(&r.text("prev_status")?)?,
+                    to: u.update.status,
+                });
+                continue;
+            }
+        }
+        let current = sqlx::query(
+            "SELECT id, status FROM messages WHERE tenant_id = $1 AND wamid = $2 \
+             ORDER BY id LIMIT 1",
+        )
+        .bind(tenant.0)
+        .bind(&u.wamid)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some(r) = current {
+            let s: MessageStatus = parse_enum(&r.text("status")?)?;
+            results[i] = Some(StatusChange {
+                message_id: MessageId(r.uuid("id")?),
+                from: s,
+                to: s,
+            });
+        }
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advancing_sets_follow_the_core_rule() {
+        assert_eq!(
+            advancing_from(MessageStatus::Failed).as_deref(),
+            Some("'queued', 'sending', 'sent'")
+        );
+        assert_eq!(
+            advancing_from(MessageStatus::Read).as_deref(),
+            Some("'queued', 'sending', 'sent', 'delivered'")
+        );
+        assert_eq!(advancing_from(MessageStatus::Queued), None);
+        assert_eq!(advancing_from(MessageStatus::Received), None);
+    }
+}

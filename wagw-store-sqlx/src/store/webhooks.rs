@@ -1,0 +1,331 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+use wagw_core::ids::{DeliveryId, SubscriptionId, TenantId};
+use wagw_core::model::webhook::{
+    DeliveryOutcome, DeliveryState, WebhookDelivery, WebhookSubscription,
+};
+use wagw_core::store::{Page, Paged, WebhookStore};
+use wagw_core::{Error, Result};
+
+use super::{cursor, overfetch};
+use crate::SqlStore;
+use crate::db::{
+    SqlRow, Ts, db_err, delta, enum_str, in_tx, on_read, on_write, parse_enum, to_json, to_u32,
+    unique_err,
+};
+
+const COLUMNS: &str = "tenant_id, id, subscription_id, event, payload, state, attempts, \
+     next_attempt_at, last_status, last_error, created_at, delivered_at";
+
+fn delivery_from_row(r: &impl SqlRow) -> Result<WebhookDelivery> {
+    Ok(WebhookDelivery {
+        id: DeliveryId(r.uuid("id")?),
+        tenant_id: TenantId(r.uuid("tenant_id")?),
+        subscription_id: SubscriptionId(r.uuid("subscription_id")?),
+        event: parse_enum(&r.text("event")?)?,
+        payload: r.json("payload")?,
+        state: parse_enum(&r.text("state")?)?,
+        attempts: to_u32(r.int("attempts")?),
+        next_attempt_at: r.ts("next_attempt_at")?,
+        last_status: r
+            .opt_int("last_status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        last_error: r.opt_text("last_error")?,
+        created_at: r.ts("created_at")?,
+        delivered_at: r.opt_ts("delivered_at")?,
+    })
+}
+
+#[async_trait]
+impl WebhookStore for SqlStore {
+    async fn create_subscription(&self, subscription: &WebhookSubscription) -> Result<()> {
+        let doc = to_json(subscription)?;
+        on_write!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "INSERT INTO webhook_subscriptions (tenant_id, id, doc) VALUES ($1, $2, $3)",
+            )
+            .bind(subscription.tenant_id.0)
+            .bind(subscription.id.0)
+            .bind(&doc)
+            .execute(pool)
+            .await
+            .map_err(unique_err(
+                "webhook subscription",
+                format!("{} already exists", subscription.id),
+            ))?;
+        });
+        Ok(())
+    }
+
+    async fn get_subscription(
+        &self,
+        tenant: TenantId,
+        id: SubscriptionId,
+    ) -> Result<WebhookSubscription> {
+        self.get_doc(
+            "webhook_subscriptions",
+            "webhook subscription",
+            tenant.0,
+            id.0,
+        )
+        .await
+    }
+
+    async fn list_subscriptions(&self, tenant: TenantId) -> Result<Vec<WebhookSubscription>> {
+        self.all_docs("webhook_subscriptions", tenant.0, "id").await
+    }
+
+    async fn update_subscription(&self, subscription: &WebhookSubscription) -> Result<()> {
+        let doc = to_json(subscription)?;
+        let n = on_write!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "UPDATE webhook_subscriptions SET doc = $3 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(subscription.tenant_id.0)
+            .bind(subscription.id.0)
+            .bind(&doc)
+            .execute(pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected()
+        });
+        if n == 0 {
+            return Err(Error::not_found("webhook subscription", subscription.id));
+        }
+        Ok(())
+    }
+
+    async fn delete_subscription(&self, tenant: TenantId, id: SubscriptionId) -> Result<()> {
+        in_tx!(&self.db, |tx, _pg| {
+            let n =
+                sqlx::query("DELETE FROM webhook_subscriptions WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected();
+            if n == 0 {
+                return Err(Error::not_found("webhook subscription", id));
+            }
+            sqlx::query(
+                "DELETE FROM webhook_deliveries \
+                 WHERE tenant_id = $1 AND subscription_id = $2 AND state = 'pending'",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        });
+        Ok(())
+    }
+
+    async fn enqueue_deliveries(&self, deliveries: &[WebhookDelivery]) -> Result<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let rows = deliveries
+            .iter()
+            .map(|d| {
+                Ok((
+                    d,
+                    enum_str(&d.event)?,
+                    enum_str(&d.state)?,
+                    to_json(&d.payload)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        in_tx!(&self.db, |tx, _pg| {
+            let mut subs = std::collections::HashSet::new();
+            for d in deliveries {
+                if subs.insert((d.tenant_id, d.subscription_id)) {
+                    sqlx::query(
+                        "SELECT 1 AS one FROM webhook_subscriptions WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(d.tenant_id.0)
+                    .bind(d.subscription_id.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .ok_or_else(|| Error::not_found("webhook subscription", d.subscription_id))?;
+                }
+            }
+            for chunk in rows.chunks(500) {
+                let mut qb =
+                    QueryBuilder::new(format!("INSERT INTO webhook_deliveries ({COLUMNS}) "));
+                qb.push_values(chunk, |mut b, (d, event, state, payload)| {
+                    b.push_bind(d.tenant_id.0)
+                        .push_bind(d.id.0)
+                        .push_bind(d.subscription_id.0)
+                        .push_bind(event.clone())
+                        .push_bind(payload.clone())
+                        .push_bind(state.clone())
+                        .push_bind(i64::from(d.attempts))
+                        .push_bind(Ts(d.next_attempt_at))
+                        .push_bind(d.last_status.map(i64::from))
+                        .push_bind(d.last_error.clone())
+                        .push_bind(Ts(d.created_at))
+                        .push_bind(d.delivered_at.map(Ts));
+                });
+                qb.build().execute(&mut *tx).await.map_err(unique_err(
+                    "webhook delivery",
+                    "a delivery id exists".into(),
+                ))?;
+            }
+        });
+        Ok(())
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<WebhookDelivery>> {
+        let until = now + delta("lease", lease)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // One statement: pick the due rows (skipping rows another worker is claiming on
+        // PostgreSQL) and push their due time past the lease.
+        let mut claimed = on_write!(&self.db, |pool, pg| {
+            let lock = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
+            let sql = format!(
+                "UPDATE webhook_deliveries SET next_attempt_at = $3 \
+                 WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM webhook_deliveries \
+                 WHERE state = 'pending' AND next_attempt_at <= $1 \
+                 ORDER BY next_attempt_at, id LIMIT $2{lock}) RETURNING {COLUMNS}"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(Ts(now))
+                .bind(limit)
+                .bind(Ts(until))
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(delivery_from_row)
+                .collect::<Result<Vec<_>>>()?
+        });
+        claimed.sort_by_key(|d| d.id);
+        Ok(claimed)
+    }
+
+    async fn record_delivery_attempt(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+        outcome: &DeliveryOutcome,
+    ) -> Result<WebhookDelivery> {
+        let (state, status, error, next, delivered) = match outcome {
+            DeliveryOutcome::Delivered { status } => (
+                DeliveryState::Delivered,
+                Some(*status),
+                None,
+                None,
+                Some(Utc::now()),
+            ),
+            DeliveryOutcome::Retry {
+                status,
+                error,
+                retry_at,
+            } => (
+                DeliveryState::Pending,
+                *status,
+                Some(error.clone()),
+                Some(*retry_at),
+                None,
+            ),
+            DeliveryOutcome::Dead { status, error } => (
+                DeliveryState::Dead,
+                *status,
+                Some(error.clone()),
+                None,
+                None,
+            ),
+        };
+        let sql = format!(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, state = $3, last_status = $4, \
+             last_error = $5, next_attempt_at = COALESCE($6, next_attempt_at), \
+             delivered_at = COALESCE($7, delivered_at) \
+             WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        );
+        let row = on_write!(&self.db, |pool, _pg| {
+            match sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.0)
+                .bind(id.0)
+                .bind(enum_str(&state)?)
+                .bind(status.map(i64::from))
+                .bind(error)
+                .bind(next.map(Ts))
+                .bind(delivered.map(Ts))
+                .fetch_optional(pool)
+                .await
+                .map_err(db_err)?
+            {
+                Some(r) => Some(delivery_from_row(&r)?),
+                None => None,
+            }
+        });
+        row.ok_or_else(|| Error::not_found("webhook delivery", id))
+    }
+
+    async fn list_deliveries(
+        &self,
+        tenant: TenantId,
+        subscription: Option<SubscriptionId>,
+        page: Page,
+    ) -> Result<Paged<WebhookDelivery>> {
+        let after = cursor(&page)?;
+        let items = on_read!(&self.db, |pool, _pg| {
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {COLUMNS} FROM webhook_deliveries WHERE tenant_id = "
+            ));
+            qb.push_bind(tenant.0);
+            if let Some(sub) = subscription {
+                qb.push(" AND subscription_id = ").push_bind(sub.0);
+            }
+            if let Some(after) = after {
+                qb.push(" AND id > ").push_bind(after);
+            }
+            qb.push(" ORDER BY id LIMIT ").push_bind(overfetch(&page));
+            qb.build()
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(delivery_from_row)
+                .collect::<Result<Vec<_>>>()?
+        });
+        Ok(Paged::from_overfetch(items, page.effective_limit(), |d| {
+            d.id.to_string()
+        }))
+    }
+
+    async fn replay_delivery(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let n = on_write!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $3 \
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .bind(Ts(at))
+            .execute(pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected()
+        });
+        if n == 0 {
+            return Err(Error::not_found("webhook delivery", id));
+        }
+        Ok(())
+    }
+}
