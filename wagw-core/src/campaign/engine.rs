@@ -27,16 +27,17 @@ use crate::{Error, Result};
 
 /// Recipients turned into messages per store round trip.
 const FEED_BATCH: usize = 1_000;
-/// How often a running campaign's pending recipients are fed again, to pick up messages
-/// held by a pause or window that another process lifted, or jobs lost with a crash.
+/// How often a running campaign's pending recipients are fed again even when its version did
+/// not change: messages held outside the sending window, jobs lost with a crash.
 const REFEED_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Runs campaigns on top of a [`Dispatcher`]. Cheap to clone.
 pub struct CampaignEngine<S: ?Sized, Q: ?Sized, T: ?Sized> {
     dispatcher: Dispatcher<S, Q, T>,
-    /// When this process last fed each running campaign. Feeding is idempotent, so a stale
-    /// entry costs a pass over pending recipients, never a duplicate.
-    fed: Arc<Mutex<HashMap<CampaignId, Instant>>>,
+    /// The campaign version this process last fed each running campaign at, and when. A new
+    /// version (resumed, rescheduled, by any process) or an old feed means feed again;
+    /// feeding is idempotent, so that costs a pass over pending recipients, never a duplicate.
+    fed: Arc<Mutex<HashMap<CampaignId, (u64, Instant)>>>,
 }
 
 impl<S: ?Sized, Q: ?Sized, T: ?Sized> Clone for CampaignEngine<S, Q, T> {
@@ -212,7 +213,6 @@ where
             }
         }
         campaign.version = self.store().update_campaign(&campaign).await?;
-        self.fed.lock().remove(&id);
         Ok(campaign)
     }
 
@@ -362,10 +362,14 @@ where
             .fed
             .lock()
             .get(&campaign.id)
-            .is_none_or(|at| at.elapsed() >= REFEED_INTERVAL);
+            .is_none_or(|(version, at)| {
+                *version != campaign.version || at.elapsed() >= REFEED_INTERVAL
+            });
         if stale && !counters.is_drained() {
             self.feed(&campaign).await?;
-            self.fed.lock().insert(campaign.id, Instant::now());
+            self.fed
+                .lock()
+                .insert(campaign.id, (campaign.version, Instant::now()));
         } else if counters.is_drained() {
             campaign.transition(CampaignState::Completed, "complete")?;
             campaign.finished_at = Some(now);
