@@ -463,3 +463,64 @@ async fn nothing_is_sent_outside_the_sending_window() {
     assert_eq!(counters.pending, 5);
     assert_eq!(r.state(&c).await, CampaignState::Running);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_recipients_are_retried_in_a_new_round() {
+    let r = Run::new(500).await;
+    let c = r.text_campaign("Halo {nama}");
+    r.engine.create(&c).await.expect("create");
+    r.engine
+        .import_csv(r.s.tenant.id, c.id, csv_rows(10).as_bytes())
+        .await
+        .expect("import");
+    let undeliverable = wagw_core::TransportError::new(
+        wagw_core::TransportErrorKind::Permanent,
+        "the number is not on WhatsApp",
+    )
+    .with_code(131026);
+    r.s.stub
+        .push_outcomes([Err(undeliverable.clone()), Err(undeliverable)]);
+    r.engine
+        .start(r.s.tenant.id, c.id, None)
+        .await
+        .expect("start");
+    let handle = r
+        .drive_until("first round done", async || {
+            r.state(&c).await == CampaignState::Completed
+        })
+        .await;
+    let first = r
+        .engine
+        .counters(r.s.tenant.id, c.id)
+        .await
+        .expect("counters");
+    assert_eq!((first.sent, first.failed), (8, 2));
+
+    assert_eq!(
+        r.engine
+            .retry_failed(r.s.tenant.id, c.id)
+            .await
+            .expect("retry"),
+        2
+    );
+    handle.shutdown().await;
+    let handle = r
+        .drive_until("second round done", async || {
+            r.state(&c).await == CampaignState::Completed
+        })
+        .await;
+    handle.shutdown().await;
+    let second = r
+        .engine
+        .counters(r.s.tenant.id, c.id)
+        .await
+        .expect("counters");
+    assert_eq!((second.sent, second.failed, second.pending), (10, 0, 0));
+    assert_eq!(
+        r.s.stub.sent().len(),
+        12,
+        "only the two failed recipients again"
+    );
+    let again = r.engine.retry_failed(r.s.tenant.id, c.id).await;
+    assert_eq!(again.expect("nothing left to retry"), 0);
+}

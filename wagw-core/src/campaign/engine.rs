@@ -231,6 +231,34 @@ where
         Ok(campaign)
     }
 
+    /// Sends failed recipients again in a new round (new messages, so nothing already sent is
+    /// sent again): a completed or failed campaign runs again for them. Returns how many
+    /// recipients were retried.
+    pub async fn retry_failed(&self, tenant: TenantId, id: CampaignId) -> Result<u64> {
+        let mut campaign = self.store().get_campaign(tenant, id).await?;
+        if matches!(
+            campaign.state,
+            CampaignState::Completed | CampaignState::Failed
+        ) {
+            campaign.transition(CampaignState::Running, "retry failed recipients")?;
+        } else if campaign.state != CampaignState::Running
+            && campaign.state != CampaignState::Paused
+        {
+            return Err(Error::InvalidState {
+                entity: "campaign",
+                state: campaign.state.as_str().into(),
+                action: "retry failed recipients",
+            });
+        }
+        campaign.round += 1;
+        campaign.failure_reason = None;
+        campaign.finished_at = None;
+        // The campaign first: were the process to stop in between, a running campaign with
+        // failed recipients is harmless, pending recipients in a completed one are not.
+        self.store().update_campaign(&campaign).await?;
+        self.store().retry_failed_recipients(tenant, id).await
+    }
+
     /// Cancels a campaign for good; recipients not yet sent are skipped with a reason.
     pub async fn cancel(&self, tenant: TenantId, id: CampaignId) -> Result<Campaign> {
         let mut campaign = self
@@ -463,7 +491,10 @@ fn message_for(
         body,
         Priority::Bulk,
     )
-    .with_idempotency_key(format!("campaign:{}:{}", campaign.id, r.id));
+    .with_idempotency_key(match campaign.round {
+        0 => format!("campaign:{}:{}", campaign.id, r.id),
+        round => format!("campaign:{}:{}:{round}", campaign.id, r.id),
+    });
     message.campaign_id = Some(campaign.id);
     message.recipient_id = Some(r.id);
     message

@@ -3,7 +3,7 @@
 //!
 //! [`CampaignEngine`] works on top of the [`Dispatcher`](crate::dispatch::Dispatcher): it turns
 //! recipients into messages (rendered per recipient, idempotency key
-//! `campaign:{campaign}:{recipient}`) and submits them; the dispatcher sends them within the
+//! `campaign:{campaign}:{recipient}`, plus `:{round}` after a retry of failed recipients) and submits them; the dispatcher sends them within the
 //! number's limits and marks each recipient. Everything the engine does is idempotent, so
 //! several processes may drive the same campaigns and a crash mid-way repeats nothing:
 //! [`tick`](CampaignEngine::tick) feeds running campaigns, starts scheduled ones when due, holds

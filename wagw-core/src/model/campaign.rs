@@ -35,6 +35,10 @@ pub struct Campaign {
     pub state: CampaignState,
     /// Why the campaign failed, when it did.
     pub failure_reason: Option<String>,
+    /// Sending round: 0 at first, one more for every retry of failed recipients. A
+    /// recipient's message of a later round is a new message.
+    #[serde(default)]
+    pub round: u32,
     /// Optimistic-concurrency version; stores bump it on every update.
     pub version: u64,
     /// Creation time.
@@ -66,6 +70,7 @@ impl Campaign {
             delay_between_messages_ms: None,
             state: CampaignState::Draft,
             failure_reason: None,
+            round: 0,
             version: 0,
             created_at: Utc::now(),
             started_at: None,

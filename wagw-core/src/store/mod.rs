@@ -392,6 +392,11 @@ pub trait CampaignStore: Send + Sync {
     /// Unknown ids and other tenants' recipients are ignored. Returns how many statuses moved.
     async fn update_recipients(&self, tenant: TenantId, updates: &[RecipientUpdate])
     -> Result<u64>;
+    /// Makes the campaign's failed recipients pending again, without reason or message, for
+    /// another round ([`CampaignEngine::retry_failed`](crate::campaign::CampaignEngine::retry_failed)).
+    /// This is the one move back a recipient can make, and only by this explicit call.
+    /// Returns how many were reset.
+    async fn retry_failed_recipients(&self, tenant: TenantId, campaign: CampaignId) -> Result<u64>;
     /// Counts recipients by status.
     async fn campaign_counters(&self, tenant: TenantId, id: CampaignId)
     -> Result<CampaignCounters>;

@@ -41,6 +41,7 @@ macro_rules! store_conformance_tests {
             running_campaign_cannot_be_deleted,
             campaign_recipients_bulk_insert_100k,
             recipient_status_is_monotonic_and_counted,
+            failed_recipients_can_be_retried,
             recipients_page_by_status,
             campaigns_are_isolated,
             flows_are_isolated,

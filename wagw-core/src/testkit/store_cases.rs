@@ -1245,6 +1245,72 @@ pub async fn recipient_status_is_monotonic_and_counted(store: &dyn Store) {
     assert_eq!(failed.reason.as_deref(), Some("131026 undeliverable"));
 }
 
+/// Failed recipients, and only they, go back to pending for another round.
+pub async fn failed_recipients_can_be_retried(store: &dyn Store) {
+    let fx = Fixture::new(store).await;
+    let c = campaign(&fx);
+    store.create_campaign(&c).await.expect("create");
+    let list = recipients(&fx, c.id, 0..5);
+    store
+        .insert_recipients(fx.tenant.id, c.id, &list)
+        .await
+        .expect("insert");
+    let message = MessageId::new();
+    let updates: Vec<_> = [
+        (0, RecipientStatus::Failed),
+        (1, RecipientStatus::Failed),
+        (2, RecipientStatus::Sent),
+        (3, RecipientStatus::Skipped),
+    ]
+    .into_iter()
+    .map(|(i, status)| RecipientUpdate {
+        id: list[i].id,
+        status,
+        reason: Some("131026".into()),
+        message_id: Some(message),
+    })
+    .collect();
+    store
+        .update_recipients(fx.tenant.id, &updates)
+        .await
+        .expect("update");
+    assert_not_found(
+        store.retry_failed_recipients(fx.other.id, c.id).await,
+        "cross-tenant retry",
+    );
+    assert_eq!(
+        store
+            .retry_failed_recipients(fx.tenant.id, c.id)
+            .await
+            .expect("retry"),
+        2
+    );
+    let counters = store
+        .campaign_counters(fx.tenant.id, c.id)
+        .await
+        .expect("counters");
+    assert_eq!(
+        (
+            counters.pending,
+            counters.sent,
+            counters.failed,
+            counters.skipped
+        ),
+        (3, 1, 0, 1)
+    );
+    let retried = store
+        .get_recipient(fx.tenant.id, list[0].id)
+        .await
+        .expect("get");
+    assert_eq!(retried.status, RecipientStatus::Pending);
+    assert_eq!((retried.reason, retried.message_id), (None, None));
+    let sent = store
+        .get_recipient(fx.tenant.id, list[2].id)
+        .await
+        .expect("get");
+    assert_eq!(sent.message_id, Some(message), "others keep their message");
+}
+
 /// Recipients page by status without gaps.
 pub async fn recipients_page_by_status(store: &dyn Store) {
     let fx = Fixture::new(store).await;

@@ -205,6 +205,30 @@ impl CampaignStore for MemoryStore {
             .sum())
     }
 
+    async fn retry_failed_recipients(&self, tenant: TenantId, campaign: CampaignId) -> Result<u64> {
+        let mut state = self.state.write();
+        state.campaigns.get(tenant, campaign)?;
+        let start = (campaign, RecipientId::from(Uuid::nil()));
+        let now = Utc::now();
+        let mut reset = 0;
+        for ((c, _), r) in state.recipients.range_mut(start..) {
+            if *c != campaign {
+                break;
+            }
+            if r.status == RecipientStatus::Failed {
+                r.status = RecipientStatus::Pending;
+                r.reason = None;
+                r.message_id = None;
+                r.updated_at = now;
+                reset += 1;
+            }
+        }
+        let counters = state.counters.entry(campaign).or_default();
+        counters.failed -= reset;
+        counters.pending += reset;
+        Ok(reset)
+    }
+
     async fn campaign_counters(
         &self,
         tenant: TenantId,

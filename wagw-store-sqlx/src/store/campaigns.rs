@@ -537,6 +537,27 @@ impl CampaignStore for SqlStore {
         )
     }
 
+    async fn retry_failed_recipients(&self, tenant: TenantId, campaign: CampaignId) -> Result<u64> {
+        self.ensure_campaign(tenant, campaign).await?;
+        let done = on_write!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "UPDATE campaign_recipients \
+                 SET status = $3, reason = NULL, message_id = NULL, updated_at = $4 \
+                 WHERE tenant_id = $1 AND campaign_id = $2 AND status = $5",
+            )
+            .bind(tenant.0)
+            .bind(campaign.0)
+            .bind(RecipientStatus::Pending.as_str())
+            .bind(crate::db::Ts(Utc::now()))
+            .bind(RecipientStatus::Failed.as_str())
+            .execute(pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected()
+        });
+        Ok(done)
+    }
+
     async fn campaign_counters(
         &self,
         tenant: TenantId,
