@@ -11,6 +11,9 @@
 //! | `memory` | yes | [`memory`]: in-memory `Store` and `Queue` |
 //! | `phonenumber` | yes | libphonenumber-grade [`phone`] normalisation |
 //! | `testkit` | no | [`testkit`]: conformance suites and a recording `StubTransport` |
+//! | `meta` | no | [`meta`]: Meta's Cloud API transport and webhooks |
+//! | `emulator` | no | `meta::emulator`: a local Cloud API for tests and sandboxes |
+//! | `sqlite`, `postgres` | no | [`sql`]: SQLite and PostgreSQL `Store` and `Queue` |
 //!
 //! ## Example
 //!
@@ -38,6 +41,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use wagw_core::*;
+
+/// Meta's WhatsApp Cloud API (feature `meta`).
+#[cfg(feature = "meta")]
+pub use wagw_meta as meta;
+
+/// SQLite and PostgreSQL backends (features `sqlite`, `postgres`).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use wagw_store_sqlx as sql;
 
 /// In-memory backends (feature `memory`).
 #[cfg(feature = "memory")]
