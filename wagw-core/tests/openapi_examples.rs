@@ -7,97 +7,13 @@
 //! The document lives outside the repository (`shared/` next to it). When it is missing the
 //! test is skipped with a notice, except under `CI=true`, where it fails.
 
-use std::path::Path;
-
-use serde_json::{Map, Value};
 use wagw_core::content::{MessageContent, MessagesRequest};
 use wagw_core::event::{InboundMessage, StatusUpdate, WebhookError};
-
-const SPEC: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/meta-openapi/business-messaging-api_v23.0.yaml"
-);
-const SEND_PATH: &str = "/{Version}/{Phone-Number-ID}/messages";
-const WEBHOOK_PATH: &str = "/whatsapp/webhooks";
-
-/// Loads the spec, or `None` (after saying so) when it is absent outside CI.
-fn load_spec() -> Option<Value> {
-    if !Path::new(SPEC).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "Meta's OpenAPI document is missing at {SPEC}"
-        );
-        eprintln!("skipped: Meta's OpenAPI document not found at {SPEC}");
-        return None;
-    }
-    let text = std::fs::read_to_string(SPEC).expect("spec is readable");
-    Some(serde_norway::from_str(&text).expect("spec is valid YAML"))
-}
-
-/// The named request-body examples of `POST path`.
-fn examples<'a>(spec: &'a Value, path: &str) -> &'a Map<String, Value> {
-    spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["examples"]
-        .as_object()
-        .unwrap_or_else(|| panic!("no request examples for POST {path}"))
-}
-
-/// Equality of JSON values where numbers compare by value (`0` equals `0.0`).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-/// Rewrites a send example into the canonical form wagw writes. Meta's examples deviate from
-/// their own schema in three ways, each harmless for the API:
-/// - `type` omitted (two examples): wagw infers it from the payload key and writes it;
-/// - template button `index` as a number: wagw writes the documented string;
-/// - a template `text` parameter given as a boolean: wagw reads and writes it as text.
-///
-/// Returns the names of the rewrites applied.
-fn canonicalise(body: &mut Value, inferred_type: &str) -> Vec<&'static str> {
-    let mut applied = Vec::new();
-    let Some(object) = body.as_object_mut() else {
-        return applied;
-    };
-    if !object.contains_key("type") {
-        object.insert("type".to_owned(), inferred_type.into());
-        applied.push("inferred type");
-    }
-    let components = object
-        .get_mut("template")
-        .and_then(|template| template.get_mut("components"))
-        .and_then(Value::as_array_mut);
-    for component in components.into_iter().flatten() {
-        if let Some(index) = component.get_mut("index").filter(|index| index.is_number()) {
-            *index = index.to_string().into();
-            applied.push("button index as string");
-        }
-        let parameters = component
-            .get_mut("parameters")
-            .and_then(Value::as_array_mut);
-        for parameter in parameters.into_iter().flatten() {
-            if parameter["type"] == "text"
-                && let Some(text) = parameter.get_mut("text").filter(|text| !text.is_string())
-            {
-                *text = text.to_string().into();
-                applied.push("text parameter as string");
-            }
-        }
-    }
-    applied
-}
+use wagw_core::testkit::openapi::{SEND_PATH, WEBHOOK_PATH, canonicalise, examples, same, spec};
 
 #[test]
 fn send_examples_round_trip_and_validate() {
-    let Some(spec) = load_spec() else { return };
+    let Some(spec) = spec() else { return };
     let examples = examples(&spec, SEND_PATH);
     let (mut messages, mut read_receipts, mut canonicalised) = (0, 0, 0);
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
@@ -144,7 +60,7 @@ fn send_examples_round_trip_and_validate() {
 
 #[test]
 fn webhook_items_round_trip() {
-    let Some(spec) = load_spec() else { return };
+    let Some(spec) = spec() else { return };
     let examples = examples(&spec, WEBHOOK_PATH);
     let (mut inbound, mut statuses, mut errors, mut other_fields) = (0, 0, 0, 0);
     for (name, example) in examples {

@@ -8,38 +8,20 @@
 
 mod emulator_support;
 
-use std::path::Path;
-
 use emulator_support::*;
 use serde_json::{Map, Value, json};
+use wagw_core::testkit::openapi::{SEND_PATH, examples, spec};
 use wagw_meta::emulator::check::{CheckedRequest, check_messages_request};
 use wagw_meta::emulator::{Emulator, PairLimit, TemplateSpec, Throughput, UserMessage};
 
-const SPEC: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/meta-openapi/business-messaging-api_v23.0.yaml"
-);
-const SEND_PATH: &str = "/{Version}/{Phone-Number-ID}/messages";
-
+/// The send examples of Meta's document by name, or `None` when the document is absent.
 fn send_examples() -> Option<Map<String, Value>> {
-    if !Path::new(SPEC).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "Meta's OpenAPI document is missing at {SPEC}"
-        );
-        eprintln!("skipped: Meta's OpenAPI document not found at {SPEC}");
-        return None;
-    }
-    let text = std::fs::read_to_string(SPEC).expect("spec is readable");
-    let spec: Value = serde_norway::from_str(&text).expect("spec is valid YAML");
-    let examples =
-        spec["paths"][SEND_PATH]["post"]["requestBody"]["content"]["application/json"]["examples"]
-            .as_object()
-            .expect("send examples")
-            .iter()
-            .map(|(name, example)| (name.clone(), example["value"].clone()))
-            .collect();
-    Some(examples)
+    let spec = spec()?;
+    let bodies = examples(&spec, SEND_PATH)
+        .iter()
+        .map(|(name, example)| (name.clone(), example["value"].clone()))
+        .collect();
+    Some(bodies)
 }
 
 #[test]

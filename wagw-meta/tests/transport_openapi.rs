@@ -15,83 +15,17 @@
 
 mod transport_support;
 
-use std::path::Path;
-
 use serde_json::{Map, Value, json};
 use transport_support::{PNID, channel, transport};
 use wagw_core::content::MessagesRequest;
+use wagw_core::testkit::openapi::{SEND_PATH, canonicalise, same, spec};
 use wagw_core::transport::Transport;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const SPEC: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/meta-openapi/business-messaging-api_v23.0.yaml"
-);
-const SEND_PATH: &str = "/{Version}/{Phone-Number-ID}/messages";
-
-fn load_spec() -> Option<Value> {
-    if !Path::new(SPEC).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "Meta's OpenAPI document is missing at {SPEC}"
-        );
-        eprintln!("skipped: Meta's OpenAPI document not found at {SPEC}");
-        return None;
-    }
-    let text = std::fs::read_to_string(SPEC).expect("spec is readable");
-    Some(serde_norway::from_str(&text).expect("spec is valid YAML"))
-}
-
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-fn canonicalise(body: &mut Value, inferred_type: &str) -> Vec<&'static str> {
-    let mut applied = Vec::new();
-    let Some(object) = body.as_object_mut() else {
-        return applied;
-    };
-    if !object.contains_key("type") {
-        object.insert("type".to_owned(), inferred_type.into());
-        applied.push("inferred type");
-    }
-    let components = object
-        .get_mut("template")
-        .and_then(|template| template.get_mut("components"))
-        .and_then(Value::as_array_mut);
-    for component in components.into_iter().flatten() {
-        if let Some(index) = component.get_mut("index").filter(|index| index.is_number()) {
-            *index = index.to_string().into();
-            applied.push("button index as string");
-        }
-        let parameters = component
-            .get_mut("parameters")
-            .and_then(Value::as_array_mut);
-        for parameter in parameters.into_iter().flatten() {
-            if parameter["type"] == "text"
-                && let Some(text) = parameter.get_mut("text").filter(|text| !text.is_string())
-            {
-                *text = text.to_string().into();
-                applied.push("text parameter as string");
-            }
-        }
-    }
-    applied
-}
-
 #[tokio::test]
 async fn every_send_example_arrives_unchanged() {
-    let Some(spec) = load_spec() else { return };
+    let Some(spec) = spec() else { return };
     let examples: &Map<String, Value> = spec["paths"][SEND_PATH]["post"]["requestBody"]["content"]
         ["application/json"]["examples"]
         .as_object()

@@ -4,48 +4,16 @@
 //! The document lives outside the repository (`shared/` next to it). When it is missing the
 //! example test is skipped with a notice, except under `CI=true`, where it fails.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 use wagw_core::event::{
     DeliveryStatus, InboundEvent, InboundKind, InteractiveReply, PricingCategory, PricingModel,
     QualityScore, TemplateStatusEvent,
 };
+use wagw_core::testkit::openapi::{same, spec};
 use wagw_meta::webhook::{self, WebhookEvent};
 
-const SPEC: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/meta-openapi/business-messaging-api_v23.0.yaml"
-);
 const WABA: &str = "102290129340398";
 const PNID: &str = "106540352242922";
-
-fn load_spec() -> Option<Value> {
-    if !Path::new(SPEC).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "Meta's OpenAPI document is missing at {SPEC}"
-        );
-        eprintln!("skipped: Meta's OpenAPI document not found at {SPEC}");
-        return None;
-    }
-    let text = std::fs::read_to_string(SPEC).expect("spec is readable");
-    Some(serde_norway::from_str(&text).expect("spec is valid YAML"))
-}
-
-/// Equality of JSON values where numbers compare by value (`0` equals `0.0`).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
-}
 
 /// The JSON an event was parsed from: an item of `messages[]`/`statuses[]`/`errors[]`, or
 /// the change's `value` for the other fields.
@@ -136,7 +104,7 @@ fn parse_value(body: &Value) -> Vec<WebhookEvent> {
 
 #[test]
 fn openapi_webhook_examples_parse_losslessly() {
-    let Some(spec) = load_spec() else { return };
+    let Some(spec) = spec() else { return };
     let examples = spec["paths"]["/whatsapp/webhooks"]["post"]["requestBody"]["content"]
         ["application/json"]["examples"]
         .as_object()

@@ -8,6 +8,7 @@
 //!   `#[tokio::test]` per case for a backend (the crate using them needs `tokio` with the
 //!   `macros` and `rt-multi-thread` features as a dev-dependency).
 //! - [`StubTransport`]: a recording transport with scripted outcomes.
+//! - [`openapi`]: Meta's OpenAPI document and its examples, the ground truth of the wire format.
 //!
 //! ```ignore
 //! // in a backend's tests/conformance.rs
@@ -17,6 +18,7 @@
 
 mod fixtures;
 mod macros;
+pub mod openapi;
 pub mod queue_cases;
 pub mod store_cases;
 mod stub_transport;
