@@ -12,9 +12,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
 use crate::ids::JobId;
 use crate::store::{Page, Paged};
+use crate::{ErrorCode, Result};
 
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +225,22 @@ pub trait Queue: Send + Sync {
     async fn reserve(&self, options: &ReserveOptions) -> Result<Vec<Reservation>>;
     /// Completes a job: it leaves the queue and its deduplication key is freed.
     async fn ack(&self, lease: &Lease) -> Result<()>;
+    /// Completes many jobs in one go, as [`ack`](Self::ack) would one by one. Stale leases are
+    /// not an error here: they come back in the result, so one late lease never fails the
+    /// batch. Backends override this to settle a batch in one round trip.
+    async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<Lease>> {
+        let mut stale = Vec::new();
+        for lease in leases {
+            match self.ack(lease).await {
+                Ok(()) => {}
+                Err(e) if matches!(e.code(), ErrorCode::Conflict | ErrorCode::NotFound) => {
+                    stale.push(*lease);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(stale)
+    }
     /// Fails an attempt: the job runs again at `retry_at`, or becomes a dead letter when it
     /// has used `max_attempts`.
     async fn nack(

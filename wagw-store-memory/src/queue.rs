@@ -174,6 +174,17 @@ impl QueueState {
         self.leased_unchecked(lease.job_id)
     }
 
+    /// Removes a job whose lease is live, freeing its deduplication key.
+    fn complete(&mut self, lease: &Lease) -> Result<()> {
+        self.settle(lease)?;
+        if let Some(entry) = self.jobs.remove(&lease.job_id)
+            && let Some(key) = entry.job.dedup_key
+        {
+            self.dedup.remove(&key);
+        }
+        Ok(())
+    }
+
     fn leased_unchecked(&mut self, id: JobId) -> Result<&mut Entry> {
         self.jobs
             .get_mut(&id)
@@ -265,14 +276,16 @@ impl Queue for MemoryQueue {
     }
 
     async fn ack(&self, lease: &Lease) -> Result<()> {
+        self.state.lock().complete(lease)
+    }
+
+    async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<Lease>> {
         let mut state = self.state.lock();
-        state.settle(lease)?;
-        if let Some(entry) = state.jobs.remove(&lease.job_id)
-            && let Some(key) = entry.job.dedup_key
-        {
-            state.dedup.remove(&key);
-        }
-        Ok(())
+        Ok(leases
+            .iter()
+            .filter(|lease| state.complete(lease).is_err())
+            .copied()
+            .collect())
     }
 
     async fn nack(

@@ -21,7 +21,7 @@
 //! anyway (the dispatcher's `record_attempt` keeps such a redelivery from sending twice).
 //! It saves one WAL flush per acknowledged job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -190,7 +190,7 @@ async fn pg_enqueue(
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
-    let created: std::collections::HashSet<Uuid> = sqlx::query(
+    let created: HashSet<Uuid> = sqlx::query(
         "INSERT INTO queue_jobs (id, grp, priority, run_at, payload, dedup_key, attempts, \
          max_attempts, created_at, state) \
          SELECT id, grp, priority, run_at, payload, dedup_key, 0, max_attempts, $8, 'waiting' \
@@ -630,6 +630,21 @@ impl Queue for SqlQueue {
         Ok(())
     }
 
+    async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<Lease>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let done: HashSet<Uuid> = per_dialect!(&self.settle,
+            sqlite(pools) => sqlite_ack_many(pools, leases).await?,
+            postgres(pool) => pg_ack_many(pool, leases).await?,
+        );
+        Ok(leases
+            .iter()
+            .filter(|l| !done.contains(&l.job_id.0))
+            .copied()
+            .collect())
+    }
+
     async fn nack(
         &self,
         lease: &Lease,
@@ -792,4 +807,51 @@ impl Queue for SqlQueue {
         }
         Ok(())
     }
+}
+
+/// Deletes the jobs of live leases in one write transaction; returns the ids deleted.
+#[cfg(feature = "sqlite")]
+async fn sqlite_ack_many(
+    pools: &crate::db::SqlitePools,
+    leases: &[Lease],
+) -> Result<HashSet<Uuid>> {
+    let mut tx = pools
+        .writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(db_err)?;
+    let mut done = HashSet::with_capacity(leases.len());
+    for lease in leases {
+        let n = sqlx::query(
+            "DELETE FROM queue_jobs WHERE id = $1 AND token = $2 AND state = 'reserved'",
+        )
+        .bind(lease.job_id.0)
+        .bind(lease.token)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n > 0 {
+            done.insert(lease.job_id.0);
+        }
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(done)
+}
+
+/// Deletes the jobs of live leases in one statement; returns the ids deleted.
+#[cfg(feature = "postgres")]
+async fn pg_ack_many(pool: &sqlx::PgPool, leases: &[Lease]) -> Result<HashSet<Uuid>> {
+    let ids: Vec<Uuid> = leases.iter().map(|l| l.job_id.0).collect();
+    let tokens: Vec<Uuid> = leases.iter().map(|l| l.token).collect();
+    let rows = sqlx::query(
+        "DELETE FROM queue_jobs j USING UNNEST($1::uuid[], $2::uuid[]) AS l(id, token) \
+         WHERE j.id = l.id AND j.token = l.token AND j.state = 'reserved' RETURNING j.id",
+    )
+    .bind(&ids)
+    .bind(&tokens)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter().map(|r| r.uuid("id")).collect()
 }

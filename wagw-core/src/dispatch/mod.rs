@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use parking_lot::Mutex;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 pub use backoff::Backoff;
@@ -57,7 +57,7 @@ use crate::model::message::{
     MessageBody, MessageError, MessageRecord, MessageStatus, StatusUpdate,
 };
 use crate::model::tenant::{QuotaResource, Tenant, UsagePeriod};
-use crate::queue::{NackOutcome, Queue, Reservation, ReserveOptions};
+use crate::queue::{Lease, NackOutcome, Queue, Reservation, ReserveOptions};
 use crate::store::{Inserted, RecipientUpdate, Store};
 use crate::transport::{Transport, TransportError, TransportErrorKind};
 use crate::{Error, Result};
@@ -364,6 +364,12 @@ where
     async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut tasks = JoinSet::new();
+        let (acks, batches) = mpsc::unbounded_channel();
+        // Aborted with this task (a crash drops it); awaited after a graceful stop.
+        let acker = AbortOnDrop(Some(tokio::spawn(ack_batches(
+            Arc::clone(&self.queue),
+            batches,
+        ))));
         loop {
             while tasks.try_join_next().is_some() {}
             if *stop.borrow() {
@@ -411,8 +417,9 @@ where
                     .or_default() += 1;
                 let inner = Arc::clone(&self);
                 let stop = stop.clone();
+                let acks = acks.clone();
                 tasks.spawn(async move {
-                    inner.process(reservation, stop).await;
+                    inner.process(reservation, stop, &acks).await;
                     drop(permit);
                 });
             }
@@ -430,6 +437,11 @@ where
                 }
             }
         }
+        drop(tasks);
+        drop(acks);
+        if let Err(e) = acker.finish().await {
+            tracing::error!(error = %e, "acknowledging jobs ended abnormally");
+        }
     }
 
     async fn idle(&self, stop: &mut watch::Receiver<bool>, wait: Duration) {
@@ -440,7 +452,12 @@ where
         }
     }
 
-    async fn process(&self, reservation: Reservation, mut stop: watch::Receiver<bool>) {
+    async fn process(
+        &self,
+        reservation: Reservation,
+        mut stop: watch::Receiver<bool>,
+        acks: &mpsc::UnboundedSender<Lease>,
+    ) {
         let mut lane = LaneSlot {
             lanes: &self.lanes,
             group: Some(reservation.job.group.clone()),
@@ -463,7 +480,10 @@ where
         lane.leave();
         let lease = &reservation.lease;
         let settled = match settlement {
-            Settlement::Ack => self.queue.ack(lease).await,
+            Settlement::Ack => match acks.send(*lease) {
+                Ok(()) => Ok(()),
+                Err(_) => self.queue.ack(lease).await,
+            },
             Settlement::Release => self.queue.release(lease).await,
             Settlement::Retry { at, error } => match self.queue.nack(lease, at, &error).await {
                 Ok(NackOutcome::Retrying(_)) => {
@@ -812,6 +832,48 @@ where
             .lock()
             .insert(id, (tenant.clone(), Instant::now()));
         Ok(tenant)
+    }
+}
+
+/// Acknowledges jobs in batches: whatever has arrived by the time the previous batch is done
+/// goes in the next one, so acks wait for no timer and cost one round trip per batch.
+async fn ack_batches<Q: Queue + ?Sized>(queue: Arc<Q>, mut leases: mpsc::UnboundedReceiver<Lease>) {
+    const MAX: usize = 512;
+    let mut batch = Vec::with_capacity(MAX);
+    while leases.recv_many(&mut batch, MAX).await > 0 {
+        match queue.ack_many(&batch).await {
+            Ok(stale) if !stale.is_empty() => {
+                tracing::warn!(
+                    stale = stale.len(),
+                    "acknowledged jobs whose leases had expired"
+                );
+            }
+            Ok(_) => {}
+            // The jobs come back after their reservations expire; their messages are recorded
+            // as sent, so they are acknowledged then without being sent again.
+            Err(e) => tracing::warn!(error = %e, jobs = batch.len(), "acknowledging jobs failed"),
+        }
+        batch.clear();
+    }
+}
+
+/// A task that is aborted when its handle is dropped, unless it was awaited to its end.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl AbortOnDrop {
+    async fn finish(mut self) -> Result<(), tokio::task::JoinError> {
+        match self.0.take() {
+            Some(handle) => handle.await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.0 {
+            handle.abort();
+        }
     }
 }
 

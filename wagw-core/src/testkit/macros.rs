@@ -85,6 +85,7 @@ macro_rules! queue_conformance_tests {
             release_returns_a_job_without_an_attempt,
             stats_count_each_state,
             concurrent_reservers_never_share_a_job,
+            ack_many_settles_a_batch_and_reports_stale_leases,
             settled_lease_is_refused
         );
     };

@@ -411,6 +411,35 @@ pub async fn concurrent_reservers_never_share_a_job(queue: &dyn Queue) {
     assert_eq!(seen.len(), 400);
 }
 
+/// A batch of acks completes every live lease and reports the stale ones.
+pub async fn ack_many_settles_a_batch_and_reports_stale_leases(queue: &dyn Queue) {
+    let jobs: Vec<_> = (0..10)
+        .map(|n| job("ch-1", &n.to_string()).dedup_key(format!("k{n}")))
+        .collect();
+    queue.enqueue_many(jobs).await.expect("enqueue");
+    let reserved = queue
+        .reserve(&ReserveOptions::new(10, VISIBLE))
+        .await
+        .expect("reserve");
+    queue
+        .ack(&reserved[0].lease)
+        .await
+        .expect("one acked alone");
+    let leases: Vec<_> = reserved.iter().map(|r| r.lease).collect();
+    let stale = queue.ack_many(&leases).await.expect("ack many");
+    assert_eq!(stale, vec![reserved[0].lease]);
+    assert_eq!(queue.stats().await.expect("stats").pending(), 0);
+    let again = queue
+        .enqueue(job("ch-1", "x").dedup_key("k5"))
+        .await
+        .expect("enqueue");
+    assert!(
+        matches!(again, Enqueued::Created(_)),
+        "keys are free after the batch"
+    );
+    assert!(queue.ack_many(&[]).await.expect("empty").is_empty());
+}
+
 /// A lease settles its job once.
 pub async fn settled_lease_is_refused(queue: &dyn Queue) {
     queue.enqueue(job("ch-1", "once")).await.expect("enqueue");
