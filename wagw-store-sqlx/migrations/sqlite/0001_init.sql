@@ -136,8 +136,9 @@ CREATE TABLE campaign_recipients (
     updated_at INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX campaign_recipients_phone ON campaign_recipients (campaign_id, phone);
-CREATE INDEX campaign_recipients_page ON campaign_recipients (tenant_id, campaign_id, id);
-CREATE INDEX campaign_recipients_status ON campaign_recipients (tenant_id, campaign_id, status, id);
+-- A campaign belongs to one tenant, so the campaign leads and the tenant is checked per row.
+CREATE INDEX campaign_recipients_page ON campaign_recipients (campaign_id, id);
+CREATE INDEX campaign_recipients_status ON campaign_recipients (campaign_id, status, id);
 
 CREATE TABLE flows (
     tenant_id BLOB NOT NULL,
