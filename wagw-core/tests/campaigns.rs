@@ -62,6 +62,20 @@ impl Run {
         handle
     }
 
+    /// A stored text campaign with `rows` recipients from a CSV, not started.
+    async fn with_recipients(&self, body: &str, rows: u64) -> Campaign {
+        let c = self.text_campaign(body);
+        self.engine.create(&c).await.expect("create");
+        let csv = csv_rows(rows);
+        let report = self
+            .engine
+            .import_csv(self.s.tenant.id, c.id, csv.as_bytes())
+            .await
+            .expect("import");
+        assert_eq!(report.added, rows);
+        c
+    }
+
     async fn state(&self, c: &Campaign) -> CampaignState {
         self.s
             .store
@@ -234,12 +248,9 @@ async fn templates_are_checked_before_create_and_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_runs_to_completion_and_reports_every_recipient() {
     let r = Run::new(500).await;
-    let c = r.text_campaign("Halo {nama}, tagihan Anda {tagihan}.");
-    r.engine.create(&c).await.expect("create");
-    r.engine
-        .import_csv(r.s.tenant.id, c.id, csv_rows(50).as_bytes())
-        .await
-        .expect("import");
+    let c = r
+        .with_recipients("Halo {nama}, tagihan Anda {tagihan}.", 50)
+        .await;
     assert_eq!(
         r.engine
             .start(r.s.tenant.id, c.id, None)
@@ -313,12 +324,7 @@ async fn a_campaign_runs_to_completion_and_reports_every_recipient() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_takes_effect_at_once_and_resume_never_resends() {
     let r = Run::new(50).await;
-    let c = r.text_campaign("Promo {nama}");
-    r.engine.create(&c).await.expect("create");
-    r.engine
-        .import_csv(r.s.tenant.id, c.id, csv_rows(100).as_bytes())
-        .await
-        .expect("import");
+    let c = r.with_recipients("Promo {nama}", 100).await;
     r.engine
         .start(r.s.tenant.id, c.id, None)
         .await
@@ -357,12 +363,7 @@ async fn pause_takes_effect_at_once_and_resume_never_resends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_skips_everyone_not_yet_sent() {
     let r = Run::new(30).await;
-    let c = r.text_campaign("Promo");
-    r.engine.create(&c).await.expect("create");
-    r.engine
-        .import_csv(r.s.tenant.id, c.id, csv_rows(60).as_bytes())
-        .await
-        .expect("import");
+    let c = r.with_recipients("Promo", 60).await;
     r.engine
         .start(r.s.tenant.id, c.id, None)
         .await
@@ -400,12 +401,7 @@ async fn cancel_skips_everyone_not_yet_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_campaign_starts_when_due() {
     let r = Run::new(500).await;
-    let c = r.text_campaign("Pengingat");
-    r.engine.create(&c).await.expect("create");
-    r.engine
-        .import_csv(r.s.tenant.id, c.id, csv_rows(5).as_bytes())
-        .await
-        .expect("import");
+    let c = r.with_recipients("Pengingat", 5).await;
     let at = Utc::now() + TimeDelta::milliseconds(400);
     let scheduled = r
         .engine
@@ -467,12 +463,7 @@ async fn nothing_is_sent_outside_the_sending_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_recipients_are_retried_in_a_new_round() {
     let r = Run::new(500).await;
-    let c = r.text_campaign("Halo {nama}");
-    r.engine.create(&c).await.expect("create");
-    r.engine
-        .import_csv(r.s.tenant.id, c.id, csv_rows(10).as_bytes())
-        .await
-        .expect("import");
+    let c = r.with_recipients("Halo {nama}", 10).await;
     let undeliverable = wagw_core::TransportError::new(
         wagw_core::TransportErrorKind::Permanent,
         "the number is not on WhatsApp",

@@ -202,10 +202,7 @@ async fn an_urgent_reply_overtakes_a_blast_on_the_same_number() {
 async fn a_number_never_exceeds_its_throughput() {
     let s = Setup::new(20).await;
     let d = s.dispatcher(quick());
-    let messages: Vec<_> = (0..50)
-        .map(|n| s.message(n, "Halo", Priority::Normal))
-        .collect();
-    d.submit_many(&messages).await.expect("submit");
+    s.submit_texts(&d, 50).await;
     let handle = d.start();
     wait_until("all sent", async || d.stats().sent == 50).await;
     handle.shutdown().await;
@@ -394,10 +391,7 @@ async fn paused_campaigns_wait_and_cancelled_ones_skip() {
 async fn shutdown_gives_back_jobs_waiting_for_a_slot() {
     let s = Setup::new(1).await;
     let d = s.dispatcher(quick());
-    let messages: Vec<_> = (0..5)
-        .map(|n| s.message(n, "Halo", Priority::Normal))
-        .collect();
-    d.submit_many(&messages).await.expect("submit");
+    s.submit_texts(&d, 5).await;
     let handle = d.start();
     wait_until("one sent", async || d.stats().sent == 1).await;
     tokio::time::timeout(Duration::from_secs(5), handle.shutdown())
@@ -415,10 +409,7 @@ async fn a_crashed_dispatcher_loses_nothing() {
         ..quick()
     };
     let first = s.dispatcher(config.clone());
-    let messages: Vec<_> = (0..100)
-        .map(|n| s.message(n, "Halo", Priority::Normal))
-        .collect();
-    first.submit_many(&messages).await.expect("submit");
+    s.submit_texts(&first, 100).await;
     let handle = first.start();
     wait_until("some progress", async || first.stats().sent >= 30).await;
     handle.abort();

@@ -84,6 +84,15 @@ impl Setup {
         )
     }
 
+    /// `count` normal-priority texts to distinct numbers, submitted through `d`.
+    pub async fn submit_texts(&self, d: &Stub, count: u64) -> Vec<MessageRecord> {
+        let messages: Vec<_> = (0..count)
+            .map(|n| self.message(n, "Halo", Priority::Normal))
+            .collect();
+        d.submit_many(&messages).await.expect("submit");
+        messages
+    }
+
     pub async fn status(&self, message: &MessageRecord) -> MessageRecord {
         self.store
             .get_message(self.tenant.id, message.id)
