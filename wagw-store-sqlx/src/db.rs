@@ -146,7 +146,27 @@ macro_rules! per_dialect {
     };
 }
 
-pub(crate) use {in_tx, on_read, on_write, per_dialect};
+/// Inside [`in_tx!`], after an optimistic update (`... AND version = $n`) touched no row:
+/// the version stored for `(tenant, id)` in `$table`, or `NotFound` when there is no such row.
+macro_rules! stored_version {
+    ($tx:ident, $table:literal, $entity:literal, $tenant:expr, $id:expr) => {{
+        let id = $id;
+        sqlx::query(concat!(
+            "SELECT version FROM ",
+            $table,
+            " WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind($tenant.0)
+        .bind(id.0)
+        .fetch_optional(&mut *$tx)
+        .await
+        .map_err($crate::db::db_err)?
+        .ok_or_else(|| wagw_core::Error::not_found($entity, id))?
+        .int("version")?
+    }};
+}
+
+pub(crate) use {in_tx, on_read, on_write, per_dialect, stored_version};
 
 /// A timestamp as the schema stores it: `TIMESTAMPTZ` on PostgreSQL, integer microseconds
 /// since the Unix epoch on SQLite (compact, and compared as numbers in the queue's hot paths).

@@ -12,8 +12,8 @@ use wagw_core::{Error, Result};
 use super::{cursor, overfetch};
 use crate::SqlStore;
 use crate::db::{
-    SqlRow, db_err, in_tx, on_read, on_write, parse_enum, per_dialect, to_i64, to_json, to_u64,
-    unique_err,
+    SqlRow, db_err, in_tx, on_read, on_write, parse_enum, per_dialect, stored_version, to_i64,
+    to_json, to_u64, unique_err,
 };
 
 /// Rows per statement: SQLite binds 10 values per row (far below its variable limit);
@@ -391,15 +391,13 @@ impl CampaignStore for SqlStore {
             if n == 1 {
                 None
             } else {
-                let row =
-                    sqlx::query("SELECT version FROM campaigns WHERE tenant_id = $1 AND id = $2")
-                        .bind(campaign.tenant_id.0)
-                        .bind(campaign.id.0)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_err)?
-                        .ok_or_else(|| Error::not_found("campaign", campaign.id))?;
-                Some(row.int("version")?)
+                Some(stored_version!(
+                    tx,
+                    "campaigns",
+                    "campaign",
+                    campaign.tenant_id,
+                    campaign.id
+                ))
             }
         });
         match stored {

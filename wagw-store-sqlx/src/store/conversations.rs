@@ -9,7 +9,9 @@ use wagw_core::store::{ConversationStore, Page, Paged, ScheduleStore};
 use wagw_core::{Error, Result};
 
 use crate::SqlStore;
-use crate::db::{SqlRow, Ts, db_err, in_tx, on_read, on_write, to_i64, to_json, unique_err};
+use crate::db::{
+    SqlRow, Ts, db_err, in_tx, on_read, on_write, stored_version, to_i64, to_json, unique_err,
+};
 
 fn stale(entity: &'static str, given: u64, stored: i64) -> Error {
     Error::conflict(
@@ -126,15 +128,13 @@ impl ConversationStore for SqlStore {
             if n == 1 {
                 None
             } else {
-                let row =
-                    sqlx::query("SELECT version FROM sessions WHERE tenant_id = $1 AND id = $2")
-                        .bind(session.tenant_id.0)
-                        .bind(session.id.0)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_err)?
-                        .ok_or_else(|| Error::not_found("session", session.id))?;
-                Some(row.int("version")?)
+                Some(stored_version!(
+                    tx,
+                    "sessions",
+                    "session",
+                    session.tenant_id,
+                    session.id
+                ))
             }
         });
         match stored {
@@ -267,15 +267,13 @@ impl ScheduleStore for SqlStore {
             if n == 1 {
                 None
             } else {
-                let row =
-                    sqlx::query("SELECT version FROM schedules WHERE tenant_id = $1 AND id = $2")
-                        .bind(schedule.tenant_id.0)
-                        .bind(schedule.id.0)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_err)?
-                        .ok_or_else(|| Error::not_found("schedule", schedule.id))?;
-                Some(row.int("version")?)
+                Some(stored_version!(
+                    tx,
+                    "schedules",
+                    "schedule",
+                    schedule.tenant_id,
+                    schedule.id
+                ))
             }
         });
         match stored {
