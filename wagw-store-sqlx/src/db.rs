@@ -166,7 +166,25 @@ macro_rules! stored_version {
     }};
 }
 
-pub(crate) use {in_tx, on_read, on_write, per_dialect, stored_version};
+/// Inside [`in_tx!`]: `NotFound` unless `$table` has the row `(tenant, id)`.
+macro_rules! ensure_row {
+    ($tx:ident, $table:literal, $entity:literal, $tenant:expr, $id:expr) => {{
+        let id = $id;
+        sqlx::query(concat!(
+            "SELECT 1 AS one FROM ",
+            $table,
+            " WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind($tenant.0)
+        .bind(id.0)
+        .fetch_optional(&mut *$tx)
+        .await
+        .map_err($crate::db::db_err)?
+        .ok_or_else(|| wagw_core::Error::not_found($entity, id))?;
+    }};
+}
+
+pub(crate) use {ensure_row, in_tx, on_read, on_write, per_dialect, stored_version};
 
 /// A timestamp as the schema stores it: `TIMESTAMPTZ` on PostgreSQL, integer microseconds
 /// since the Unix epoch on SQLite (compact, and compared as numbers in the queue's hot paths).

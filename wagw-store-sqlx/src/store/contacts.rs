@@ -12,7 +12,7 @@ use wagw_core::{Error, Result};
 
 use super::{cursor, overfetch};
 use crate::SqlStore;
-use crate::db::{SqlRow, Ts, db_err, in_tx, on_read, on_write, to_json, unique_err};
+use crate::db::{SqlRow, Ts, db_err, ensure_row, in_tx, on_read, on_write, to_json, unique_err};
 
 /// Rows per multi-row statement: 9 columns × 500 stays far below SQLite's variable limit.
 const CHUNK: usize = 500;
@@ -458,29 +458,11 @@ impl ContactStore for SqlStore {
         contacts: &[ContactId],
     ) -> Result<u64> {
         Ok(in_tx!(&self.db, |tx, _pg| {
-            let exists =
-                sqlx::query("SELECT 1 AS one FROM contact_lists WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant.0)
-                    .bind(list.0)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            if exists.is_none() {
-                return Err(Error::not_found("contact list", list));
-            }
+            ensure_row!(tx, "contact_lists", "contact list", tenant, list);
             let mut added = 0;
             for id in contacts {
                 // Only the tenant's own contacts; any other id fails the whole call.
-                let known =
-                    sqlx::query("SELECT 1 AS one FROM contacts WHERE tenant_id = $1 AND id = $2")
-                        .bind(tenant.0)
-                        .bind(id.0)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                if known.is_none() {
-                    return Err(Error::not_found("contact", id));
-                }
+                ensure_row!(tx, "contacts", "contact", tenant, *id);
                 added += sqlx::query(
                     "INSERT INTO contact_list_members (tenant_id, list_id, contact_id) \
                      VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -504,16 +486,7 @@ impl ContactStore for SqlStore {
         contacts: &[ContactId],
     ) -> Result<u64> {
         Ok(in_tx!(&self.db, |tx, _pg| {
-            let exists =
-                sqlx::query("SELECT 1 AS one FROM contact_lists WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant.0)
-                    .bind(list.0)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            if exists.is_none() {
-                return Err(Error::not_found("contact list", list));
-            }
+            ensure_row!(tx, "contact_lists", "contact list", tenant, list);
             let mut removed = 0;
             for id in contacts {
                 removed += sqlx::query(

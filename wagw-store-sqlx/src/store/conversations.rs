@@ -23,17 +23,8 @@ fn stale(entity: &'static str, given: u64, stored: i64) -> Error {
 #[async_trait]
 impl ConversationStore for SqlStore {
     async fn create_flow(&self, flow: &Flow) -> Result<()> {
-        let doc = to_json(flow)?;
-        on_write!(&self.db, |pool, _pg| {
-            sqlx::query("INSERT INTO flows (tenant_id, id, doc) VALUES ($1, $2, $3)")
-                .bind(flow.tenant_id.0)
-                .bind(flow.id.0)
-                .bind(&doc)
-                .execute(pool)
-                .await
-                .map_err(unique_err("flow", format!("{} already exists", flow.id)))?;
-        });
-        Ok(())
+        self.insert_doc("flows", "flow", flow.tenant_id.0, flow.id.0, flow)
+            .await
     }
 
     async fn get_flow(&self, tenant: TenantId, id: FlowId) -> Result<Flow> {
@@ -46,21 +37,8 @@ impl ConversationStore for SqlStore {
     }
 
     async fn update_flow(&self, flow: &Flow) -> Result<()> {
-        let doc = to_json(flow)?;
-        let n = on_write!(&self.db, |pool, _pg| {
-            sqlx::query("UPDATE flows SET doc = $3 WHERE tenant_id = $1 AND id = $2")
-                .bind(flow.tenant_id.0)
-                .bind(flow.id.0)
-                .bind(&doc)
-                .execute(pool)
-                .await
-                .map_err(db_err)?
-                .rows_affected()
-        });
-        if n == 0 {
-            return Err(Error::not_found("flow", flow.id));
-        }
-        Ok(())
+        self.update_doc("flows", "flow", flow.tenant_id.0, flow.id.0, flow)
+            .await
     }
 
     async fn delete_flow(&self, tenant: TenantId, id: FlowId) -> Result<()> {

@@ -14,6 +14,7 @@ mod templates;
 mod tenants;
 mod webhooks;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
@@ -21,7 +22,7 @@ use wagw_core::store::{Page, Paged};
 use wagw_core::{Error, Result};
 
 use crate::SqlStore;
-use crate::db::{SqlRow, db_err, on_read, on_write};
+use crate::db::{SqlRow, db_err, on_read, on_write, to_json, unique_err};
 
 /// Parses a listing cursor (an id).
 pub(crate) fn cursor(page: &Page) -> Result<Option<Uuid>> {
@@ -108,6 +109,57 @@ impl SqlStore {
                 .map_err(db_err)?;
             rows.iter().map(|r| r.json::<T>("doc")).collect()
         })
+    }
+
+    /// Inserts the document of a plain `(tenant_id, id, doc)` table; an existing id is a
+    /// conflict.
+    pub(crate) async fn insert_doc<T: Serialize>(
+        &self,
+        table: &str,
+        entity: &'static str,
+        tenant: Uuid,
+        id: Uuid,
+        doc: &T,
+    ) -> Result<()> {
+        let doc = to_json(doc)?;
+        let sql = format!("INSERT INTO {table} (tenant_id, id, doc) VALUES ($1, $2, $3)");
+        on_write!(&self.db, |pool, _pg| {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(tenant)
+                .bind(id)
+                .bind(&doc)
+                .execute(pool)
+                .await
+                .map_err(unique_err(entity, format!("{id} already exists")))?;
+        });
+        Ok(())
+    }
+
+    /// Replaces the document of one tenant-scoped row; a missing row is not found.
+    pub(crate) async fn update_doc<T: Serialize>(
+        &self,
+        table: &str,
+        entity: &'static str,
+        tenant: Uuid,
+        id: Uuid,
+        doc: &T,
+    ) -> Result<()> {
+        let doc = to_json(doc)?;
+        let sql = format!("UPDATE {table} SET doc = $3 WHERE tenant_id = $1 AND id = $2");
+        let done = on_write!(&self.db, |pool, _pg| {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(tenant)
+                .bind(id)
+                .bind(&doc)
+                .execute(pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+        });
+        if done == 0 {
+            return Err(Error::not_found(entity, id));
+        }
+        Ok(())
     }
 
     /// Deletes one tenant-scoped row; a missing row is not found.

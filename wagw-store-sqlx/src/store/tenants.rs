@@ -286,17 +286,14 @@ impl TenantStore for SqlStore {
 #[async_trait]
 impl ActivityStore for SqlStore {
     async fn append_activity(&self, entry: &ActivityEntry) -> Result<()> {
-        let doc = to_json(entry)?;
-        on_write!(&self.db, |pool, _pg| {
-            sqlx::query("INSERT INTO activity (tenant_id, id, doc) VALUES ($1, $2, $3)")
-                .bind(entry.tenant_id.0)
-                .bind(entry.id.0)
-                .bind(&doc)
-                .execute(pool)
-                .await
-                .map_err(unique_err("activity entry", format!("{} exists", entry.id)))?;
-        });
-        Ok(())
+        self.insert_doc(
+            "activity",
+            "activity entry",
+            entry.tenant_id.0,
+            entry.id.0,
+            entry,
+        )
+        .await
     }
 
     async fn list_activity(&self, tenant: TenantId, page: Page) -> Result<Paged<ActivityEntry>> {

@@ -13,8 +13,8 @@ use wagw_core::{Error, Result};
 use super::{cursor, overfetch};
 use crate::SqlStore;
 use crate::db::{
-    SqlRow, Ts, db_err, delta, enum_str, in_tx, on_read, on_write, parse_enum, to_json, to_u32,
-    unique_err,
+    SqlRow, Ts, db_err, delta, ensure_row, enum_str, in_tx, on_read, on_write, parse_enum, to_json,
+    to_u32, unique_err,
 };
 
 const COLUMNS: &str = "tenant_id, id, subscription_id, event, payload, state, attempts, \
@@ -42,22 +42,15 @@ fn delivery_from_row(r: &impl SqlRow) -> Result<WebhookDelivery> {
 #[async_trait]
 impl WebhookStore for SqlStore {
     async fn create_subscription(&self, subscription: &WebhookSubscription) -> Result<()> {
-        let doc = to_json(subscription)?;
-        on_write!(&self.db, |pool, _pg| {
-            sqlx::query(
-                "INSERT INTO webhook_subscriptions (tenant_id, id, doc) VALUES ($1, $2, $3)",
-            )
-            .bind(subscription.tenant_id.0)
-            .bind(subscription.id.0)
-            .bind(&doc)
-            .execute(pool)
-            .await
-            .map_err(unique_err(
-                "webhook subscription",
-                format!("{} already exists", subscription.id),
-            ))?;
-        });
-        Ok(())
+        let (tenant, id) = (subscription.tenant_id.0, subscription.id.0);
+        self.insert_doc(
+            "webhook_subscriptions",
+            "webhook subscription",
+            tenant,
+            id,
+            subscription,
+        )
+        .await
     }
 
     async fn get_subscription(
@@ -79,23 +72,15 @@ impl WebhookStore for SqlStore {
     }
 
     async fn update_subscription(&self, subscription: &WebhookSubscription) -> Result<()> {
-        let doc = to_json(subscription)?;
-        let n = on_write!(&self.db, |pool, _pg| {
-            sqlx::query(
-                "UPDATE webhook_subscriptions SET doc = $3 WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(subscription.tenant_id.0)
-            .bind(subscription.id.0)
-            .bind(&doc)
-            .execute(pool)
-            .await
-            .map_err(db_err)?
-            .rows_affected()
-        });
-        if n == 0 {
-            return Err(Error::not_found("webhook subscription", subscription.id));
-        }
-        Ok(())
+        let (tenant, id) = (subscription.tenant_id.0, subscription.id.0);
+        self.update_doc(
+            "webhook_subscriptions",
+            "webhook subscription",
+            tenant,
+            id,
+            subscription,
+        )
+        .await
     }
 
     async fn delete_subscription(&self, tenant: TenantId, id: SubscriptionId) -> Result<()> {
@@ -143,15 +128,13 @@ impl WebhookStore for SqlStore {
             let mut subs = std::collections::HashSet::new();
             for d in deliveries {
                 if subs.insert((d.tenant_id, d.subscription_id)) {
-                    sqlx::query(
-                        "SELECT 1 AS one FROM webhook_subscriptions WHERE tenant_id = $1 AND id = $2",
-                    )
-                    .bind(d.tenant_id.0)
-                    .bind(d.subscription_id.0)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .ok_or_else(|| Error::not_found("webhook subscription", d.subscription_id))?;
+                    ensure_row!(
+                        tx,
+                        "webhook_subscriptions",
+                        "webhook subscription",
+                        d.tenant_id,
+                        d.subscription_id
+                    );
                 }
             }
             for chunk in rows.chunks(500) {
