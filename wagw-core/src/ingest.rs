@@ -52,18 +52,19 @@ pub async fn apply_status_updates<S: Store + ?Sized>(
     updates: &[WamidUpdate],
 ) -> Result<Vec<Option<StatusChange>>> {
     let changes = store.update_statuses_by_wamid(tenant, updates).await?;
-    let mut recipients = Vec::new();
-    for change in changes.iter().flatten().filter(|c| c.moved()) {
-        let message = store.get_message(tenant, change.message_id).await?;
-        if let Some(id) = message.recipient_id {
-            recipients.push(RecipientUpdate {
-                id,
+    let recipients: Vec<_> = changes
+        .iter()
+        .zip(updates)
+        .filter_map(|(change, update)| {
+            let change = change.filter(StatusChange::moved)?;
+            Some(RecipientUpdate {
+                id: change.recipient_id?,
                 status: RecipientStatus::from_message(change.to),
-                reason: message.error.map(|e| e.reason),
-                message_id: Some(message.id),
-            });
-        }
-    }
+                reason: update.update.error.as_ref().map(|e| e.reason.clone()),
+                message_id: Some(change.message_id),
+            })
+        })
+        .collect();
     if !recipients.is_empty() {
         store.update_recipients(tenant, &recipients).await?;
     }

@@ -339,6 +339,9 @@ pub struct StatusChange {
     pub from: MessageStatus,
     /// Its status after (equal to `from` when nothing moved).
     pub to: MessageStatus,
+    /// The campaign recipient it was sent to, so that status ingestion can move the
+    /// recipient without reading the message again.
+    pub recipient_id: Option<RecipientId>,
 }
 
 impl StatusChange {

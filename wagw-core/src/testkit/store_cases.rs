@@ -806,8 +806,11 @@ pub async fn message_status_by_wamid_applies_in_bulk(store: &dyn Store) {
     let fx = Fixture::new(store).await;
     let now = Utc::now();
     let mut ids = Vec::new();
+    let recipient = RecipientId::new();
     for n in 0..20u64 {
-        let m = fx.message(n, "x");
+        let mut m = fx.message(n, "x");
+        // Message 7 belongs to a campaign recipient; the change names it.
+        m.recipient_id = (n == 7).then_some(recipient);
         store.insert_message(&m).await.expect("insert");
         store
             .update_status(
@@ -840,6 +843,9 @@ pub async fn message_status_by_wamid_applies_in_bulk(store: &dyn Store) {
     assert_eq!(results.len(), 22);
     assert!(results[..20].iter().all(|r| r.is_some_and(|c| c.moved())));
     assert!(results[20].is_none());
+    assert_eq!(results[7].and_then(|c| c.recipient_id), Some(recipient));
+    assert_eq!(results[8].and_then(|c| c.recipient_id), None);
+    assert_eq!(results[21].and_then(|c| c.recipient_id), None);
     assert_eq!(results[21].map(|c| c.to), Some(MessageStatus::Read));
     let found = store
         .find_message_by_wamid(fx.tenant.id, "wamid.3")

@@ -50,18 +50,19 @@ impl State {
         id: MessageId,
         update: &StatusUpdate,
     ) -> Result<StatusChange> {
-        let message = self.messages.get_mut(tenant, id)?;
-        let from = message.status;
-        if message.apply(update)
+        let stored = self.messages.get_mut(tenant, id)?;
+        let from = stored.status;
+        if stored.apply(update)
             && let Some(wamid) = &update.wamid
         {
             self.message_by_wamid.insert((tenant, wamid.clone()), id);
         }
-        let to = self.messages.get(tenant, id)?.status;
+        let message = self.messages.get(tenant, id)?;
         Ok(StatusChange {
             message_id: id,
             from,
-            to,
+            to: message.status,
+            recipient_id: message.recipient_id,
         })
     }
 }

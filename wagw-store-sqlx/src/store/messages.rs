@@ -74,7 +74,7 @@ fn update_sql(by: &str, allowed: &str) -> String {
          error_code = CASE WHEN $5 THEN $6 ELSE error_code END, \
          error_reason = COALESCE($7, error_reason), updated_at = $8 \
          WHERE tenant_id = $1 AND {by} = $2 AND status IN ({allowed}) \
-         RETURNING id, prev_status"
+         RETURNING id, prev_status, recipient_id"
     )
 }
 
@@ -223,16 +223,21 @@ impl SqlStore {
         &self,
         tenant: TenantId,
         id: MessageId,
-    ) -> Result<Option<MessageStatus>> {
+    ) -> Result<Option<(MessageStatus, Option<RecipientId>)>> {
         on_read!(&self.db, |pool, _pg| {
-            match sqlx::query("SELECT status FROM messages WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.0)
-                .bind(id.0)
-                .fetch_optional(pool)
-                .await
-                .map_err(db_err)?
+            match sqlx::query(
+                "SELECT status, recipient_id FROM messages WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await
+            .map_err(db_err)?
             {
-                Some(r) => Ok(Some(parse_enum::<MessageStatus>(&r.text("status")?)?)),
+                Some(r) => Ok(Some((
+                    parse_enum::<MessageStatus>(&r.text("status")?)?,
+                    r.opt_uuid("recipient_id")?.map(RecipientId),
+                ))),
                 None => Ok(None),
             }
         })
@@ -380,18 +385,19 @@ impl MessageStore for SqlStore {
                     .fetch_optional(pool)
                     .await
                     .map_err(db_err)?
-                    .map(|r| r.text("prev_status"))
+                    .map(|r| Ok::<_, Error>((r.text("prev_status")?, r.opt_uuid("recipient_id")?)))
                     .transpose()?
             });
-            if let Some(prev) = moved {
+            if let Some((prev, recipient)) = moved {
                 return Ok(StatusChange {
                     message_id: id,
                     from: parse_enum(&prev)?,
                     to: update.status,
+                    recipient_id: recipient.map(RecipientId),
                 });
             }
         }
-        let current = self
+        let (current, recipient) = self
             .current_status(tenant, id)
             .await?
             .ok_or_else(|| Error::not_found("message", id))?;
@@ -399,6 +405,7 @@ impl MessageStore for SqlStore {
             message_id: id,
             from: current,
             to: current,
+            recipient_id: recipient,
         })
     }
 
@@ -513,7 +520,7 @@ async fn pg_by_wamid(
                  FROM UNNEST($3::text[], $4::bool[], $5::int8[], $6::text[], \
                  $7::timestamptz[]) AS u(wamid, has_error, code, reason, at) \
                  WHERE m.tenant_id = $1 AND m.wamid = u.wamid \
-                 AND m.status IN ({allowed}) RETURNING m.id, m.wamid, m.prev_status"
+                 AND m.status IN ({allowed}) RETURNING m.id, m.wamid, m.prev_status, m.recipient_id"
             );
             let bs: Vec<Bound> = idx.iter().map(|i| bound(&updates[*i].update)).collect();
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -537,6 +544,7 @@ async fn pg_by_wamid(
                         message_id: MessageId(r.uuid("id")?),
                         from: parse_enum(&r.text("prev_status")?)?,
                         to: status,
+                        recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
                     });
                 }
             }
@@ -545,7 +553,7 @@ async fn pg_by_wamid(
         if !rest.is_empty() {
             let wamids: Vec<String> = rest.iter().map(|i| updates[*i].wamid.clone()).collect();
             let rows = sqlx::query(
-                "SELECT id, wamid, status FROM messages \
+                "SELECT id, wamid, status, recipient_id FROM messages \
                  WHERE tenant_id = $1 AND wamid = ANY($2)",
             )
             .bind(tenant.0)
@@ -553,19 +561,21 @@ async fn pg_by_wamid(
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-            let mut current: HashMap<String, (Uuid, MessageStatus)> = HashMap::new();
+            let mut current: HashMap<String, StatusChange> = HashMap::new();
             for r in rows {
+                let status = parse_enum(&r.text("status")?)?;
                 current.insert(
                     r.text("wamid")?,
-                    (r.uuid("id")?, parse_enum(&r.text("status")?)?),
+                    StatusChange {
+                        message_id: MessageId(r.uuid("id")?),
+                        from: status,
+                        to: status,
+                        recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
+                    },
                 );
             }
             for i in rest {
-                results[i] = current.get(&updates[i].wamid).map(|(id, s)| StatusChange {
-                    message_id: MessageId(*id),
-                    from: *s,
-                    to: *s,
-                });
+                results[i] = current.get(&updates[i].wamid).copied();
             }
         }
         start = end;
@@ -608,12 +618,13 @@ async fn sqlite_by_wamid(
                     message_id: MessageId(r.uuid("id")?),
                     from: parse_enum(&r.text("prev_status")?)?,
                     to: u.update.status,
+                    recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
                 });
                 continue;
             }
         }
         let current = sqlx::query(
-            "SELECT id, status FROM messages WHERE tenant_id = $1 AND wamid = $2 \
+            "SELECT id, status, recipient_id FROM messages WHERE tenant_id = $1 AND wamid = $2 \
              ORDER BY id LIMIT 1",
         )
         .bind(tenant.0)
@@ -627,6 +638,7 @@ async fn sqlite_by_wamid(
                 message_id: MessageId(r.uuid("id")?),
                 from: s,
                 to: s,
+                recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
             });
         }
     }
