@@ -1,33 +1,35 @@
 //! The smallest complete round trip through wagw: numbers normalised, messages recorded
-//! durably before they are queued, a worker that reserves, sends and records the result, status
-//! webhooks that move messages forward (and a redelivered one that cannot move them back).
+//! durably and queued by the dispatcher, sent within the number's limits (a throttled first
+//! attempt is retried), and status webhooks that move messages forward (a redelivered or
+//! out-of-order one cannot move them back).
 //!
 //! It runs on the in-memory backends and the recording stub transport, so it needs nothing
 //! else: `cargo run -p quickstart`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use wagw::content::{MessageContent, OutboundMessage};
+use wagw::dispatch::{Backoff, Dispatcher, DispatcherConfig};
+use wagw::ingest::apply_status_updates;
 use wagw::memory::{MemoryQueue, MemoryStore};
 use wagw::model::channel::Channel;
-use wagw::model::message::{MessageError, MessageRecord, MessageStatus, Priority, StatusUpdate};
+use wagw::model::message::{MessageRecord, MessageStatus, Priority, StatusUpdate};
 use wagw::model::tenant::{Plan, Tenant};
-use wagw::phone::{Region, normalize};
-use wagw::queue::{NewJob, ReserveOptions};
+use wagw::phone::normalize;
 use wagw::store::{ChannelStore, MessageQuery, MessageStore, Page, TenantStore, WamidUpdate};
 use wagw::testkit::StubTransport;
-use wagw::{Queue, Transport, TransportError, TransportErrorKind};
+use wagw::{TransportError, TransportErrorKind};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> wagw::Result<()> {
-    let store = MemoryStore::new();
-    let queue = MemoryQueue::new();
+    let store = Arc::new(MemoryStore::new());
     let transport = StubTransport::new_ok();
 
     let tenant = Tenant::new("Toko Maju", Plan::basic());
     store.create_tenant(&tenant).await?;
-    let number = normalize("0811-1000-2000", Region::ID)?;
+    let number = normalize("0811-1000-2000", tenant.default_region)?;
     let channel = Channel::new(
         tenant.id,
         "CS Jakarta",
@@ -39,6 +41,22 @@ async fn main() -> wagw::Result<()> {
     println!(
         "tenant {:?} with channel {} ({})",
         tenant.name, channel.name, channel.display_number
+    );
+
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&store),
+        Arc::new(MemoryQueue::new()),
+        Arc::new(transport.clone()),
+        DispatcherConfig {
+            // No customer has written first in this demo, so the 24-hour window would refuse
+            // free-form text; a real gateway keeps this on and sends templates instead.
+            enforce_window: false,
+            backoff: Backoff {
+                base: Duration::from_millis(50),
+                max: Duration::from_secs(1),
+            },
+            ..DispatcherConfig::default()
+        },
     );
 
     // Accept messages: invalid input is refused before anything is stored.
@@ -58,85 +76,45 @@ async fn main() -> wagw::Result<()> {
         let to = match normalize(input, tenant.default_region) {
             Ok(to) => to,
             Err(e) => {
-                println!("refused {input:?}: {} ({})", e, e.code());
+                println!("refused {input:?}: {e} ({})", e.code());
                 continue;
             }
         };
         let content = OutboundMessage::new(to.as_str(), MessageContent::text(body));
-        content.validate()?;
         let record = MessageRecord::outbound(tenant.id, channel.id, to, content, Priority::Normal)
             .with_idempotency_key(format!("order-{input}"));
-        let inserted = store.insert_message(&record).await?;
-        let job = serde_json::json!({ "tenant": tenant.id, "message": inserted.id }).to_string();
-        queue
-            .enqueue(NewJob::new(channel.id.to_string(), job).dedup_key(inserted.id.to_string()))
-            .await?;
+        let accepted = dispatcher.submit(&record).await?;
         println!(
             "accepted {input:?} as {} -> message {}",
-            record.contact_phone, inserted.id
+            record.contact_phone, accepted.id
         );
     }
 
-    // The far side throttles the first attempt; the worker retries it.
+    // The far side throttles the first attempt (Meta's 130429); the dispatcher slows the
+    // number down and retries.
     transport.push_outcomes([Err(TransportError::new(
         TransportErrorKind::ThrottledNumber,
         "(#130429) Rate limit hit",
     )
     .with_code(130429)
     .with_retry_after(Duration::from_millis(50)))]);
-
-    // A minimal worker: reserve, record the attempt, send, record the outcome.
-    let mut wamids = Vec::new();
-    while queue.stats().await?.pending() > 0 {
-        let jobs = queue
-            .reserve(&ReserveOptions::new(10, Duration::from_secs(30)))
-            .await?;
-        if jobs.is_empty() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        }
-        for job in jobs {
-            let id = message_id(&job.job.payload)?;
-            let message = store.record_attempt(tenant.id, id).await?;
-            let wagw::model::message::MessageBody::Outbound(body) = &message.body else {
-                continue;
-            };
-            match transport.send(&channel, body).await {
-                Ok(receipt) => {
-                    store
-                        .update_status(
-                            tenant.id,
-                            id,
-                            &StatusUpdate::sent(&receipt.wamid, Utc::now()),
-                        )
-                        .await?;
-                    wamids.push(receipt.wamid);
-                    queue.ack(&job.lease).await?;
-                }
-                Err(e) if e.retry() != wagw::Retry::Never => {
-                    let delay = e.retry_after.unwrap_or(Duration::from_millis(100));
-                    println!(
-                        "attempt {} throttled ({e}); retrying in {delay:?}",
-                        message.attempts
-                    );
-                    let retry_at = Utc::now() + delay;
-                    queue.nack(&job.lease, retry_at, &e.to_string()).await?;
-                }
-                Err(e) => {
-                    let error = MessageError {
-                        code: e.code,
-                        reason: e.message.clone(),
-                    };
-                    store
-                        .update_status(tenant.id, id, &StatusUpdate::failed(error, Utc::now()))
-                        .await?;
-                    queue.ack(&job.lease).await?;
-                }
-            }
-        }
+    let handle = dispatcher.start();
+    while dispatcher.stats().sent < 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    handle.shutdown().await;
+    let stats = dispatcher.stats();
+    println!(
+        "dispatcher: {} sent, {} throttled and retried",
+        stats.sent, stats.throttled_number
+    );
 
     // Status webhooks arrive out of order and twice; statuses only move forward.
+    let wamids: Vec<String> = transport
+        .sent()
+        .into_iter()
+        .filter_map(|m| m.wamid)
+        .collect();
     let now = Utc::now();
     let webhook = |wamid: &String, status| WamidUpdate {
         wamid: wamid.clone(),
@@ -148,7 +126,7 @@ async fn main() -> wagw::Result<()> {
         webhook(&wamids[1], MessageStatus::Delivered),
         webhook(&wamids[1], MessageStatus::Delivered),
     ];
-    let changes = store.update_statuses_by_wamid(tenant.id, &updates).await?;
+    let changes = apply_status_updates(&*store, tenant.id, &updates).await?;
     let moved = changes.iter().flatten().filter(|c| c.moved()).count();
     println!(
         "applied {} status webhooks, {moved} moved a message forward",
@@ -161,8 +139,8 @@ async fn main() -> wagw::Result<()> {
         .await?;
     for m in &all.items {
         println!(
-            "  {}  {:<9} attempts={}  wamid={}",
-            m.contact_phone,
+            "  {:<14} {:<9} attempts={}  wamid={}",
+            m.contact_phone.as_str(),
             m.status.as_str(),
             m.attempts,
             m.wamid.as_deref().unwrap_or("-")
@@ -170,14 +148,4 @@ async fn main() -> wagw::Result<()> {
     }
     println!("transport saw {} send calls", transport.sent().len());
     Ok(())
-}
-
-/// Reads the message id back from a job payload written above.
-fn message_id(payload: &[u8]) -> wagw::Result<wagw::ids::MessageId> {
-    let reference: serde_json::Value = serde_json::from_slice(payload)
-        .map_err(|e| wagw::Error::invalid_input("job payload", e.to_string()))?;
-    reference["message"]
-        .as_str()
-        .ok_or_else(|| wagw::Error::invalid_input("job payload", "names no message"))?
-        .parse()
 }
