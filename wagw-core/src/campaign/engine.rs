@@ -209,7 +209,6 @@ where
             }
             None => {
                 campaign.transition(CampaignState::Running, "start")?;
-                campaign.started_at = Some(now);
             }
         }
         campaign.version = self.store().update_campaign(&campaign).await?;
@@ -252,7 +251,6 @@ where
         }
         campaign.round += 1;
         campaign.failure_reason = None;
-        campaign.finished_at = None;
         // The campaign first: were the process to stop in between, a running campaign with
         // failed recipients is harmless, pending recipients in a completed one are not.
         self.store().update_campaign(&campaign).await?;
@@ -261,13 +259,11 @@ where
 
     /// Cancels a campaign for good; recipients not yet sent are skipped with a reason.
     pub async fn cancel(&self, tenant: TenantId, id: CampaignId) -> Result<Campaign> {
-        let mut campaign = self
+        let campaign = self
             .move_to(tenant, id, CampaignState::Cancelled, "cancel")
             .await?;
         self.skip_pending(tenant, id, "the campaign was cancelled")
             .await?;
-        campaign.finished_at = Some(Utc::now());
-        campaign.version = self.store().update_campaign(&campaign).await?;
         Ok(campaign)
     }
 
@@ -400,7 +396,6 @@ where
                 .insert(campaign.id, (campaign.version, Instant::now()));
         } else if counters.is_drained() {
             campaign.transition(CampaignState::Completed, "complete")?;
-            campaign.finished_at = Some(now);
             campaign.version = self.store().update_campaign(&campaign).await?;
             self.fed.lock().remove(&campaign.id);
             tracing::info!(campaign = %campaign.id, sent = counters.reached_sent(), failed = counters.failed, "campaign completed");

@@ -78,7 +78,9 @@ impl Campaign {
         }
     }
 
-    /// Moves to `to` if the lifecycle allows it, or explains why not.
+    /// Moves to `to` if the lifecycle allows it, or explains why not. Keeps the timestamps
+    /// in step: `started_at` at the first run, `finished_at` on reaching a final state (and
+    /// cleared when a finished campaign runs again).
     pub fn transition(&mut self, to: CampaignState, action: &'static str) -> crate::Result<()> {
         if !self.state.can_move_to(to) {
             return Err(crate::Error::InvalidState {
@@ -87,6 +89,11 @@ impl Campaign {
                 action,
             });
         }
+        let now = Utc::now();
+        if to == CampaignState::Running {
+            self.started_at.get_or_insert(now);
+        }
+        self.finished_at = to.is_final().then_some(now);
         self.state = to;
         Ok(())
     }
@@ -370,5 +377,37 @@ impl CampaignCounters {
     /// Whether no recipient is waiting to be sent.
     pub fn is_drained(&self) -> bool {
         self.pending == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_keep_the_timestamps() {
+        let mut c = Campaign::new(
+            TenantId::new(),
+            ChannelId::new(),
+            "promo",
+            CampaignContent::Text {
+                body: "Halo".into(),
+            },
+            Audience::default(),
+        );
+        c.transition(CampaignState::Scheduled, "schedule")
+            .expect("schedule");
+        assert_eq!((c.started_at, c.finished_at), (None, None));
+        c.transition(CampaignState::Running, "start")
+            .expect("start");
+        let started = c.started_at.expect("started");
+        c.transition(CampaignState::Completed, "complete")
+            .expect("complete");
+        assert!(c.finished_at.is_some());
+        c.transition(CampaignState::Running, "retry")
+            .expect("retry");
+        assert_eq!((c.started_at, c.finished_at), (Some(started), None));
+        let err = c.transition(CampaignState::Draft, "edit").unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::InvalidState);
     }
 }
