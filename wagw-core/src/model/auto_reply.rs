@@ -74,3 +74,49 @@ pub enum KeywordMatch {
     /// The keyword appears as a whole word.
     Word,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(matching: KeywordMatch, channel: Option<ChannelId>) -> AutoReplyRule {
+        AutoReplyRule {
+            id: RuleId::new(),
+            tenant_id: TenantId::new(),
+            channel_id: channel,
+            name: "harga".into(),
+            matching,
+            keywords: vec!["Harga".into()],
+            case_sensitive: false,
+            reply: MessageContent::text("Mulai Rp 150.000"),
+            priority: 0,
+            active: true,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn each_matching_mode_compares_as_documented() {
+        let ch = ChannelId::new();
+        let text = "  berapa harga paket?  ";
+        assert!(!rule(KeywordMatch::Exact, None).matches(ch, text));
+        assert!(rule(KeywordMatch::Exact, None).matches(ch, " HARGA "));
+        assert!(!rule(KeywordMatch::StartsWith, None).matches(ch, text));
+        assert!(rule(KeywordMatch::StartsWith, None).matches(ch, "harga paket"));
+        assert!(rule(KeywordMatch::Contains, None).matches(ch, text));
+        assert!(rule(KeywordMatch::Word, None).matches(ch, text));
+        assert!(!rule(KeywordMatch::Word, None).matches(ch, "hargai dia"));
+    }
+
+    #[test]
+    fn channel_limits_case_and_inactive_rules_hold() {
+        let (ch, other) = (ChannelId::new(), ChannelId::new());
+        assert!(!rule(KeywordMatch::Contains, Some(other)).matches(ch, "harga"));
+        let mut strict = rule(KeywordMatch::Contains, None);
+        strict.case_sensitive = true;
+        assert!(!strict.matches(ch, "harga"));
+        assert!(strict.matches(ch, "Harga"));
+        strict.active = false;
+        assert!(!strict.matches(ch, "Harga"));
+    }
+}

@@ -385,6 +385,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sending_windows_may_span_midnight() {
+        let t = |h: u32| NaiveTime::from_hms_opt(h, 0, 0).expect("time");
+        let day = SendingWindow {
+            start: t(8),
+            end: t(17),
+        };
+        assert!(day.contains(t(8)) && day.contains(t(16)) && !day.contains(t(17)));
+        let night = SendingWindow {
+            start: t(22),
+            end: t(2),
+        };
+        assert!(night.contains(t(23)) && night.contains(t(1)) && !night.contains(t(12)));
+    }
+
+    #[test]
+    fn recipients_only_move_forward_and_skip_only_from_pending() {
+        use RecipientStatus::*;
+        assert!(Pending.can_move_to(Skipped) && !Sent.can_move_to(Skipped));
+        assert!(Sent.can_move_to(Read) && !Read.can_move_to(Delivered));
+        assert!(!Failed.can_move_to(Sent) && !Skipped.can_move_to(Sent));
+    }
+
+    #[test]
     fn transitions_keep_the_timestamps() {
         let mut c = Campaign::new(
             TenantId::new(),

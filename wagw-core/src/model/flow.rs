@@ -247,3 +247,60 @@ pub enum SessionState {
     /// The user stayed silent past the timeout.
     Expired,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    fn flow(nodes: Vec<(&str, FlowNode)>) -> Flow {
+        Flow {
+            id: FlowId::new(),
+            tenant_id: TenantId::new(),
+            name: "menu".into(),
+            triggers: vec!["menu".into()],
+            start: "start".into(),
+            nodes: nodes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            timeout_secs: 900,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn question(next: &str) -> FlowNode {
+        FlowNode::Question {
+            prompt: MessageContent::text("1. Tagihan 2. Gangguan"),
+            options: vec![FlowOption {
+                matches: vec!["1".into()],
+                next: next.into(),
+            }],
+            capture: None,
+            fallback: Some("start".into()),
+        }
+    }
+
+    #[test]
+    fn a_connected_flow_is_valid() {
+        let end = FlowNode::End { message: None };
+        flow(vec![("start", question("done")), ("done", end)])
+            .validate()
+            .expect("valid");
+    }
+
+    #[test]
+    fn missing_nodes_are_named() {
+        let err = flow(vec![("start", question("nowhere"))])
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidInput);
+        assert!(err.to_string().contains("nowhere"), "{err}");
+        let no_start = flow(vec![("other", FlowNode::End { message: None })]);
+        assert!(
+            no_start
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("start")
+        );
+    }
+}

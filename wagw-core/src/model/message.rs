@@ -357,6 +357,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn priorities_order_urgent_first_and_round_trip() {
+        assert!(Priority::Urgent > Priority::Normal && Priority::Normal > Priority::Bulk);
+        for p in [Priority::Bulk, Priority::Normal, Priority::Urgent] {
+            assert_eq!(Priority::from_u8(p.as_u8()), p);
+        }
+        assert_eq!(Priority::from_u8(200), Priority::Urgent);
+    }
+
+    #[test]
     fn forward_moves_apply_and_may_skip() {
         assert_eq!(Queued.transition(Sending), Transition::Advance);
         assert_eq!(Sending.transition(Sent), Transition::Advance);

@@ -266,3 +266,50 @@ impl ApiKey {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| now < at)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_grant_what_they_say() {
+        assert!(Role::Admin.allows(Scope::Admin));
+        assert!(Role::Operator.allows(Scope::Send) && Role::Operator.allows(Scope::Write));
+        assert!(!Role::Operator.allows(Scope::Admin));
+        assert!(Role::Viewer.allows(Scope::Read));
+        assert!(!Role::Viewer.allows(Scope::Send));
+    }
+
+    #[test]
+    fn plans_carry_the_documented_limits() {
+        let basic = Plan::basic();
+        assert_eq!(basic.limit(QuotaResource::Channels), Some(1));
+        assert_eq!(basic.limit(QuotaResource::MessagesPerMonth), Some(1_000));
+        assert_eq!(
+            Plan::premium().limit(QuotaResource::ScheduledMessages),
+            Some(500)
+        );
+        assert_eq!(
+            Plan::enterprise().limit(QuotaResource::AutoReplyRules),
+            None
+        );
+    }
+
+    #[test]
+    fn api_keys_store_only_a_hash_and_expire() {
+        let now = Utc::now();
+        let expiry = now + chrono::TimeDelta::days(1);
+        let (key, secret) = ApiKey::generate(TenantId::new(), "crm", BTreeSet::new(), Some(expiry));
+        assert_eq!(key.hash, ApiKey::hash_secret(&secret));
+        assert_ne!(key.hash, secret);
+        assert!(secret.starts_with(&key.prefix));
+        assert!(key.is_usable(now));
+        assert!(!key.is_usable(expiry));
+    }
+
+    #[test]
+    fn usage_periods_are_calendar_months() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 30, 23, 59, 0).unwrap();
+        assert_eq!(UsagePeriod::month_of(at).as_str(), "2026-11");
+    }
+}
