@@ -515,3 +515,51 @@ async fn failed_recipients_are_retried_in_a_new_round() {
     let again = r.engine.retry_failed(r.s.tenant.id, c.id).await;
     assert_eq!(again.expect("nothing left to retry"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_whose_template_is_paused_fails_with_the_reason() {
+    let r = Run::new(80).await;
+    let mut template = Template::new(
+        r.s.tenant.id,
+        r.s.channel.id,
+        TemplateDraft {
+            name: "promo".into(),
+            language: "id".into(),
+            category: TemplateCategory::Marketing,
+            components: vec![serde_json::json!({"type": "BODY", "text": "Halo {{1}}"})],
+        },
+    );
+    template.status = TemplateStatus::Approved;
+    r.s.store
+        .create_template(&template)
+        .await
+        .expect("template");
+    let mut c = r.text_campaign("");
+    c.content = CampaignContent::Template {
+        template_id: template.id,
+        body_params: vec!["{nama}".into()],
+        header_params: vec![],
+    };
+    r.engine.create(&c).await.expect("create");
+    r.engine
+        .import_csv(r.s.tenant.id, c.id, csv_rows(3).as_bytes())
+        .await
+        .expect("import");
+    r.engine
+        .start(r.s.tenant.id, c.id, None)
+        .await
+        .expect("start");
+    // Meta pauses the template before the driver feeds the campaign.
+    template.status = TemplateStatus::Paused;
+    r.s.store.update_template(&template).await.expect("pause");
+    r.engine.tick().await.expect("tick");
+    let failed =
+        r.s.store
+            .get_campaign(r.s.tenant.id, c.id)
+            .await
+            .expect("campaign");
+    assert_eq!(failed.state, CampaignState::Failed);
+    assert!(failed.failure_reason.expect("reason").contains("PAUSED"));
+    assert!(failed.finished_at.is_some());
+    assert!(r.s.stub.sent().is_empty());
+}

@@ -440,3 +440,55 @@ async fn a_crashed_dispatcher_loses_nothing() {
         second.stats().ambiguous
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_messages_are_checked_against_the_stored_template() {
+    use wagw_core::content::{MessageContent, OutboundMessage};
+    use wagw_core::content::{Template as Send, TemplateComponent, TemplateParameter};
+    use wagw_core::model::template::{Template, TemplateCategory, TemplateDraft, TemplateStatus};
+    use wagw_core::store::TemplateStore;
+
+    let s = Setup::new(80).await;
+    let d = s.dispatcher(quick());
+    let mut template = Template::new(
+        s.tenant.id,
+        s.channel.id,
+        TemplateDraft {
+            name: "tagihan".into(),
+            language: "id".into(),
+            category: TemplateCategory::Utility,
+            components: vec![
+                serde_json::json!({"type": "BODY", "text": "Halo {{1}}, tagihan {{2}}."}),
+            ],
+        },
+    );
+    template.status = TemplateStatus::Approved;
+    s.store.create_template(&template).await.expect("template");
+    let send = |name: &str, params: &[&str]| {
+        let body = Send::new(name, "id").with_component(TemplateComponent::body(
+            params.iter().map(|p| TemplateParameter::text(*p)),
+        ));
+        let content = OutboundMessage::new(phone(1).as_str(), MessageContent::Template(body));
+        MessageRecord::outbound(
+            s.tenant.id,
+            s.channel.id,
+            phone(1),
+            content,
+            Priority::Normal,
+        )
+    };
+    let good = send("tagihan", &["Budi", "Rp 150.000"]);
+    let short = send("tagihan", &["Budi"]);
+    let unknown = send("promo", &["Budi"]);
+    let err = d.submit_many(&[good.clone(), short]).await.unwrap_err();
+    assert_eq!(err.code(), wagw_core::ErrorCode::TemplateParamMismatch);
+    let err = d.submit(&unknown).await.unwrap_err();
+    assert_eq!(err.code(), wagw_core::ErrorCode::TemplateNotFound);
+    let listed = s
+        .store
+        .list_messages(s.tenant.id, &MessageQuery::default(), Page::default())
+        .await
+        .expect("list");
+    assert!(listed.items.is_empty(), "a refused call stores nothing");
+    assert!(d.submit(&good).await.expect("good").created);
+}

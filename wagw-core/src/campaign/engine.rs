@@ -390,7 +390,25 @@ where
                 *version != campaign.version || at.elapsed() >= REFEED_INTERVAL
             });
         if stale && !counters.is_drained() {
-            self.feed(&campaign).await?;
+            match self.feed(&campaign).await {
+                Ok(()) => {}
+                // The template was paused, rejected, deleted or changed after the start: the
+                // campaign cannot go on, and says why.
+                Err(
+                    e @ (Error::InvalidState { .. }
+                    | Error::TemplateParamMismatch { .. }
+                    | Error::NotFound {
+                        entity: "template", ..
+                    }),
+                ) => {
+                    campaign.transition(CampaignState::Failed, "fail")?;
+                    campaign.failure_reason = Some(e.to_string());
+                    self.store().update_campaign(&campaign).await?;
+                    tracing::warn!(campaign = %campaign.id, error = %e, "campaign failed");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
             self.fed
                 .lock()
                 .insert(campaign.id, (campaign.version, Instant::now()));

@@ -56,6 +56,7 @@ use crate::model::channel::{Channel, Throughput};
 use crate::model::message::{
     MessageBody, MessageError, MessageRecord, MessageStatus, StatusUpdate,
 };
+use crate::model::template::Template;
 use crate::model::tenant::{QuotaResource, Tenant, UsagePeriod};
 use crate::queue::{Lease, NackOutcome, Queue, Reservation, ReserveOptions};
 use crate::store::{Inserted, RecipientUpdate, Store};
@@ -239,15 +240,33 @@ where
     }
 
     /// Accepts many messages at once; results are in input order.
+    ///
+    /// Every message is validated first: content within Meta's limits and, for a template
+    /// message, a stored template of the channel that is approved and gets exactly the
+    /// parameters it declares. One bad message refuses the whole call, which then stores
+    /// nothing.
     pub async fn submit_many(&self, messages: &[MessageRecord]) -> Result<Vec<Inserted>> {
+        // One store read per distinct template in the call, however many messages use it.
+        let mut templates: HashMap<(ChannelId, String, String), Template> = HashMap::new();
         for m in messages {
-            if let MessageBody::Outbound(body) = &m.body {
-                body.validate()?;
-            } else {
+            let MessageBody::Outbound(body) = &m.body else {
                 return Err(Error::invalid_input(
                     "body",
                     "only outbound messages are sent",
                 ));
+            };
+            body.validate()?;
+            if let MessageContent::Template(send) = &body.content {
+                let key = (m.channel_id, send.name.clone(), send.language.code.clone());
+                if !templates.contains_key(&key) {
+                    let stored = self
+                        .inner
+                        .store
+                        .find_template(m.tenant_id, m.channel_id, &key.1, &key.2)
+                        .await?;
+                    templates.insert(key.clone(), stored);
+                }
+                templates[&key].check_send(send)?;
             }
         }
         let inserted = self.inner.store.insert_messages(messages).await?;
