@@ -215,6 +215,12 @@ pub enum TransportErrorKind {
     Permanent,
     /// The credentials are invalid or expired (Meta 190): fix the token.
     Auth,
+    /// The request may have reached the far side, but its answer was lost: a response timeout
+    /// after the request was written, a body that could not be read, or a success answer that
+    /// could not be parsed. The message may or may not have been sent; the dispatcher applies
+    /// its unknown-outcome policy, never a silent resend. (A connect error, where nothing was
+    /// written, is [`Retryable`](Self::Retryable).)
+    OutcomeUnknown,
 }
 
 /// A failure reported by a [`Transport`], classified for the dispatcher.
@@ -257,7 +263,9 @@ impl TransportError {
     /// The wagw error code this maps to.
     pub fn code(&self) -> ErrorCode {
         match self.kind {
-            TransportErrorKind::Retryable => ErrorCode::TransportUnavailable,
+            TransportErrorKind::Retryable | TransportErrorKind::OutcomeUnknown => {
+                ErrorCode::TransportUnavailable
+            }
             TransportErrorKind::ThrottledNumber
             | TransportErrorKind::ThrottledRecipient
             | TransportErrorKind::Throttled => ErrorCode::RateLimited,
