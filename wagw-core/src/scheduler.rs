@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use croner::Cron;
 
 use crate::content::OutboundMessage;
-use crate::dispatch::Dispatcher;
-use crate::model::message::{MessageRecord, Priority};
+use crate::dispatch::{Dispatcher, NewMessage};
+use crate::error::Retry;
 use crate::model::schedule::{Recurrence, ScheduledMessage};
 use crate::queue::Queue;
 use crate::store::Store;
@@ -138,21 +138,30 @@ where
             let on_time = now - latest <= MISSED_AFTER;
             let send = on_time || self.missed == MissedRuns::SendLatest;
             if send {
-                let body = OutboundMessage::new(schedule.to.as_str(), schedule.content.clone());
-                let message = MessageRecord::outbound(
+                let message = NewMessage::new(
                     schedule.tenant_id,
                     schedule.channel_id,
                     schedule.to.clone(),
-                    body,
-                    Priority::Normal,
+                    schedule.content.clone(),
                 )
-                .with_idempotency_key(format!(
+                .idempotency_key(format!(
                     "schedule:{}:{}",
                     schedule.id,
                     latest.timestamp()
                 ));
-                self.dispatcher.submit(&message).await?;
-                submitted += 1;
+                match self.dispatcher.submit(message).await {
+                    Ok(_) => {
+                        submitted += 1;
+                        schedule.last_error = None;
+                    }
+                    // This run cannot be sent (its content or channel became invalid): it is
+                    // recorded as failed and the other schedules go on.
+                    Err(e) if e.retry() == Retry::Never => {
+                        tracing::warn!(schedule = %schedule.id, error = %e, "scheduled run refused");
+                        schedule.last_error = Some(e.to_string());
+                    }
+                    Err(e) => return Err(e),
+                }
                 schedule.last_run_at = Some(latest);
             }
             schedule.next_run_at = next_run(&schedule.recurrence, now)?;

@@ -1,24 +1,20 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 
 use super::audience::RecipientWriter;
-use super::personalize::render;
 use super::{CampaignReport, ExpansionReport};
 use crate::content::{
-    self, Media, MessageContent, OutboundMessage, TemplateComponent, TemplateParameter,
+    MessageContent, OutboundMessage,
 };
 use crate::dispatch::Dispatcher;
 use crate::ids::{CampaignId, TenantId};
 use crate::model::campaign::{
-    Campaign, CampaignContent, CampaignCounters, CampaignRecipient, CampaignState, RecipientStatus,
+    Campaign, CampaignContent, CampaignCounters, CampaignState, FeedCursor, RecipientStatus,
 };
-use crate::model::message::{MessageRecord, Priority};
-use crate::model::template::Template;
 use crate::model::tenant::Tenant;
 use crate::queue::Queue;
 use crate::store::{Page, RecipientUpdate, Store};
@@ -26,25 +22,22 @@ use crate::transport::Transport;
 use crate::{Error, Result};
 
 /// Recipients turned into messages per store round trip.
-const FEED_BATCH: usize = 1_000;
-/// How often a running campaign's pending recipients are fed again even when its version did
-/// not change: messages held outside the sending window, jobs lost with a crash.
-const REFEED_INTERVAL: Duration = Duration::from_secs(30);
+pub(super) const FEED_BATCH: usize = 1_000;
 
 /// Runs campaigns on top of a [`Dispatcher`]. Cheap to clone.
 pub struct CampaignEngine<S: ?Sized, Q: ?Sized, T: ?Sized> {
-    dispatcher: Dispatcher<S, Q, T>,
-    /// The campaign version this process last fed each running campaign at, and when. A new
-    /// version (resumed, rescheduled, by any process) or an old feed means feed again;
-    /// feeding is idempotent, so that costs a pass over pending recipients, never a duplicate.
-    fed: Arc<Mutex<HashMap<CampaignId, (u64, Instant)>>>,
+    pub(super) dispatcher: Dispatcher<S, Q, T>,
+    /// The campaigns this process saw sending (running, inside their window) at its last
+    /// tick. A campaign that was not among them (new to this process, resumed, or back in
+    /// its window) gets the messages the dispatcher held for it queued again.
+    sending: Arc<Mutex<HashSet<CampaignId>>>,
 }
 
 impl<S: ?Sized, Q: ?Sized, T: ?Sized> Clone for CampaignEngine<S, Q, T> {
     fn clone(&self) -> Self {
         Self {
             dispatcher: self.dispatcher.clone(),
-            fed: Arc::clone(&self.fed),
+            sending: Arc::clone(&self.sending),
         }
     }
 }
@@ -65,11 +58,11 @@ where
     pub fn new(dispatcher: Dispatcher<S, Q, T>) -> Self {
         Self {
             dispatcher,
-            fed: Arc::default(),
+            sending: Arc::default(),
         }
     }
 
-    fn store(&self) -> &S {
+    pub(super) fn store(&self) -> &S {
         self.dispatcher.store()
     }
 
@@ -221,35 +214,36 @@ where
             .await
     }
 
-    /// Resumes a paused campaign where it stopped; what was sent is not sent again.
+    /// Resumes a paused campaign where it stopped; what was sent is not sent again, and the
+    /// messages held while it was paused are queued again.
     pub async fn resume(&self, tenant: TenantId, id: CampaignId) -> Result<Campaign> {
         let campaign = self
             .move_to(tenant, id, CampaignState::Running, "resume")
             .await?;
-        self.fed.lock().remove(&id);
+        self.requeue_held(&campaign).await?;
         Ok(campaign)
     }
 
-    /// Sends failed recipients again in a new round (new messages, so nothing already sent is
-    /// sent again): a completed or failed campaign runs again for them. Returns how many
-    /// recipients were retried.
+    /// Sends the failed recipients of a finished (completed or failed) campaign again, in a
+    /// new round: new messages, so nothing already sent is sent again. A running or paused
+    /// campaign is refused with [`InvalidState`](Error::InvalidState): its pending
+    /// recipients already have messages, and a new round would give them a second one.
+    /// Returns how many recipients were retried.
     pub async fn retry_failed(&self, tenant: TenantId, id: CampaignId) -> Result<u64> {
         let mut campaign = self.store().get_campaign(tenant, id).await?;
-        if matches!(
+        if !matches!(
             campaign.state,
             CampaignState::Completed | CampaignState::Failed
         ) {
-            campaign.transition(CampaignState::Running, "retry failed recipients")?;
-        } else if campaign.state != CampaignState::Running
-            && campaign.state != CampaignState::Paused
-        {
             return Err(Error::InvalidState {
                 entity: "campaign",
                 state: campaign.state.as_str().into(),
-                action: "retry failed recipients",
+                action: "retry failed recipients before it has finished",
             });
         }
+        campaign.transition(CampaignState::Running, "retry failed recipients")?;
         campaign.round += 1;
+        campaign.feed = FeedCursor::default();
         campaign.failure_reason = None;
         // The campaign first: were the process to stop in between, a running campaign with
         // failed recipients is harmless, pending recipients in a completed one are not.
@@ -257,27 +251,43 @@ where
         self.store().retry_failed_recipients(tenant, id).await
     }
 
-    /// Cancels a campaign for good; recipients not yet sent are skipped with a reason.
+    /// Cancels a campaign for good: messages not yet sent fail with reason
+    /// `campaign_cancelled` and their recipients, like those never fed, are skipped. Calling
+    /// it again on a cancelled campaign finishes that clean-up (after a crash, say).
     pub async fn cancel(&self, tenant: TenantId, id: CampaignId) -> Result<Campaign> {
-        let campaign = self
-            .move_to(tenant, id, CampaignState::Cancelled, "cancel")
-            .await?;
-        self.skip_pending(tenant, id, "the campaign was cancelled")
-            .await?;
+        let current = self.store().get_campaign(tenant, id).await?;
+        let campaign = if current.state == CampaignState::Cancelled {
+            current
+        } else {
+            self.move_to(tenant, id, CampaignState::Cancelled, "cancel")
+                .await?
+        };
+        self.skip_pending(tenant, id, CAMPAIGN_CANCELLED).await?;
         Ok(campaign)
     }
 
-    async fn move_to(
+    /// Moves a campaign to `to`, reading it again if another writer (a feeder saving its
+    /// cursor, say) got there first.
+    pub(super) async fn move_to(
         &self,
         tenant: TenantId,
         id: CampaignId,
         to: CampaignState,
         action: &'static str,
     ) -> Result<Campaign> {
-        let mut campaign = self.store().get_campaign(tenant, id).await?;
-        campaign.transition(to, action)?;
-        campaign.version = self.store().update_campaign(&campaign).await?;
-        Ok(campaign)
+        let mut tries = 0;
+        loop {
+            let mut campaign = self.store().get_campaign(tenant, id).await?;
+            campaign.transition(to, action)?;
+            match self.store().update_campaign(&campaign).await {
+                Ok(version) => {
+                    campaign.version = version;
+                    return Ok(campaign);
+                }
+                Err(Error::Conflict { .. }) if tries < 5 => tries += 1,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn skip_pending(&self, tenant: TenantId, id: CampaignId, reason: &str) -> Result<()> {
@@ -321,34 +331,30 @@ where
 
     /// Drives every campaign of the gateway once: starts scheduled campaigns that are due,
     /// feeds running ones inside their sending window, and completes drained ones. Call it
-    /// every second or so; concurrent callers in other processes are safe.
+    /// every second or so; concurrent callers in other processes are safe. It reads only
+    /// campaigns that are due or running.
     pub async fn tick(&self) -> Result<()> {
         let now = Utc::now();
-        let mut tenants = Page::first(500);
-        loop {
-            let page = self.store().list_tenants(tenants.clone()).await?;
-            for tenant in &page.items {
-                self.tick_tenant(tenant, now).await?;
-            }
-            match page.next {
-                Some(next) => tenants = Page::after(500, next),
-                None => return Ok(()),
-            }
-        }
-    }
-
-    async fn tick_tenant(&self, tenant: &Tenant, now: DateTime<Utc>) -> Result<()> {
+        let mut sending = HashSet::new();
         let mut cursor = Page::first(500);
+        let mut tenants: HashMap<TenantId, Tenant> = HashMap::new();
         loop {
-            let page = self.store().list_campaigns(tenant.id, cursor).await?;
+            let page = self.due_campaigns_tmp(now, cursor).await?;
             for campaign in page.items {
-                let outcome = match campaign.state {
-                    CampaignState::Scheduled if campaign.start_at.is_none_or(|at| at <= now) => {
-                        self.move_to(tenant.id, campaign.id, CampaignState::Running, "start")
-                            .await
-                            .map(drop)
+                let tenant = match tenants.get(&campaign.tenant_id) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = self.store().get_tenant(campaign.tenant_id).await?;
+                        tenants.insert(t.id, t.clone());
+                        t
                     }
-                    CampaignState::Running => self.drive(tenant, campaign, now).await,
+                };
+                let outcome = match campaign.state {
+                    CampaignState::Scheduled => self
+                        .move_to(tenant.id, campaign.id, CampaignState::Running, "start")
+                        .await
+                        .map(drop),
+                    CampaignState::Running => self.drive(&tenant, campaign, now, &mut sending).await,
                     _ => Ok(()),
                 };
                 match outcome {
@@ -359,9 +365,24 @@ where
             }
             match page.next {
                 Some(next) => cursor = Page::after(500, next),
-                None => return Ok(()),
+                None => break,
             }
         }
+        *self.sending.lock() = sending;
+        Ok(())
+    }
+
+    // TEMPORARY until the store's due_campaigns lands (same session).
+    async fn due_campaigns_tmp(&self, now: DateTime<Utc>, _page: Page) -> Result<crate::store::Paged<Campaign>> {
+        let mut out = Vec::new();
+        for t in self.store().list_tenants(Page::first(10_000)).await?.items {
+            for c in self.store().list_campaigns(t.id, Page::first(10_000)).await?.items {
+                if c.state == CampaignState::Running || (c.state == CampaignState::Scheduled && c.start_at.is_none_or(|at| at <= now)) {
+                    out.push(c);
+                }
+            }
+        }
+        Ok(crate::store::Paged { items: out, next: None })
     }
 
     async fn drive(
@@ -369,28 +390,22 @@ where
         tenant: &Tenant,
         mut campaign: Campaign,
         now: DateTime<Utc>,
+        sending: &mut HashSet<CampaignId>,
     ) -> Result<()> {
         let in_window = campaign
             .window
             .is_none_or(|w| w.contains(now.with_timezone(&tenant.timezone).time()));
         if !in_window {
-            // The dispatcher holds messages outside the window; feed again when it opens.
-            self.fed.lock().remove(&campaign.id);
+            // The dispatcher holds messages outside the window; they are queued again when it
+            // opens (the campaign is then new to `sending`).
             return Ok(());
         }
-        let counters = self
-            .store()
-            .campaign_counters(tenant.id, campaign.id)
-            .await?;
-        let stale = self
-            .fed
-            .lock()
-            .get(&campaign.id)
-            .is_none_or(|(version, at)| {
-                *version != campaign.version || at.elapsed() >= REFEED_INTERVAL
-            });
-        if stale && !counters.is_drained() {
-            match self.feed(&campaign).await {
+        sending.insert(campaign.id);
+        if !self.sending.lock().contains(&campaign.id) {
+            self.requeue_held(&campaign).await?;
+        }
+        if !campaign.feed.done {
+            match self.feed(&mut campaign).await {
                 Ok(()) => {}
                 // The template was paused, rejected, deleted or changed after the start: the
                 // campaign cannot go on, and says why.
@@ -409,137 +424,21 @@ where
                 }
                 Err(e) => return Err(e),
             }
-            self.fed
-                .lock()
-                .insert(campaign.id, (campaign.version, Instant::now()));
-        } else if counters.is_drained() {
+            return Ok(());
+        }
+        let counters = self
+            .store()
+            .campaign_counters(tenant.id, campaign.id)
+            .await?;
+        if counters.is_drained() {
             campaign.transition(CampaignState::Completed, "complete")?;
             campaign.version = self.store().update_campaign(&campaign).await?;
-            self.fed.lock().remove(&campaign.id);
             tracing::info!(campaign = %campaign.id, sent = counters.reached_sent(), failed = counters.failed, "campaign completed");
         }
         Ok(())
     }
 
-    /// Submits a message for every pending recipient. Idempotent: a recipient's message has a
-    /// fixed idempotency key, and the queue refuses a second job for the same message.
-    async fn feed(&self, campaign: &Campaign) -> Result<()> {
-        let tenant = campaign.tenant_id;
-        let prepared = match &campaign.content {
-            CampaignContent::Text { body } => Prepared::Text(body),
-            CampaignContent::Template {
-                template_id,
-                header_params,
-                body_params,
-            } => Prepared::Template {
-                template: Box::new(self.store().get_template(tenant, *template_id).await?),
-                header: header_params,
-                body: body_params,
-            },
-        };
-        let mut page = Page::first(FEED_BATCH);
-        loop {
-            let recipients = self
-                .store()
-                .list_recipients(tenant, campaign.id, Some(RecipientStatus::Pending), page)
-                .await?;
-            let messages = recipients
-                .items
-                .iter()
-                .map(|r| message_for(campaign, &prepared, r))
-                .collect::<Vec<_>>();
-            let inserted = self.dispatcher.submit_many(&messages).await?;
-            let attach: Vec<_> = recipients
-                .items
-                .iter()
-                .zip(&inserted)
-                .filter(|(r, i)| r.message_id != Some(i.id))
-                .map(|(r, i)| RecipientUpdate {
-                    id: r.id,
-                    status: RecipientStatus::Pending,
-                    reason: None,
-                    message_id: Some(i.id),
-                })
-                .collect();
-            if !attach.is_empty() {
-                self.store().update_recipients(tenant, &attach).await?;
-            }
-            match recipients.next {
-                Some(next) => page = Page::after(FEED_BATCH, next),
-                None => return Ok(()),
-            }
-        }
-    }
 }
 
-/// A campaign's content with its template loaded, ready to render per recipient.
-enum Prepared<'a> {
-    Text(&'a str),
-    Template {
-        template: Box<Template>,
-        header: &'a [String],
-        body: &'a [String],
-    },
-}
-
-/// The message a recipient receives, rendered with their variables.
-fn message_for(
-    campaign: &Campaign,
-    prepared: &Prepared<'_>,
-    r: &CampaignRecipient,
-) -> MessageRecord {
-    let content = match prepared {
-        Prepared::Text(text) => MessageContent::text(render(text, &r.variables)),
-        Prepared::Template {
-            template,
-            header,
-            body,
-        } => MessageContent::Template(template_content(template, header, body, r)),
-    };
-    let body = OutboundMessage::new(r.phone.as_str(), content);
-    let mut message = MessageRecord::outbound(
-        r.tenant_id,
-        campaign.channel_id,
-        r.phone.clone(),
-        body,
-        Priority::Bulk,
-    )
-    .with_idempotency_key(match campaign.round {
-        0 => format!("campaign:{}:{}", campaign.id, r.id),
-        round => format!("campaign:{}:{}:{round}", campaign.id, r.id),
-    });
-    message.campaign_id = Some(campaign.id);
-    message.recipient_id = Some(r.id);
-    message
-}
-
-/// A template message for one recipient. A media header's parameter is the media's link.
-fn template_content(
-    template: &Template,
-    header_params: &[String],
-    body_params: &[String],
-    r: &CampaignRecipient,
-) -> content::Template {
-    let header_format = template.draft.header_format();
-    let header = header_params.iter().map(|p| {
-        let value = render(p, &r.variables);
-        match header_format.as_deref() {
-            Some("IMAGE") => TemplateParameter::image(Media::from_link(value)),
-            Some("VIDEO") => TemplateParameter::video(Media::from_link(value)),
-            Some("DOCUMENT") => TemplateParameter::document(Media::from_link(value)),
-            _ => TemplateParameter::text(value),
-        }
-    });
-    let body = body_params
-        .iter()
-        .map(|p| TemplateParameter::text(render(p, &r.variables)));
-    let mut message =
-        content::Template::new(template.draft.name.clone(), template.draft.language.clone());
-    if !header_params.is_empty() {
-        message = message.with_component(TemplateComponent::header(header));
-    }
-    if !body_params.is_empty() {
-        message = message.with_component(TemplateComponent::body(body));
-    }
-    message
-}
+/// The reason a cancelled campaign's unsent messages and recipients carry.
+pub(super) const CAMPAIGN_CANCELLED: &str = "campaign_cancelled";

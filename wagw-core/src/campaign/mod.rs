@@ -9,12 +9,17 @@
 //! [`tick`](CampaignEngine::tick) feeds running campaigns, starts scheduled ones when due, holds
 //! campaigns outside their sending window, and completes drained ones.
 //!
+//! Recipients are fed once: in id order, with a cursor saved on the campaign after every
+//! batch, so the work follows what is left to send, never the whole audience per tick.
+//!
 //! Pausing takes effect at once: the dispatcher leaves a paused campaign's messages queued,
-//! unsent. Resuming feeds them again; their idempotency keys and queue deduplication mean
-//! nothing already sent is sent again.
+//! unsent, and gives up their jobs. Resuming (or the sending window opening) queues them
+//! again; jobs are deduplicated per message, so nothing already sent is sent again.
+//! Cancelling fails the messages not yet sent with reason `campaign_cancelled`.
 
 mod audience;
 mod engine;
+mod feeder;
 mod personalize;
 mod report;
 mod schedule;

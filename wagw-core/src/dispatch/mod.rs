@@ -33,6 +33,8 @@
 
 mod backoff;
 mod job;
+mod leases;
+mod new_message;
 mod pacing;
 
 use std::collections::HashMap;
@@ -47,6 +49,7 @@ use tokio::task::JoinSet;
 
 pub use backoff::Backoff;
 pub use job::DispatchJob;
+pub use new_message::NewMessage;
 pub use pacing::{Pacer, PairLimit};
 
 use crate::content::{MessageContent, OutboundMessage};
@@ -54,7 +57,7 @@ use crate::ids::{ChannelId, TenantId};
 use crate::model::campaign::{CampaignState, RecipientStatus};
 use crate::model::channel::{Channel, Throughput};
 use crate::model::message::{
-    MessageBody, MessageError, MessageRecord, MessageStatus, StatusUpdate,
+    Direction, MessageBody, MessageError, MessageRecord, MessageStatus, StatusUpdate,
 };
 use crate::model::template::Template;
 use crate::model::tenant::{QuotaResource, Tenant, UsagePeriod};
@@ -62,6 +65,7 @@ use crate::queue::{Lease, NackOutcome, Queue, Reservation, ReserveOptions};
 use crate::store::{Inserted, RecipientUpdate, Store};
 use crate::transport::{Transport, TransportError, TransportErrorKind};
 use crate::{Error, Result};
+use leases::Leases;
 use pacing::Stopped;
 
 /// What to do with a message whose last attempt has an unknown outcome (the process died
@@ -104,6 +108,12 @@ pub struct DispatcherConfig {
     pub cache_ttl: Duration,
     /// How long [`DispatcherHandle::shutdown`] waits for sends in flight.
     pub shutdown_grace: Duration,
+    /// How often held reservations are renewed, pair-limit state pruned and lost jobs
+    /// reconciled. Reservations are renewed well before they expire whatever this says.
+    pub maintenance_interval: Duration,
+    /// A message still `queued` this long after it was recorded, outside any campaign, has
+    /// its job enqueued again (enqueueing is deduplicated, so a live job is left alone).
+    pub reconcile_after: Duration,
 }
 
 impl Default for DispatcherConfig {
@@ -122,6 +132,8 @@ impl Default for DispatcherConfig {
             enforce_quota: true,
             cache_ttl: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
+            maintenance_interval: Duration::from_secs(30),
+            reconcile_after: Duration::from_secs(60),
         }
     }
 }
@@ -191,8 +203,10 @@ struct Inner<S: ?Sized, Q: ?Sized, T: ?Sized> {
     counters: Counters,
     /// Reserved jobs per channel group still waiting for a send slot.
     lanes: Mutex<HashMap<String, usize>>,
-    channels: Mutex<HashMap<ChannelId, (Channel, Instant)>>,
+    /// Keyed by tenant and id: a channel is only ever found through its own tenant.
+    channels: Mutex<HashMap<(TenantId, ChannelId), (Channel, Instant)>>,
     tenants: Mutex<HashMap<TenantId, (Tenant, Instant)>>,
+    leases: Leases,
     wake: Notify,
 }
 
@@ -204,6 +218,8 @@ enum Settlement {
         error: String,
     },
     Release,
+    /// The reservation was lost: another worker may hold the job now, leave it alone.
+    Abandon,
 }
 
 impl<S, Q, T> Dispatcher<S, Q, T>
@@ -226,6 +242,7 @@ where
                 lanes: Mutex::new(HashMap::new()),
                 channels: Mutex::new(HashMap::new()),
                 tenants: Mutex::new(HashMap::new()),
+                leases: Leases::default(),
                 wake: Notify::new(),
             }),
         }
@@ -234,51 +251,78 @@ where
     /// Accepts a message: validates it, records it durably, then queues it. When this
     /// returns `Ok`, the message will reach a final state. Submitting a message whose
     /// idempotency key was used returns the stored message's id with `created: false`, and
-    /// makes sure it is queued.
-    pub async fn submit(&self, message: &MessageRecord) -> Result<Inserted> {
-        Ok(self.submit_many(std::slice::from_ref(message)).await?[0])
+    /// makes sure it is queued. A channel that is not the tenant's is
+    /// [`ChannelNotFound`](crate::ErrorCode::ChannelNotFound), and nothing is stored.
+    pub async fn submit(&self, message: NewMessage) -> Result<Inserted> {
+        let mut inserted = self.submit_many(vec![message]).await?;
+        inserted
+            .pop()
+            .ok_or_else(|| Error::invalid_input("message", "nothing was submitted"))
     }
 
-    /// Accepts many messages at once; results are in input order.
+    /// Accepts many messages at once, all or nothing; results are in input order.
     ///
-    /// Every message is validated first: content within Meta's limits and, for a template
-    /// message, a stored template of the channel that is approved and gets exactly the
-    /// parameters it declares. One bad message refuses the whole call, which then stores
-    /// nothing.
-    pub async fn submit_many(&self, messages: &[MessageRecord]) -> Result<Vec<Inserted>> {
-        // One store read per distinct template in the call, however many messages use it.
-        let mut templates: HashMap<(ChannelId, String, String), Template> = HashMap::new();
-        for m in messages {
-            let MessageBody::Outbound(body) = &m.body else {
-                return Err(Error::invalid_input(
-                    "body",
-                    "only outbound messages are sent",
-                ));
-            };
-            body.validate()?;
-            if let MessageContent::Template(send) = &body.content {
-                let key = (m.channel_id, send.name.clone(), send.language.code.clone());
-                if !templates.contains_key(&key) {
-                    let stored = self
-                        .inner
-                        .store
-                        .find_template(m.tenant_id, m.channel_id, &key.1, &key.2)
-                        .await?;
-                    templates.insert(key.clone(), stored);
+    /// Every message is checked first: the channel is the tenant's, the content is within
+    /// Meta's limits and, for a template message, a stored template of the channel that is
+    /// approved gets exactly the parameters it declares. One bad message refuses the whole
+    /// call, which then stores nothing. [`submit_each`](Self::submit_each) takes the good
+    /// ones instead.
+    pub async fn submit_many(&self, messages: Vec<NewMessage>) -> Result<Vec<Inserted>> {
+        let records: Vec<_> = messages.into_iter().map(NewMessage::into_record).collect();
+        let mut templates = HashMap::new();
+        for record in &records {
+            self.inner.check(record, &mut templates).await?;
+        }
+        self.inner.record_and_enqueue(&records).await
+    }
+
+    /// Accepts the good messages of a batch and refuses the bad ones alone: one bad row never
+    /// stops the others. Each message gets its own result, in input order; the outer error is
+    /// for failures of the store or queue themselves, which refuse the whole batch.
+    pub async fn submit_each(&self, messages: Vec<NewMessage>) -> Result<Vec<Result<Inserted>>> {
+        let mut templates = HashMap::new();
+        let mut checked = Vec::with_capacity(messages.len());
+        let mut good = Vec::with_capacity(messages.len());
+        for message in messages {
+            let record = message.into_record();
+            match self.inner.check(&record, &mut templates).await {
+                Ok(()) => {
+                    checked.push(Ok(good.len()));
+                    good.push(record);
                 }
-                templates[&key].check_send(send)?;
+                Err(e) if e.retry() == crate::error::Retry::Never => checked.push(Err(e)),
+                Err(e) => return Err(e),
             }
         }
-        let inserted = self.inner.store.insert_messages(messages).await?;
-        // A duplicate submission refers to the stored message, not to the new record.
-        let jobs = messages
+        let inserted = self.inner.record_and_enqueue(&good).await?;
+        Ok(checked
+            .into_iter()
+            .map(|c| c.map(|i| inserted[i]))
+            .collect())
+    }
+
+    /// Queues stored messages again: those still `queued` get a job unless they have one
+    /// (jobs are deduplicated by message), the rest are left alone. For messages whose job
+    /// was given up on purpose (held while their campaign was paused) or lost. Returns how
+    /// many jobs were created.
+    pub async fn requeue(&self, messages: &[MessageRecord]) -> Result<usize> {
+        let jobs: Vec<_> = messages
             .iter()
-            .zip(&inserted)
-            .map(|(m, i)| DispatchJob::new_job(m, i.id, self.inner.config.max_attempts))
+            .filter(|m| m.status == MessageStatus::Queued && m.direction == Direction::Outbound)
+            .map(|m| DispatchJob::new_job(m, m.id, self.inner.config.max_attempts))
             .collect();
-        self.inner.queue.enqueue_many(jobs).await?;
-        self.inner.wake.notify_one();
-        Ok(inserted)
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let enqueued = self.inner.queue.enqueue_many(jobs).await?;
+        let created = enqueued
+            .iter()
+            .filter(|e| matches!(e, crate::queue::Enqueued::Created(_)))
+            .count();
+        if created > 0 {
+            self.inner.wake.notify_one();
+        }
+        Ok(created)
     }
 
     /// The store messages are recorded in.
@@ -352,6 +396,10 @@ impl DispatcherHandle {
 struct LaneSlot<'a> {
     lanes: &'a Mutex<HashMap<String, usize>>,
     group: Option<String>,
+    depth: usize,
+    /// Woken when a full lane frees a slot: the reservation loop left that channel out and
+    /// may be idle, and a fast number must not wait for the idle poll.
+    wake: &'a Notify,
 }
 
 impl LaneSlot<'_> {
@@ -359,9 +407,13 @@ impl LaneSlot<'_> {
         if let Some(group) = self.group.take() {
             let mut lanes = self.lanes.lock();
             if let Some(n) = lanes.get_mut(&group) {
+                let was_full = *n >= self.depth;
                 *n = n.saturating_sub(1);
                 if *n == 0 {
                     lanes.remove(&group);
+                }
+                if was_full {
+                    self.wake.notify_one();
                 }
             }
         }
@@ -380,6 +432,58 @@ where
     Q: Queue + ?Sized + 'static,
     T: Transport + ?Sized + 'static,
 {
+    /// Checks a message before it is stored: the channel is the tenant's, the content is
+    /// sendable, a template is approved and gets its parameters. `templates` caches the
+    /// templates of one call.
+    async fn check(
+        &self,
+        record: &MessageRecord,
+        templates: &mut HashMap<(ChannelId, String, String), Template>,
+    ) -> Result<()> {
+        self.channel(record.tenant_id, record.channel_id).await?;
+        let MessageBody::Outbound(body) = &record.body else {
+            return Err(Error::invalid_input("body", "only outbound messages are sent"));
+        };
+        body.validate()?;
+        if let MessageContent::Template(send) = &body.content {
+            let key = (
+                record.channel_id,
+                send.name.clone(),
+                send.language.code.clone(),
+            );
+            let template = match templates.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let (channel, name, language) = e.key();
+                    let stored = self
+                        .store
+                        .find_template(record.tenant_id, *channel, name, language)
+                        .await?;
+                    e.insert(stored)
+                }
+            };
+            template.check_send(send)?;
+        }
+        Ok(())
+    }
+
+    /// Records checked messages, then queues a job for each (a duplicate submission refers
+    /// to the stored message, and the queue keeps one job per message).
+    async fn record_and_enqueue(&self, records: &[MessageRecord]) -> Result<Vec<Inserted>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inserted = self.store.insert_messages(records).await?;
+        let jobs = records
+            .iter()
+            .zip(&inserted)
+            .map(|(m, i)| DispatchJob::new_job(m, i.id, self.config.max_attempts))
+            .collect();
+        self.queue.enqueue_many(jobs).await?;
+        self.wake.notify_one();
+        Ok(inserted)
+    }
+
     async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut tasks = JoinSet::new();
@@ -389,6 +493,8 @@ where
             Arc::clone(&self.queue),
             batches,
         ))));
+        // Runs until this loop ends (renewing reservations through the shutdown grace too).
+        let _maintenance = AbortOnDrop(Some(tokio::spawn(Arc::clone(&self).maintain())));
         loop {
             while tasks.try_join_next().is_some() {}
             if *stop.borrow() {
@@ -463,6 +569,24 @@ where
         }
     }
 
+    /// Renews held reservations before they expire and, every
+    /// [`maintenance_interval`](DispatcherConfig::maintenance_interval), does the chores.
+    async fn maintain(self: Arc<Self>) {
+        let visibility = self.config.visibility;
+        let renew_every = (visibility / 4).max(Duration::from_millis(5));
+        let mut chores_at = Instant::now() + self.config.maintenance_interval;
+        loop {
+            tokio::time::sleep(renew_every).await;
+            self.leases
+                .renew(&*self.queue, visibility, visibility / 2)
+                .await;
+            if Instant::now() >= chores_at {
+                chores_at = Instant::now() + self.config.maintenance_interval;
+                self.pacer.prune();
+            }
+        }
+    }
+
     async fn idle(&self, stop: &mut watch::Receiver<bool>, wait: Duration) {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
@@ -480,8 +604,16 @@ where
         let mut lane = LaneSlot {
             lanes: &self.lanes,
             group: Some(reservation.job.group.clone()),
+            depth: self.config.lane_depth,
+            wake: &self.wake,
         };
-        let settlement = match self.handle(&reservation, &mut lane, &mut stop).await {
+        let held = self.leases.hold(&reservation);
+        let outcome = if reservation.job.attempts > reservation.job.max_attempts {
+            self.exhausted(&reservation).await
+        } else {
+            self.handle(&reservation, &held, &mut lane, &mut stop).await
+        };
+        let settlement = match outcome {
             Ok(s) => s,
             Err(e) if e.code() == crate::ErrorCode::InvalidInput => {
                 tracing::error!(job = %reservation.job.id, error = %e, "dropping a job that is not a dispatch job");
@@ -504,15 +636,10 @@ where
                 Err(_) => self.queue.ack(lease).await,
             },
             Settlement::Release => self.queue.release(lease).await,
-            Settlement::Retry { at, error } => match self.queue.nack(lease, at, &error).await {
-                Ok(NackOutcome::Retrying(_)) => {
-                    bump(&self.counters.retried);
-                    Ok(())
-                }
-                Ok(NackOutcome::DeadLettered) => self.give_up(&reservation, &error).await,
-                Err(e) => Err(e),
-            },
+            Settlement::Abandon => Ok(()),
+            Settlement::Retry { at, error } => self.retry(&reservation, at, &error).await,
         };
+        drop(held);
         if let Err(e) = settled {
             // The reservation will expire and the job come back; the message state tells
             // the next attempt what happened.
@@ -520,9 +647,72 @@ where
         }
     }
 
+    /// Gives a job another attempt later, or, when it has used its attempts, fails its
+    /// message and then dead-letters it. The message is failed first: a crash in between
+    /// leaves a job that comes back, never a dead job whose message waits forever.
+    async fn retry(
+        &self,
+        reservation: &Reservation,
+        at: chrono::DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        if reservation.job.attempts >= reservation.job.max_attempts {
+            self.give_up(reservation, error).await?;
+        }
+        if let NackOutcome::Retrying(_) = self.queue.nack(&reservation.lease, at, error).await? {
+            bump(&self.counters.retried);
+        }
+        Ok(())
+    }
+
+    /// A job reserved more often than its attempts allow: its reservations expired each
+    /// time (workers died or hung). Its message fails, unless it already has an outcome.
+    async fn exhausted(&self, reservation: &Reservation) -> Result<Settlement> {
+        let job = DispatchJob::decode(&reservation.job.payload)?;
+        let message = match self.store.get_message(job.tenant, job.message).await {
+            Ok(m) => m,
+            Err(Error::NotFound { .. }) => return Ok(Settlement::Ack),
+            Err(e) => return Err(e),
+        };
+        if !matches!(
+            message.status,
+            MessageStatus::Queued | MessageStatus::Sending
+        ) {
+            return Ok(Settlement::Ack);
+        }
+        if self.outcome_unknown(&message, reservation) {
+            bump(&self.counters.ambiguous);
+            self.store.mark_ambiguous(job.tenant, message.id).await?;
+        }
+        Ok(Settlement::Retry {
+            at: Utc::now(),
+            error: format!(
+                "its reservation expired on each of {} attempts",
+                reservation.job.max_attempts
+            ),
+        })
+    }
+
+    /// Makes sure the job's reservation is live before an attempt is recorded, renewing it
+    /// at once if it is about to run out; `false` when it is lost.
+    async fn ensure_lease(&self, reservation: &Reservation, held: &leases::HeldLease<'_>) -> bool {
+        if held.is_lost() {
+            return false;
+        }
+        let margin = self.config.visibility / 3;
+        if self.leases.live_for(reservation.lease.job_id, margin) {
+            return true;
+        }
+        self.leases
+            .renew(&*self.queue, self.config.visibility, self.config.visibility)
+            .await;
+        !held.is_lost() && self.leases.live_for(reservation.lease.job_id, margin)
+    }
+
     async fn handle(
         &self,
         reservation: &Reservation,
+        held: &leases::HeldLease<'_>,
         lane: &mut LaneSlot<'_>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Settlement> {
@@ -663,6 +853,11 @@ where
             }
         }
 
+        // Another worker may hold the job once its reservation is gone: it must not be
+        // attempted here too.
+        if !self.ensure_lease(reservation, held).await {
+            return Ok(Settlement::Abandon);
+        }
         let message = self.store.record_attempt(job.tenant, message.id).await?;
         if message.status != MessageStatus::Sending {
             bump(&self.counters.skipped);
@@ -741,6 +936,24 @@ where
                 self.fail(message, error.code, &error.message).await?;
                 return Ok(Settlement::Ack);
             }
+            // The request may have gone through: the same policy as for a crash mid-send,
+            // never a silent resend. The tagged error keeps it from being counted twice.
+            TransportErrorKind::OutcomeUnknown => {
+                bump(&self.counters.ambiguous);
+                self.store
+                    .mark_ambiguous(message.tenant_id, message.id)
+                    .await?;
+                tracing::warn!(message = %message.id, error = %error, "the outcome of a send is unknown");
+                if self.config.unknown_outcome == UnknownOutcome::AtMostOnce {
+                    let reason = format!(
+                        "the outcome of the send is unknown ({}); not sent again (at-most-once)",
+                        error.message
+                    );
+                    self.fail(message, error.code, &reason).await?;
+                    return Ok(Settlement::Ack);
+                }
+                self.config.backoff.delay(attempt)
+            }
             TransportErrorKind::ThrottledNumber => {
                 bump(&self.counters.throttled_number);
                 let pause = error.retry_after.unwrap_or(Duration::from_secs(1));
@@ -767,6 +980,12 @@ where
     async fn give_up(&self, reservation: &Reservation, error: &str) -> Result<()> {
         let job = DispatchJob::decode(&reservation.job.payload)?;
         let message = self.store.get_message(job.tenant, job.message).await?;
+        if !matches!(
+            message.status,
+            MessageStatus::Queued | MessageStatus::Sending
+        ) {
+            return Ok(());
+        }
         let reason = format!(
             "gave up after {} attempts: {error}",
             reservation.job.attempts
@@ -827,7 +1046,7 @@ where
     }
 
     async fn channel(&self, tenant: TenantId, id: ChannelId) -> Result<Channel> {
-        if let Some((channel, at)) = self.channels.lock().get(&id)
+        if let Some((channel, at)) = self.channels.lock().get(&(tenant, id))
             && at.elapsed() < self.config.cache_ttl
         {
             return Ok(channel.clone());
@@ -836,7 +1055,7 @@ where
         self.pacer.observe(id, channel.throughput.get());
         self.channels
             .lock()
-            .insert(id, (channel.clone(), Instant::now()));
+            .insert((tenant, id), (channel.clone(), Instant::now()));
         Ok(channel)
     }
 

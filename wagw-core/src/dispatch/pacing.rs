@@ -229,6 +229,24 @@ impl Pacer {
         }
     }
 
+    /// Forgets limiter state that no longer limits anything (pairs and campaigns idle long
+    /// enough to be back at a full burst), so memory follows recent traffic, not history.
+    pub(crate) fn prune(&self) {
+        if let Some(pairs) = &self.pairs {
+            pairs.retain_recent();
+            pairs.shrink_to_fit();
+        }
+        for limiter in self.by_delay.lock().values() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// How many (number, recipient) pairs hold limiter state.
+    pub fn tracked_pairs(&self) -> usize {
+        self.pairs.as_ref().map_or(0, |p| p.len())
+    }
+
     /// Waits for the channel's next send slot.
     pub(crate) async fn acquire_channel(
         &self,

@@ -39,6 +39,9 @@ pub struct Campaign {
     /// recipient's message of a later round is a new message.
     #[serde(default)]
     pub round: u32,
+    /// How far this round's recipients have been turned into messages.
+    #[serde(default)]
+    pub feed: FeedCursor,
     /// Optimistic-concurrency version; stores bump it on every update.
     pub version: u64,
     /// Creation time.
@@ -47,6 +50,16 @@ pub struct Campaign {
     pub started_at: Option<DateTime<Utc>>,
     /// When the campaign reached a final state.
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A campaign's progress in turning recipients into messages: recipients are fed once, in
+/// id order, and the cursor is saved after every batch, so feeding resumes where it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedCursor {
+    /// The page cursor after the last recipient fed; `None` before the first.
+    pub after: Option<String>,
+    /// Every recipient of the round has a message.
+    pub done: bool,
 }
 
 impl Campaign {
@@ -71,6 +84,7 @@ impl Campaign {
             state: CampaignState::Draft,
             failure_reason: None,
             round: 0,
+            feed: FeedCursor::default(),
             version: 0,
             created_at: Utc::now(),
             started_at: None,

@@ -26,6 +26,9 @@ pub struct ScheduledMessage {
     pub next_run_at: Option<DateTime<Utc>>,
     /// The last time it ran.
     pub last_run_at: Option<DateTime<Utc>>,
+    /// Why its last run could not be sent, when it could not.
+    #[serde(default)]
+    pub last_error: Option<String>,
     /// Whether it is in force.
     pub active: bool,
     /// Optimistic-concurrency version, so two schedulers never fire the same run.

@@ -1576,6 +1576,7 @@ fn schedule(fx: &Fixture, at: chrono::DateTime<Utc>) -> ScheduledMessage {
         recurrence: Recurrence::Once { at },
         next_run_at: Some(at),
         last_run_at: None,
+        last_error: None,
         active: true,
         version: 0,
         created_at: Utc::now(),

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wagw_core::content::{MessageContent, OutboundMessage};
-use wagw_core::dispatch::{Backoff, Dispatcher, DispatcherConfig};
+use wagw_core::content::MessageContent;
+use wagw_core::dispatch::{Backoff, Dispatcher, DispatcherConfig, NewMessage};
+use wagw_core::ids::MessageId;
 use wagw_core::model::channel::{Channel, Throughput};
 use wagw_core::model::message::{MessageRecord, Priority};
 use wagw_core::model::tenant::{Plan, Tenant};
@@ -73,29 +74,28 @@ impl Setup {
         )
     }
 
-    pub fn message(&self, to: u64, body: &str, priority: Priority) -> MessageRecord {
-        let content = OutboundMessage::new(phone(to).as_str(), MessageContent::text(body));
-        MessageRecord::outbound(
+    pub fn message(&self, to: u64, body: &str, priority: Priority) -> NewMessage {
+        NewMessage::new(
             self.tenant.id,
             self.channel.id,
             phone(to),
-            content,
-            priority,
+            MessageContent::text(body),
         )
+        .priority(priority)
     }
 
     /// `count` normal-priority texts to distinct numbers, submitted through `d`.
-    pub async fn submit_texts(&self, d: &Stub, count: u64) -> Vec<MessageRecord> {
+    pub async fn submit_texts(&self, d: &Stub, count: u64) -> Vec<MessageId> {
         let messages: Vec<_> = (0..count)
             .map(|n| self.message(n, "Halo", Priority::Normal))
             .collect();
-        d.submit_many(&messages).await.expect("submit");
-        messages
+        let inserted = d.submit_many(messages).await.expect("submit");
+        inserted.iter().map(|i| i.id).collect()
     }
 
-    pub async fn status(&self, message: &MessageRecord) -> MessageRecord {
+    pub async fn status(&self, message: MessageId) -> MessageRecord {
         self.store
-            .get_message(self.tenant.id, message.id)
+            .get_message(self.tenant.id, message)
             .await
             .expect("message")
     }
