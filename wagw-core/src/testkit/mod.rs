@@ -8,6 +8,7 @@
 //!   `#[tokio::test]` per case for a backend (the crate using them needs `tokio` with the
 //!   `macros` and `rt-multi-thread` features as a dev-dependency).
 //! - [`StubTransport`]: a recording transport with scripted outcomes.
+//! - [`faults`]: queue and transport decorators that fail or crash at a chosen pipeline step.
 //! - [`openapi`]: Meta's OpenAPI document and its examples, the ground truth of the wire format.
 //!
 //! ```ignore
@@ -16,6 +17,7 @@
 //! wagw_core::queue_conformance_tests!(async { MyQueue::connect().await.unwrap() });
 //! ```
 
+pub mod faults;
 mod fixtures;
 mod macros;
 pub mod openapi;
