@@ -206,8 +206,18 @@ async fn a_lease_never_expires_under_a_live_worker() {
         visibility: Duration::from_millis(300),
         ..quick()
     };
-    let first = s.dispatcher(config.clone());
-    let second = s.dispatcher(config);
+    // A slow network: a send takes longer than a reservation lasts.
+    let slow = FaultPlan::new();
+    slow.set_send_latency(Duration::from_millis(400));
+    let dispatcher = || {
+        Dispatcher::new(
+            Arc::clone(&s.store),
+            Arc::clone(&s.queue),
+            Arc::new(FaultyTransport::new(Arc::new(s.stub.clone()), slow.clone())),
+            config.clone(),
+        )
+    };
+    let (first, second) = (dispatcher(), dispatcher());
     let mut messages = Vec::new();
     for (n, channel) in channels.iter().enumerate() {
         messages.extend(running_campaign(&s, channel, n as u64 * 100, 10, 1_000).await);

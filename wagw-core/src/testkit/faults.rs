@@ -85,6 +85,7 @@ pub enum Fault {
 struct PlanState {
     armed: Option<(Step, u64, Fault)>,
     seen: HashMap<Step, u64>,
+    send_latency: Duration,
 }
 
 /// Where and how the decorators of one simulated process fail. Cheap to clone.
@@ -104,6 +105,12 @@ impl FaultPlan {
     /// Injects `fault` the `nth` time (from 1) the pipeline reaches `step`.
     pub fn arm(&self, step: Step, nth: u64, fault: Fault) {
         self.state.lock().armed = Some((step, nth.max(1), fault));
+    }
+
+    /// Makes every send take `latency` on the wire (a slow network), before the far side
+    /// sees it.
+    pub fn set_send_latency(&self, latency: Duration) {
+        self.state.lock().send_latency = latency;
     }
 
     /// Whether the simulated process has crashed.
@@ -288,6 +295,10 @@ impl<T: Transport + ?Sized> Transport for FaultyTransport<T> {
         message: &OutboundMessage,
     ) -> std::result::Result<SendReceipt, TransportError> {
         self.plan.transport(Step::AfterRecordAttempt).await?;
+        let latency = self.plan.state.lock().send_latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         let receipt = self.inner.send(channel, message).await?;
         self.plan.transport(Step::DuringSend).await.map_err(|_| {
             TransportError::new(
