@@ -11,6 +11,7 @@ use crate::content::{
     MessageContent, OutboundMessage,
 };
 use crate::dispatch::Dispatcher;
+use crate::model::message::MessageError;
 use crate::ids::{CampaignId, TenantId};
 use crate::model::campaign::{
     Campaign, CampaignContent, CampaignCounters, CampaignState, FeedCursor, RecipientStatus,
@@ -262,6 +263,14 @@ where
             self.move_to(tenant, id, CampaignState::Cancelled, "cancel")
                 .await?
         };
+        // Messages held while paused, or queued and not reached yet, never go out now.
+        let error = MessageError {
+            code: None,
+            reason: CAMPAIGN_CANCELLED.into(),
+        };
+        self.store()
+            .fail_queued_campaign_messages(tenant, id, &error, RecipientStatus::Skipped)
+            .await?;
         self.skip_pending(tenant, id, CAMPAIGN_CANCELLED).await?;
         Ok(campaign)
     }

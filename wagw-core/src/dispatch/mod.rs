@@ -36,6 +36,7 @@ mod job;
 mod leases;
 mod new_message;
 mod pacing;
+mod reconcile;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -574,7 +575,8 @@ where
     async fn maintain(self: Arc<Self>) {
         let visibility = self.config.visibility;
         let renew_every = (visibility / 4).max(Duration::from_millis(5));
-        let mut chores_at = Instant::now() + self.config.maintenance_interval;
+        let mut chores_at = Instant::now();
+        let mut reconciled = reconcile::ReconcileCursor::default();
         loop {
             tokio::time::sleep(renew_every).await;
             self.leases
@@ -583,6 +585,17 @@ where
             if Instant::now() >= chores_at {
                 chores_at = Instant::now() + self.config.maintenance_interval;
                 self.pacer.prune();
+                if let Err(e) = self.reconcile(&mut reconciled).await {
+                    tracing::warn!(error = %e, "reconciling queued messages failed");
+                }
+                // A status webhook whose send was never recorded here is someone else's.
+                if let Err(e) = self
+                    .store
+                    .prune_pending_statuses(Utc::now() - TimeDelta::days(1))
+                    .await
+                {
+                    tracing::warn!(error = %e, "pruning unmatched statuses failed");
+                }
             }
         }
     }
@@ -802,19 +815,14 @@ where
             }
         }
 
-        if self.config.enforce_quota && message.attempts == 0 {
+        // Charged once per message, however often it is held, released, retried or re-fed.
+        if self.config.enforce_quota {
             let tenant = self.tenant(job.tenant).await?;
             let limit = tenant.plan.limit(QuotaResource::MessagesPerMonth);
             let period = UsagePeriod::month_of(Utc::now());
             match self
                 .store
-                .add_usage(
-                    job.tenant,
-                    &period,
-                    QuotaResource::MessagesPerMonth,
-                    1,
-                    limit,
-                )
+                .charge_message(job.tenant, message.id, &period, limit)
                 .await
             {
                 Ok(_) => {}
@@ -865,14 +873,15 @@ where
         }
         match self.transport.send(&channel, body).await {
             Ok(receipt) => {
+                // The message and its recipient in one store call: a crash never leaves a
+                // sent message with a pending recipient (and a campaign running forever).
                 self.store
-                    .update_status(
+                    .record_outcome(
                         job.tenant,
                         message.id,
                         &StatusUpdate::sent(&receipt.wamid, Utc::now()),
+                        recipient_update(&message, RecipientStatus::Sent, None).as_ref(),
                     )
-                    .await?;
-                self.update_recipient(&message, RecipientStatus::Sent, None)
                     .await?;
                 self.pacer.succeeded(channel.id);
                 bump(&self.counters.sent);
@@ -1012,36 +1021,15 @@ where
             reason: reason.to_owned(),
         };
         self.store
-            .update_status(
+            .record_outcome(
                 message.tenant_id,
                 message.id,
                 &StatusUpdate::failed(error, Utc::now()),
+                recipient_update(message, recipient, Some(reason)).as_ref(),
             )
-            .await?;
-        self.update_recipient(message, recipient, Some(reason))
             .await?;
         bump(&self.counters.failed);
         tracing::info!(message = %message.id, reason, "message failed");
-        Ok(())
-    }
-
-    async fn update_recipient(
-        &self,
-        message: &MessageRecord,
-        status: RecipientStatus,
-        reason: Option<&str>,
-    ) -> Result<()> {
-        if let Some(id) = message.recipient_id {
-            let update = RecipientUpdate {
-                id,
-                status,
-                reason: reason.map(str::to_owned),
-                message_id: Some(message.id),
-            };
-            self.store
-                .update_recipients(message.tenant_id, std::slice::from_ref(&update))
-                .await?;
-        }
         Ok(())
     }
 
@@ -1126,6 +1114,20 @@ enum Gate {
 }
 
 const CAMPAIGN_STOPPED: &str = "the campaign was stopped before this message was sent";
+
+/// The change a message's outcome makes to its campaign recipient, if it has one.
+fn recipient_update(
+    message: &MessageRecord,
+    status: RecipientStatus,
+    reason: Option<&str>,
+) -> Option<RecipientUpdate> {
+    message.recipient_id.map(|id| RecipientUpdate {
+        id,
+        status,
+        reason: reason.map(str::to_owned),
+        message_id: Some(message.id),
+    })
+}
 
 /// The prefix a settled attempt leaves in the job's last error.
 fn attempt_tag(attempt: u32) -> String {

@@ -1,0 +1,88 @@
+//! Finds work that fell between two steps and puts it back on its way: a message recorded
+//! whose job never reached the queue (the enqueue failed, or the process died in between)
+//! is queued again. Campaign messages are the campaign engine's to queue again (it holds
+//! them on purpose while a campaign is paused), so they are left alone here.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::{NoContext, Timestamp, Uuid};
+
+use super::{DispatchJob, Inner};
+use crate::Result;
+use crate::model::message::MessageStatus;
+use crate::queue::Queue;
+use crate::store::{Page, Store};
+use crate::transport::Transport;
+
+/// Messages read per store round trip.
+const BATCH: usize = 1_000;
+/// How far before the previous pass's horizon a pass starts again, for ids minted by
+/// processes whose clocks run a little behind.
+const CLOCK_SLACK: TimeDelta = TimeDelta::minutes(5);
+
+/// Where the reconciler's passes start: every queued message is looked at once at first,
+/// then only those recorded since (less the clock slack).
+#[derive(Debug, Default)]
+pub(super) struct ReconcileCursor {
+    horizon: Option<DateTime<Utc>>,
+}
+
+impl<S, Q, T> Inner<S, Q, T>
+where
+    S: Store + ?Sized + 'static,
+    Q: Queue + ?Sized + 'static,
+    T: Transport + ?Sized + 'static,
+{
+    /// One pass: queues again every message outside a campaign that is still `queued` some
+    /// time after it was recorded. Enqueueing is deduplicated per message, so a message
+    /// whose job is alive is left as it is. Returns how many jobs were created.
+    pub(super) async fn reconcile(&self, cursor: &mut ReconcileCursor) -> Result<usize> {
+        let before = Utc::now() - super::to_delta(self.config.reconcile_after);
+        // Message ids are UUIDv7: an id minted at an instant is a cursor for that instant.
+        let mut page = match cursor.horizon {
+            Some(horizon) => Page::after(BATCH, id_at(horizon - CLOCK_SLACK)),
+            None => Page::first(BATCH),
+        };
+        let mut created = 0;
+        loop {
+            let found = self.store.queued_messages(before, page).await?;
+            let jobs: Vec<_> = found
+                .items
+                .iter()
+                .filter(|m| m.campaign_id.is_none() && m.status == MessageStatus::Queued)
+                .map(|m| DispatchJob::new_job(m, m.id, self.config.max_attempts))
+                .collect();
+            if !jobs.is_empty() {
+                created += self
+                    .queue
+                    .enqueue_many(jobs)
+                    .await?
+                    .iter()
+                    .filter(|e| matches!(e, crate::queue::Enqueued::Created(_)))
+                    .count();
+            }
+            match found.next {
+                Some(next) => page = Page::after(BATCH, next),
+                None => break,
+            }
+        }
+        cursor.horizon = Some(before);
+        if created > 0 {
+            tracing::warn!(jobs = created, "queued messages that had lost their jobs");
+            self.wake.notify_one();
+        }
+        Ok(created)
+    }
+}
+
+/// The smallest UUIDv7 of an instant, as a page cursor.
+fn id_at(at: DateTime<Utc>) -> String {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or_default();
+    let ts = Timestamp::from_unix(NoContext, millis / 1_000, ((millis % 1_000) * 1_000_000) as u32);
+    let mut bytes = *Uuid::new_v7(ts).as_bytes();
+    // Clear the random bits (keeping version and variant) so the cursor sorts first.
+    bytes[6] &= 0xF0;
+    bytes[7] = 0;
+    bytes[8] &= 0xC0;
+    bytes[9..].fill(0);
+    Uuid::from_bytes(bytes).to_string()
+}
