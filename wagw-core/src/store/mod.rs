@@ -8,7 +8,8 @@
 //!   reads or changes another tenant's data; another tenant's entity is simply
 //!   [`NotFound`](crate::Error::NotFound). The few cross-tenant lookups that routing and
 //!   background workers need (`find_api_key`, `find_channel_by_phone_number_id`,
-//!   `due_schedules`, `claim_due_deliveries`) say so and return records that carry their tenant.
+//!   `due_schedules`, `claim_due_deliveries`, `queued_messages`) say so and return records
+//!   that carry their tenant.
 //! - **Bad input changes nothing.** A call that returns an error has written nothing.
 //! - **Statuses move forward only**, by [`MessageStatus::transition`] and
 //!   [`RecipientStatus::can_move_to`]; stale updates are ignored, not errors.
@@ -32,7 +33,9 @@ use crate::model::campaign::{Campaign, CampaignCounters, CampaignRecipient, Reci
 use crate::model::channel::Channel;
 use crate::model::contact::{Contact, ContactFilter, ContactList};
 use crate::model::flow::{ConversationSession, Flow};
-use crate::model::message::{Direction, MessageRecord, MessageStatus, StatusChange, StatusUpdate};
+use crate::model::message::{
+    Direction, MessageError, MessageRecord, MessageStatus, StatusChange, StatusUpdate,
+};
 use crate::model::schedule::ScheduledMessage;
 use crate::model::template::{Template, TemplateStatus};
 use crate::model::tenant::{ApiKey, QuotaResource, Tenant, UsagePeriod, User};
@@ -313,6 +316,9 @@ pub trait MessageStore: Send + Sync {
         page: Page,
     ) -> Result<Paged<MessageRecord>>;
     /// Applies a status update if it moves the message forward; stale updates change nothing.
+    /// An update that records a wamid also applies, in the same atomic step, the statuses
+    /// kept for it (see [`update_statuses_by_wamid`](Self::update_statuses_by_wamid)); the
+    /// returned `to` is then the final status.
     async fn update_status(
         &self,
         tenant: TenantId,
@@ -321,6 +327,12 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<StatusChange>;
     /// Applies status updates by WhatsApp id, in one go. Results are in input order; `None`
     /// for an unknown wamid.
+    ///
+    /// An update for an unknown wamid is kept, not lost: Meta can deliver a status webhook
+    /// before the send's answer (the wamid) is recorded. Kept updates are applied, by the
+    /// forward-only rule, when a status update carrying that wamid is recorded through
+    /// [`update_status`](Self::update_status) or [`record_outcome`](Self::record_outcome);
+    /// a redelivered kept update is kept once.
     async fn update_statuses_by_wamid(
         &self,
         tenant: TenantId,
@@ -340,6 +352,67 @@ pub trait MessageStore: Send + Sync {
         channel: ChannelId,
         user: &PhoneNumber,
     ) -> Result<Option<DateTime<Utc>>>;
+
+    /// Records the outcome of a send in one atomic step: applies `update` with the rule of
+    /// [`update_status`](Self::update_status) and, when given, the campaign `recipient` update
+    /// with the rule of [`CampaignStore::update_recipients`], so a crash never leaves the
+    /// message terminal and its recipient pending.
+    ///
+    /// Like `update_status`, an update carrying a wamid also applies the statuses kept for that
+    /// wamid (see [`update_statuses_by_wamid`](Self::update_statuses_by_wamid)); the returned
+    /// `to` is the final status. When kept statuses were applied, the recipient ends at
+    /// [`RecipientStatus::from_message`] of the final status, with the failure's reason when
+    /// the message ended `failed`. An unknown message is [`NotFound`](crate::Error::NotFound)
+    /// and changes nothing.
+    async fn record_outcome(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        update: &StatusUpdate,
+        recipient: Option<&RecipientUpdate>,
+    ) -> Result<StatusChange>;
+
+    /// Deletes kept statuses (for wamids never recorded) whose time is before `before`, and
+    /// returns how many. The dispatcher or runtime calls it now and then, e.g. for entries
+    /// older than a day: Meta answers a send within seconds, so older ones will never match.
+    async fn prune_pending_statuses(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    /// Charges one message to the tenant's [`MessagesPerMonth`](QuotaResource::MessagesPerMonth)
+    /// usage for `period`, exactly once per message: the first call adds 1 (refused with
+    /// [`QuotaExceeded`](crate::Error::QuotaExceeded) past `limit`, changing nothing, as
+    /// [`TenantStore::add_usage`]) and marks the message charged, atomically, returning `true`;
+    /// later calls return `false` and change nothing, however often the message is held,
+    /// released, retried or fed again.
+    async fn charge_message(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        period: &UsagePeriod,
+        limit: Option<u64>,
+    ) -> Result<bool>;
+
+    /// Cross-tenant: outbound messages still `queued` that were created before
+    /// `created_before`, ordered by id (time-ordered), paged by cursor. The records carry their
+    /// tenant. A reconciler uses it to enqueue again queued messages whose job was lost; its
+    /// cost follows the queued messages, not all messages.
+    async fn queued_messages(
+        &self,
+        created_before: DateTime<Utc>,
+        page: Page,
+    ) -> Result<Paged<MessageRecord>>;
+
+    /// Fails every message of the campaign that is still `queued` (never attempted) with
+    /// `error`, and moves their recipients to `recipient_status` with the error's reason (by
+    /// the forward-only rule), atomically. Returns how many messages failed. Used when a
+    /// campaign is cancelled (reason `campaign_cancelled`). Another tenant's campaign is
+    /// [`NotFound`](crate::Error::NotFound).
+    async fn fail_queued_campaign_messages(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        error: &MessageError,
+        recipient_status: RecipientStatus,
+    ) -> Result<u64>;
 }
 
 /// A change to a campaign recipient.

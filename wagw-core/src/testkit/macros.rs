@@ -51,7 +51,13 @@ macro_rules! store_conformance_tests {
             webhook_claims_do_not_overlap,
             webhook_attempts_retry_die_and_replay,
             webhook_subscriptions_are_isolated,
-            activity_log_is_isolated
+            activity_log_is_isolated,
+            outcome_and_recipient_are_written_together,
+            status_before_the_send_answer_is_kept_and_applied,
+            pending_statuses_prune_only_old_ones,
+            charge_message_charges_once,
+            queued_messages_page_across_tenants,
+            fail_queued_campaign_messages_touches_only_that_campaign
         );
     };
 }

@@ -8,6 +8,8 @@ use futures::StreamExt;
 use futures::future::join_all;
 
 use super::fixtures::{Fixture, phone};
+// The send-outcome cases live in their own file; stamped from here with the others.
+pub use super::message_cases::*;
 use crate::content::MessageContent;
 use crate::error::{Error, ErrorCode};
 use crate::event::InboundMessage;

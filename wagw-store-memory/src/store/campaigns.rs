@@ -29,7 +29,11 @@ impl State {
             .map(|(_, r)| r)
     }
 
-    fn apply_recipient_update(&mut self, tenant: TenantId, update: &RecipientUpdate) -> bool {
+    pub(super) fn apply_recipient_update(
+        &mut self,
+        tenant: TenantId,
+        update: &RecipientUpdate,
+    ) -> bool {
         let Some(campaign) = self.recipient_campaign.get(&update.id).copied() else {
             return false;
         };

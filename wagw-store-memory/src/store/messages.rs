@@ -1,14 +1,36 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use wagw_core::Result;
-use wagw_core::ids::{ChannelId, MessageId, TenantId};
+use wagw_core::ids::{CampaignId, ChannelId, MessageId, TenantId};
+use wagw_core::model::campaign::RecipientStatus;
 use wagw_core::model::message::{
-    Direction, MessageRecord, MessageStatus, StatusChange, StatusUpdate, Transition,
+    Direction, MessageError, MessageRecord, MessageStatus, StatusChange, StatusUpdate, Transition,
 };
+use wagw_core::model::tenant::{QuotaResource, UsagePeriod};
 use wagw_core::phone::PhoneNumber;
-use wagw_core::store::{Inserted, MessageQuery, MessageStore, Page, Paged, WamidUpdate};
+use wagw_core::store::{
+    Inserted, MessageQuery, MessageStore, Page, Paged, RecipientUpdate, WamidUpdate,
+};
+use wagw_core::{Error, Result};
 
+use super::table::parse_cursor;
 use super::{MemoryStore, State};
+
+/// A message as the memory store keeps it: the record and what only the store tracks.
+#[derive(Debug, Clone)]
+pub(super) struct StoredMessage {
+    record: MessageRecord,
+    /// Whether the message was charged to the monthly quota.
+    charged: bool,
+}
+
+/// What applying one status update did, with the kept statuses it pulled in.
+struct Applied {
+    change: StatusChange,
+    /// Whether kept statuses for the recorded wamid were applied.
+    took_pending: bool,
+    /// The reason of a kept `failed` that became the final status.
+    pending_failure: Option<String>,
+}
 
 impl State {
     fn insert_message(&mut self, message: &MessageRecord) -> Result<Inserted> {
@@ -21,8 +43,11 @@ impl State {
                 created: false,
             });
         }
-        self.messages
-            .insert_new(tenant, message.id, message.clone())?;
+        let stored = StoredMessage {
+            record: message.clone(),
+            charged: false,
+        };
+        self.messages.insert_new(tenant, message.id, stored)?;
         if let Some(key) = &message.idempotency_key {
             self.message_by_key
                 .insert((tenant, key.clone()), message.id);
@@ -44,26 +69,55 @@ impl State {
         })
     }
 
-    fn update_status(
+    /// Applies an update and, when it records a wamid, the statuses kept for that wamid.
+    fn apply_update(
         &mut self,
         tenant: TenantId,
         id: MessageId,
         update: &StatusUpdate,
-    ) -> Result<StatusChange> {
-        let stored = self.messages.get_mut(tenant, id)?;
+    ) -> Result<Applied> {
+        let stored = &mut self.messages.get_mut(tenant, id)?.record;
         let from = stored.status;
+        let mut took_pending = false;
+        let mut pending_failure = None;
         if stored.apply(update)
             && let Some(wamid) = &update.wamid
         {
-            self.message_by_wamid.insert((tenant, wamid.clone()), id);
+            let key = (tenant, wamid.clone());
+            if let Some(mut kept) = self.pending_statuses.remove(&key) {
+                // Forward-only, so any order converges; sorting makes the rare
+                // failed-versus-delivered pair deterministic.
+                kept.sort_by_key(|u| (u.at, u.status.rank()));
+                for k in &kept {
+                    if stored.apply(k) && k.status == MessageStatus::Failed {
+                        pending_failure = k.error.as_ref().map(|e| e.reason.clone());
+                    }
+                }
+                took_pending = true;
+            }
+            self.message_by_wamid.insert(key, id);
         }
-        let message = self.messages.get(tenant, id)?;
-        Ok(StatusChange {
-            message_id: id,
-            from,
-            to: message.status,
-            recipient_id: message.recipient_id,
+        Ok(Applied {
+            change: StatusChange {
+                message_id: id,
+                from,
+                to: stored.status,
+                recipient_id: stored.recipient_id,
+            },
+            took_pending,
+            pending_failure,
         })
+    }
+
+    /// Keeps an update for a wamid not recorded yet; a redelivered one is kept once.
+    fn keep_pending(&mut self, tenant: TenantId, update: &WamidUpdate) {
+        let kept = self
+            .pending_statuses
+            .entry((tenant, update.wamid.clone()))
+            .or_default();
+        if !kept.iter().any(|k| k.status == update.update.status) {
+            kept.push(update.update.clone());
+        }
     }
 }
 
@@ -79,7 +133,7 @@ impl MessageStore for MemoryStore {
     }
 
     async fn get_message(&self, tenant: TenantId, id: MessageId) -> Result<MessageRecord> {
-        self.state.read().messages.get(tenant, id).cloned()
+        Ok(self.state.read().messages.get(tenant, id)?.record.clone())
     }
 
     async fn find_message_by_wamid(&self, tenant: TenantId, wamid: &str) -> Result<MessageRecord> {
@@ -87,8 +141,8 @@ impl MessageStore for MemoryStore {
         let id = state
             .message_by_wamid
             .get(&(tenant, wamid.to_owned()))
-            .ok_or_else(|| wagw_core::Error::not_found("message", wamid))?;
-        state.messages.get(tenant, *id).cloned()
+            .ok_or_else(|| Error::not_found("message", wamid))?;
+        Ok(state.messages.get(tenant, *id)?.record.clone())
     }
 
     async fn list_messages(
@@ -97,10 +151,15 @@ impl MessageStore for MemoryStore {
         query: &MessageQuery,
         page: Page,
     ) -> Result<Paged<MessageRecord>> {
-        self.state
+        let paged = self
+            .state
             .read()
             .messages
-            .page(tenant, &page, |m| query.matches(m))
+            .page(tenant, &page, |m| query.matches(&m.record))?;
+        Ok(Paged {
+            items: paged.items.into_iter().map(|m| m.record).collect(),
+            next: paged.next,
+        })
     }
 
     async fn update_status(
@@ -109,7 +168,7 @@ impl MessageStore for MemoryStore {
         id: MessageId,
         update: &StatusUpdate,
     ) -> Result<StatusChange> {
-        self.state.write().update_status(tenant, id, update)
+        Ok(self.state.write().apply_update(tenant, id, update)?.change)
     }
 
     async fn update_statuses_by_wamid(
@@ -126,8 +185,11 @@ impl MessageStore for MemoryStore {
                     .get(&(tenant, u.wamid.clone()))
                     .copied()
                 {
-                    Some(id) => state.update_status(tenant, id, &u.update).map(Some),
-                    None => Ok(None),
+                    Some(id) => Ok(Some(state.apply_update(tenant, id, &u.update)?.change)),
+                    None => {
+                        state.keep_pending(tenant, u);
+                        Ok(None)
+                    }
                 }
             })
             .collect()
@@ -135,7 +197,7 @@ impl MessageStore for MemoryStore {
 
     async fn record_attempt(&self, tenant: TenantId, id: MessageId) -> Result<MessageRecord> {
         let mut state = self.state.write();
-        let message = state.messages.get_mut(tenant, id)?;
+        let message = &mut state.messages.get_mut(tenant, id)?.record;
         if message.status.transition(MessageStatus::Sending) != Transition::Stale {
             message.status = MessageStatus::Sending;
             message.attempts += 1;
@@ -145,7 +207,12 @@ impl MessageStore for MemoryStore {
     }
 
     async fn mark_ambiguous(&self, tenant: TenantId, id: MessageId) -> Result<()> {
-        self.state.write().messages.get_mut(tenant, id)?.ambiguous = true;
+        self.state
+            .write()
+            .messages
+            .get_mut(tenant, id)?
+            .record
+            .ambiguous = true;
         Ok(())
     }
 
@@ -161,5 +228,131 @@ impl MessageStore for MemoryStore {
             .last_inbound
             .get(&(tenant, channel, user.clone()))
             .copied())
+    }
+
+    async fn record_outcome(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        update: &StatusUpdate,
+        recipient: Option<&RecipientUpdate>,
+    ) -> Result<StatusChange> {
+        // One lock scope: the message and its recipient move together or not at all.
+        let mut state = self.state.write();
+        let applied = state.apply_update(tenant, id, update)?;
+        if let Some(recipient) = recipient {
+            let mut recipient = recipient.clone();
+            if applied.took_pending {
+                recipient.status = RecipientStatus::from_message(applied.change.to);
+                if applied.pending_failure.is_some() {
+                    recipient.reason = applied.pending_failure;
+                }
+            }
+            state.apply_recipient_update(tenant, &recipient);
+        }
+        Ok(applied.change)
+    }
+
+    async fn prune_pending_statuses(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut state = self.state.write();
+        let mut pruned = 0u64;
+        state.pending_statuses.retain(|_, kept| {
+            let len = kept.len();
+            kept.retain(|u| u.at >= before);
+            pruned += (len - kept.len()) as u64;
+            !kept.is_empty()
+        });
+        Ok(pruned)
+    }
+
+    async fn charge_message(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        period: &UsagePeriod,
+        limit: Option<u64>,
+    ) -> Result<bool> {
+        let mut state = self.state.write();
+        if state.messages.get(tenant, id)?.charged {
+            return Ok(false);
+        }
+        let resource = QuotaResource::MessagesPerMonth;
+        let key = (tenant, period.as_str().to_owned(), resource);
+        let total = state
+            .usage
+            .get(&key)
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(1);
+        if let Some(limit) = limit.filter(|limit| total > *limit) {
+            return Err(Error::QuotaExceeded {
+                resource: resource.as_str().to_owned(),
+                limit,
+            });
+        }
+        state.usage.insert(key, total);
+        state.messages.get_mut(tenant, id)?.charged = true;
+        Ok(true)
+    }
+
+    async fn queued_messages(
+        &self,
+        created_before: DateTime<Utc>,
+        page: Page,
+    ) -> Result<Paged<MessageRecord>> {
+        let limit = page.effective_limit();
+        let after = parse_cursor::<MessageId>(&page)?;
+        let state = self.state.read();
+        // Rows are keyed by tenant first; the cross-tenant order is by id alone.
+        let mut items: Vec<MessageRecord> = state
+            .messages
+            .all()
+            .map(|m| &m.record)
+            .filter(|m| {
+                m.status == MessageStatus::Queued
+                    && m.direction == Direction::Outbound
+                    && m.created_at < created_before
+                    && after.is_none_or(|after| m.id > after)
+            })
+            .cloned()
+            .collect();
+        items.sort_by_key(|m| m.id);
+        items.truncate(limit + 1);
+        Ok(Paged::from_overfetch(items, limit, |m| m.id.to_string()))
+    }
+
+    async fn fail_queued_campaign_messages(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        error: &MessageError,
+        recipient_status: RecipientStatus,
+    ) -> Result<u64> {
+        let mut state = self.state.write();
+        state.campaigns.get(tenant, campaign)?;
+        let update = StatusUpdate::failed(error.clone(), Utc::now());
+        let mut recipients = Vec::new();
+        let mut failed = 0u64;
+        for stored in state.messages.tenant_rows_mut(tenant) {
+            let m = &mut stored.record;
+            if m.campaign_id == Some(campaign)
+                && m.status == MessageStatus::Queued
+                && m.direction == Direction::Outbound
+                && m.apply(&update)
+            {
+                failed += 1;
+                recipients.extend(m.recipient_id);
+            }
+        }
+        for id in recipients {
+            let recipient = RecipientUpdate {
+                id,
+                status: recipient_status,
+                reason: Some(error.reason.clone()),
+                message_id: None,
+            };
+            state.apply_recipient_update(tenant, &recipient);
+        }
+        Ok(failed)
     }
 }

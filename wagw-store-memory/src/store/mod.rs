@@ -21,7 +21,7 @@ use wagw_core::model::campaign::{Campaign, CampaignCounters, CampaignRecipient};
 use wagw_core::model::channel::Channel;
 use wagw_core::model::contact::{Contact, ContactList};
 use wagw_core::model::flow::{ConversationSession, Flow};
-use wagw_core::model::message::MessageRecord;
+use wagw_core::model::message::StatusUpdate;
 use wagw_core::model::schedule::ScheduledMessage;
 use wagw_core::model::template::Template;
 use wagw_core::model::tenant::{ApiKey, QuotaResource, Tenant, User};
@@ -63,7 +63,9 @@ struct State {
 
     templates: Table<TemplateId, Template>,
 
-    messages: Table<MessageId, MessageRecord>,
+    messages: Table<MessageId, messages::StoredMessage>,
+    /// Status updates for wamids not recorded yet, kept until the wamid is recorded.
+    pending_statuses: HashMap<(TenantId, String), Vec<StatusUpdate>>,
     message_by_key: HashMap<(TenantId, String), MessageId>,
     message_by_wamid: HashMap<(TenantId, String), MessageId>,
     last_inbound: HashMap<(TenantId, ChannelId, PhoneNumber), DateTime<Utc>>,
@@ -102,6 +104,7 @@ impl Default for State {
             lists: Table::new("contact list"),
             templates: Table::new("template"),
             messages: Table::new("message"),
+            pending_statuses: HashMap::new(),
             message_by_key: HashMap::new(),
             message_by_wamid: HashMap::new(),
             last_inbound: HashMap::new(),

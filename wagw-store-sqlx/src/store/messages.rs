@@ -5,19 +5,24 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 use wagw_core::ids::{CampaignId, ChannelId, MessageId, RecipientId, TenantId};
+use wagw_core::model::campaign::RecipientStatus;
 use wagw_core::model::message::{
     Direction, MessageError, MessageRecord, MessageStatus, Priority, StatusChange, StatusUpdate,
     Transition,
 };
+use wagw_core::model::tenant::{QuotaResource, UsagePeriod};
 use wagw_core::phone::PhoneNumber;
-use wagw_core::store::{Inserted, MessageQuery, MessageStore, Page, Paged, WamidUpdate};
+use wagw_core::store::{
+    Inserted, MessageQuery, MessageStore, Page, Paged, RecipientUpdate, WamidUpdate,
+};
 use wagw_core::{Error, Result};
 
+use super::campaigns::recipient_advancing_from;
 use super::{cursor, overfetch};
 use crate::SqlStore;
 use crate::db::{
-    SqlRow, Ts, db_err, enum_str, in_tx, on_read, on_write, parse_enum, per_dialect, to_json,
-    to_u32,
+    SqlRow, Ts, db_err, ensure_row, enum_str, in_tx, on_read, on_write, parse_enum, per_dialect,
+    to_json, to_u32,
 };
 
 /// Rows per multi-row insert (18 columns each).
@@ -77,6 +82,273 @@ fn update_sql(by: &str, allowed: &str) -> String {
          RETURNING id, prev_status, recipient_id"
     )
 }
+
+/// Advisory-lock class of "a wamid is being recorded or kept" (PostgreSQL). Recording a wamid
+/// and keeping a status for it take this lock on (tenant, wamid), so a status kept by one
+/// transaction is always seen by the transaction recording the wamid, or the other way round.
+const WAMID_LOCK_CLASS: i32 = 7301;
+
+/// Locks one (tenant, wamid); `$1` is the tenant, `$2` the wamid, `$3` the lock class.
+const LOCK_WAMID_SQL: &str = "SELECT pg_advisory_xact_lock($3, hashtext($1::text || $2))";
+
+/// Keeps one update for an unknown wamid (SQLite); a redelivered one is kept once.
+#[cfg(feature = "sqlite")]
+const KEEP_PENDING_SQLITE: &str = "INSERT INTO pending_statuses \
+     (tenant_id, wamid, status, error_code, error_reason, at) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (tenant_id, wamid, status) DO NOTHING";
+
+/// Adds one message to the monthly counter within the limit: the statement of
+/// [`add_usage`](wagw_core::store::TenantStore::add_usage) with an amount of one.
+const CHARGE_USAGE_SQL: &str = "INSERT INTO usage_counters (tenant_id, period, resource, amount) \
+     SELECT $1, $2, $3, 1 WHERE $4 IS NULL OR 1 <= $4 \
+     ON CONFLICT (tenant_id, period, resource) DO UPDATE \
+     SET amount = usage_counters.amount + 1 \
+     WHERE $4 IS NULL OR usage_counters.amount + 1 <= $4 \
+     RETURNING amount";
+
+/// What applying one update inside a transaction did.
+struct Applied {
+    change: StatusChange,
+    /// Whether statuses kept for the recorded wamid were applied.
+    took_pending: bool,
+    /// The reason of a kept `failed` that became the final status.
+    pending_failure: Option<String>,
+}
+
+/// Reads kept statuses into updates, in the order they are applied.
+fn kept_updates<R: SqlRow>(rows: &[R]) -> Result<Vec<StatusUpdate>> {
+    let mut kept = rows
+        .iter()
+        .map(|r| {
+            let error = match r.opt_text("error_reason")? {
+                Some(reason) => Some(MessageError {
+                    code: r.opt_int("error_code")?,
+                    reason,
+                }),
+                None => None,
+            };
+            Ok(StatusUpdate {
+                status: parse_enum(&r.text("status")?)?,
+                wamid: None,
+                error,
+                at: r.ts("at")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Forward-only, so any order converges; sorting makes the rare failed-versus-delivered
+    // pair deterministic (the same order as the memory store).
+    kept.sort_by_key(|u| (u.at, u.status.rank()));
+    Ok(kept)
+}
+
+/// Folds kept updates over `from` with the single rule: the final status, its error and time,
+/// or `None` when none of them moves the message.
+fn fold_kept(from: MessageStatus, kept: &[StatusUpdate]) -> Option<StatusUpdate> {
+    let mut last: Option<StatusUpdate> = None;
+    let mut status = from;
+    let mut error = None;
+    for k in kept {
+        if status.transition(k.status) == Transition::Advance {
+            status = k.status;
+            if k.error.is_some() {
+                error.clone_from(&k.error);
+            }
+            last = Some(StatusUpdate {
+                status,
+                wamid: None,
+                error: error.clone(),
+                at: k.at,
+            });
+        }
+    }
+    last
+}
+
+/// Message writes that must share a transaction with other writes, for each database.
+trait MessageTx {
+    /// Applies `update` to a message (forward only) and, when it records a wamid, the
+    /// statuses kept for that wamid. `NotFound` for an unknown message.
+    async fn apply_update(
+        &mut self,
+        pg: bool,
+        tenant: TenantId,
+        id: MessageId,
+        update: &StatusUpdate,
+    ) -> Result<Applied>;
+
+    /// Applies one recipient update with the rule of `update_recipients`.
+    async fn apply_recipient(&mut self, tenant: TenantId, update: &RecipientUpdate) -> Result<()>;
+}
+
+macro_rules! impl_message_tx {
+    ($db:ty) => {
+        impl MessageTx for sqlx::Transaction<'_, $db> {
+            async fn apply_update(
+                &mut self,
+                pg: bool,
+                tenant: TenantId,
+                id: MessageId,
+                update: &StatusUpdate,
+            ) -> Result<Applied> {
+                let mut moved = None;
+                if let Some(allowed) = advancing_from(update.status) {
+                    let b = bound(update);
+                    moved = sqlx::query(sqlx::AssertSqlSafe(update_sql("id", &allowed)))
+                        .bind(tenant.0)
+                        .bind(id.0)
+                        .bind(b.status)
+                        .bind(b.wamid)
+                        .bind(b.has_error)
+                        .bind(b.code)
+                        .bind(b.reason)
+                        .bind(Ts(b.at))
+                        .fetch_optional(&mut **self)
+                        .await
+                        .map_err(db_err)?
+                        .map(|r| {
+                            Ok::<_, Error>((r.text("prev_status")?, r.opt_uuid("recipient_id")?))
+                        })
+                        .transpose()?;
+                }
+                let Some((prev, recipient)) = moved else {
+                    let r = sqlx::query(
+                        "SELECT status, recipient_id FROM messages \
+                         WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .fetch_optional(&mut **self)
+                    .await
+                    .map_err(db_err)?
+                    .ok_or_else(|| Error::not_found("message", id))?;
+                    let status: MessageStatus = parse_enum(&r.text("status")?)?;
+                    return Ok(Applied {
+                        change: StatusChange {
+                            message_id: id,
+                            from: status,
+                            to: status,
+                            recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
+                        },
+                        took_pending: false,
+                        pending_failure: None,
+                    });
+                };
+                let mut applied = Applied {
+                    change: StatusChange {
+                        message_id: id,
+                        from: parse_enum(&prev)?,
+                        to: update.status,
+                        recipient_id: recipient.map(RecipientId),
+                    },
+                    took_pending: false,
+                    pending_failure: None,
+                };
+                let Some(wamid) = &update.wamid else {
+                    return Ok(applied);
+                };
+                if pg {
+                    // After the update, before reading kept statuses: see WAMID_LOCK_CLASS.
+                    sqlx::query(LOCK_WAMID_SQL)
+                        .bind(tenant.0)
+                        .bind(wamid)
+                        .bind(WAMID_LOCK_CLASS)
+                        .execute(&mut **self)
+                        .await
+                        .map_err(db_err)?;
+                }
+                let rows = sqlx::query(
+                    "DELETE FROM pending_statuses WHERE tenant_id = $1 AND wamid = $2 \
+                     RETURNING status, error_code, error_reason, at",
+                )
+                .bind(tenant.0)
+                .bind(wamid)
+                .fetch_all(&mut **self)
+                .await
+                .map_err(db_err)?;
+                if rows.is_empty() {
+                    return Ok(applied);
+                }
+                applied.took_pending = true;
+                let kept = kept_updates(&rows)?;
+                if let Some(last) = fold_kept(update.status, &kept) {
+                    let b = bound(&last);
+                    // The row is locked by the update above, so the fold is exact.
+                    sqlx::query(
+                        "UPDATE messages SET status = $3, \
+                         error_code = CASE WHEN $4 THEN $5 ELSE error_code END, \
+                         error_reason = COALESCE($6, error_reason), updated_at = $7 \
+                         WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .bind(b.status)
+                    .bind(b.has_error)
+                    .bind(b.code)
+                    .bind(b.reason.clone())
+                    .bind(Ts(b.at))
+                    .execute(&mut **self)
+                    .await
+                    .map_err(db_err)?;
+                    applied.change.to = last.status;
+                    if last.status == MessageStatus::Failed {
+                        applied.pending_failure = b.reason;
+                    }
+                }
+                Ok(applied)
+            }
+
+            async fn apply_recipient(
+                &mut self,
+                tenant: TenantId,
+                u: &RecipientUpdate,
+            ) -> Result<()> {
+                let now = Ts(Utc::now());
+                let mut advanced = 0;
+                if let Some(allowed) = recipient_advancing_from(u.status) {
+                    let sql = format!(
+                        "UPDATE campaign_recipients SET status = $3, reason = COALESCE($4, reason), \
+                         message_id = COALESCE($5, message_id), updated_at = $6 \
+                         WHERE tenant_id = $1 AND id = $2 AND status IN ({allowed})"
+                    );
+                    advanced = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(tenant.0)
+                        .bind(u.id.0)
+                        .bind(u.status.as_str())
+                        .bind(&u.reason)
+                        .bind(u.message_id.map(|m| m.0))
+                        .bind(now)
+                        .execute(&mut **self)
+                        .await
+                        .map_err(db_err)?
+                        .rows_affected();
+                }
+                if advanced == 0 && u.message_id.is_some() {
+                    // A repeat of the current status may still attach the message.
+                    sqlx::query(
+                        "UPDATE campaign_recipients SET reason = COALESCE($4, reason), \
+                         message_id = $5, updated_at = $6 \
+                         WHERE tenant_id = $1 AND id = $2 AND status = $3",
+                    )
+                    .bind(tenant.0)
+                    .bind(u.id.0)
+                    .bind(u.status.as_str())
+                    .bind(&u.reason)
+                    .bind(u.message_id.map(|m| m.0))
+                    .bind(now)
+                    .execute(&mut **self)
+                    .await
+                    .map_err(db_err)?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+#[cfg(feature = "sqlite")]
+impl_message_tx!(sqlx::Sqlite);
+#[cfg(feature = "postgres")]
+impl_message_tx!(sqlx::Postgres);
 
 /// Binds a message's columns in [`COLUMNS`] order.
 macro_rules! push_message {
@@ -369,6 +641,13 @@ impl MessageStore for SqlStore {
         id: MessageId,
         update: &StatusUpdate,
     ) -> Result<StatusChange> {
+        if update.wamid.is_some() {
+            // Recording a wamid also applies the statuses kept for it, atomically.
+            let applied = in_tx!(&self.db, |tx, pg| {
+                tx.apply_update(pg, tenant, id, update).await?
+            });
+            return Ok(applied.change);
+        }
         if let Some(allowed) = advancing_from(update.status) {
             let sql = update_sql("id", &allowed);
             let b = bound(update);
@@ -473,6 +752,176 @@ impl MessageStore for SqlStore {
             .opt_ts("at")
         })
     }
+
+    async fn record_outcome(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        update: &StatusUpdate,
+        recipient: Option<&RecipientUpdate>,
+    ) -> Result<StatusChange> {
+        // One transaction: the message and its recipient move together or not at all.
+        let change = in_tx!(&self.db, |tx, pg| {
+            let applied = tx.apply_update(pg, tenant, id, update).await?;
+            if let Some(recipient) = recipient {
+                let mut recipient = recipient.clone();
+                if applied.took_pending {
+                    recipient.status = RecipientStatus::from_message(applied.change.to);
+                    if applied.pending_failure.is_some() {
+                        recipient.reason.clone_from(&applied.pending_failure);
+                    }
+                }
+                tx.apply_recipient(tenant, &recipient).await?;
+            }
+            applied.change
+        });
+        Ok(change)
+    }
+
+    async fn prune_pending_statuses(&self, before: DateTime<Utc>) -> Result<u64> {
+        Ok(on_write!(&self.db, |pool, _pg| {
+            sqlx::query("DELETE FROM pending_statuses WHERE at < $1")
+                .bind(Ts(before))
+                .execute(pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+        }))
+    }
+
+    async fn charge_message(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        period: &UsagePeriod,
+        limit: Option<u64>,
+    ) -> Result<bool> {
+        let resource = QuotaResource::MessagesPerMonth;
+        let cap = limit.map(crate::db::to_i64);
+        in_tx!(&self.db, |tx, _pg| {
+            // The flag's row lock (PostgreSQL) or the single writer (SQLite) makes the
+            // first caller the only one; a refused charge rolls the flag back.
+            let marked = sqlx::query(
+                "UPDATE messages SET charged = $3 \
+                 WHERE tenant_id = $1 AND id = $2 AND charged = $4 RETURNING id",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .bind(true)
+            .bind(false)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if marked.is_none() {
+                ensure_row!(tx, "messages", "message", tenant, id);
+                return Ok(false);
+            }
+            let total = sqlx::query(CHARGE_USAGE_SQL)
+                .bind(tenant.0)
+                .bind(period.as_str())
+                .bind(resource.as_str())
+                .bind(cap)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            match (total, limit) {
+                (Some(_), _) => {}
+                (None, Some(limit)) => {
+                    return Err(Error::QuotaExceeded {
+                        resource: resource.as_str().to_owned(),
+                        limit,
+                    });
+                }
+                (None, None) => {
+                    return Err(Error::Backend {
+                        message: "usage counter was not written".into(),
+                        transient: true,
+                        source: None,
+                    });
+                }
+            }
+        });
+        Ok(true)
+    }
+
+    async fn queued_messages(
+        &self,
+        created_before: DateTime<Utc>,
+        page: Page,
+    ) -> Result<Paged<MessageRecord>> {
+        let after = cursor(&page)?;
+        let items = on_read!(&self.db, |pool, _pg| {
+            // `status = 'queued'` matches the partial index messages_queued, ordered by id.
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {COLUMNS} FROM messages WHERE status = 'queued' \
+                 AND direction = 'outbound' AND created_at < "
+            ));
+            qb.push_bind(Ts(created_before));
+            if let Some(after) = after {
+                qb.push(" AND id > ").push_bind(after);
+            }
+            qb.push(" ORDER BY id LIMIT ").push_bind(overfetch(&page));
+            qb.build()
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(message_from_row)
+                .collect::<Result<Vec<_>>>()?
+        });
+        Ok(Paged::from_overfetch(items, page.effective_limit(), |m| {
+            m.id.to_string()
+        }))
+    }
+
+    async fn fail_queued_campaign_messages(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        error: &MessageError,
+        recipient_status: RecipientStatus,
+    ) -> Result<u64> {
+        let now = Ts(Utc::now());
+        let failed = in_tx!(&self.db, |tx, _pg| {
+            ensure_row!(tx, "campaigns", "campaign", tenant, campaign);
+            // Recipients first, while their messages are still queued; same forward-only
+            // rule as update_recipients.
+            if let Some(allowed) = recipient_advancing_from(recipient_status) {
+                let sql = format!(
+                    "UPDATE campaign_recipients SET status = $3, reason = $4, updated_at = $5 \
+                     WHERE tenant_id = $1 AND campaign_id = $2 AND status IN ({allowed}) \
+                     AND id IN (SELECT recipient_id FROM messages WHERE tenant_id = $1 \
+                     AND campaign_id = $2 AND status = 'queued' AND direction = 'outbound' \
+                     AND recipient_id IS NOT NULL)"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.0)
+                    .bind(campaign.0)
+                    .bind(recipient_status.as_str())
+                    .bind(&error.reason)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            sqlx::query(
+                "UPDATE messages SET prev_status = status, status = 'failed', error_code = $3, \
+                 error_reason = $4, updated_at = $5 \
+                 WHERE tenant_id = $1 AND campaign_id = $2 AND status = 'queued' \
+                 AND direction = 'outbound'",
+            )
+            .bind(tenant.0)
+            .bind(campaign.0)
+            .bind(error.code)
+            .bind(&error.reason)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected()
+        });
+        Ok(failed)
+    }
 }
 
 /// PostgreSQL: segments of distinct wamids keep the input order's meaning; inside a segment,
@@ -484,6 +933,7 @@ async fn pg_by_wamid(
     updates: &[WamidUpdate],
 ) -> Result<Vec<Option<StatusChange>>> {
     let mut results: Vec<Option<StatusChange>> = vec![None; updates.len()];
+    let mut unknown: Vec<usize> = Vec::new();
     let mut tx = pool.begin().await.map_err(db_err)?;
     // Segments of distinct wamids keep the input order's meaning; inside a
     // segment, one UNNEST statement per target status updates every row at once.
@@ -576,12 +1026,132 @@ async fn pg_by_wamid(
             }
             for i in rest {
                 results[i] = current.get(&updates[i].wamid).copied();
+                if results[i].is_none() {
+                    unknown.push(i);
+                }
             }
         }
         start = end;
     }
+    if !unknown.is_empty() {
+        pg_keep_unknown(&mut tx, tenant, updates, &unknown, &mut results).await?;
+    }
     tx.commit().await.map_err(db_err)?;
     Ok(results)
+}
+
+/// PostgreSQL: keeps updates whose wamid no message carries. The wamids are locked first (see
+/// [`WAMID_LOCK_CLASS`]) and looked up again: a send recorded meanwhile is then visible and
+/// its updates apply now; the others are kept in one statement. Never runs when every wamid
+/// is known, so the hot path pays nothing.
+#[cfg(feature = "postgres")]
+async fn pg_keep_unknown(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tenant: TenantId,
+    updates: &[WamidUpdate],
+    unknown: &[usize],
+    results: &mut [Option<StatusChange>],
+) -> Result<()> {
+    let wamids: Vec<String> = unknown.iter().map(|i| updates[*i].wamid.clone()).collect();
+    // Sorted keys: two batches lock in the same order and cannot deadlock.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock($3, k) FROM \
+         (SELECT DISTINCT hashtext($1::text || w) AS k FROM UNNEST($2::text[]) AS w) s \
+         ORDER BY k",
+    )
+    .bind(tenant.0)
+    .bind(&wamids)
+    .bind(WAMID_LOCK_CLASS)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    let found: HashSet<String> =
+        sqlx::query("SELECT wamid FROM messages WHERE tenant_id = $1 AND wamid = ANY($2)")
+            .bind(tenant.0)
+            .bind(&wamids)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| r.text("wamid"))
+            .collect::<Result<_>>()?;
+    let mut keep: Vec<usize> = Vec::with_capacity(unknown.len());
+    for &i in unknown {
+        let u = &updates[i];
+        if !found.contains(&u.wamid) {
+            keep.push(i);
+            continue;
+        }
+        // Recorded while this batch ran (rare): apply as a known wamid, one by one.
+        let mut change = None;
+        if let Some(allowed) = advancing_from(u.update.status) {
+            let b = bound(&u.update);
+            if let Some(r) = sqlx::query(sqlx::AssertSqlSafe(update_sql("wamid", &allowed)))
+                .bind(tenant.0)
+                .bind(&u.wamid)
+                .bind(b.status)
+                .bind(b.wamid)
+                .bind(b.has_error)
+                .bind(b.code)
+                .bind(b.reason)
+                .bind(Ts(b.at))
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_err)?
+            {
+                change = Some(StatusChange {
+                    message_id: MessageId(r.uuid("id")?),
+                    from: parse_enum(&r.text("prev_status")?)?,
+                    to: u.update.status,
+                    recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
+                });
+            }
+        }
+        if change.is_none()
+            && let Some(r) = sqlx::query(
+                "SELECT id, status, recipient_id FROM messages \
+                 WHERE tenant_id = $1 AND wamid = $2 ORDER BY id LIMIT 1",
+            )
+            .bind(tenant.0)
+            .bind(&u.wamid)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?
+        {
+            let s: MessageStatus = parse_enum(&r.text("status")?)?;
+            change = Some(StatusChange {
+                message_id: MessageId(r.uuid("id")?),
+                from: s,
+                to: s,
+                recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
+            });
+        }
+        results[i] = change;
+    }
+    if !keep.is_empty() {
+        let bs: Vec<Bound> = keep.iter().map(|i| bound(&updates[*i].update)).collect();
+        sqlx::query(
+            "INSERT INTO pending_statuses (tenant_id, wamid, status, error_code, error_reason, at) \
+             SELECT $1, u.wamid, u.status, u.code, u.reason, u.at \
+             FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[]) \
+             AS u(wamid, status, code, reason, at) \
+             ON CONFLICT (tenant_id, wamid, status) DO NOTHING",
+        )
+        .bind(tenant.0)
+        .bind(
+            keep.iter()
+                .map(|i| updates[*i].wamid.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(bs.iter().map(|b| b.status).collect::<Vec<_>>())
+        .bind(bs.iter().map(|b| b.code).collect::<Vec<_>>())
+        .bind(bs.iter().map(|b| b.reason.clone()).collect::<Vec<_>>())
+        .bind(bs.iter().map(|b| b.at).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
 }
 
 /// SQLite: one in-process statement per update inside the write transaction.
@@ -640,6 +1210,19 @@ async fn sqlite_by_wamid(
                 to: s,
                 recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
             });
+        } else {
+            // The single writer orders this against the send's record: keep the update.
+            let b = bound(&u.update);
+            sqlx::query(KEEP_PENDING_SQLITE)
+                .bind(tenant.0)
+                .bind(&u.wamid)
+                .bind(b.status)
+                .bind(b.code)
+                .bind(b.reason)
+                .bind(Ts(b.at))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
         }
     }
     tx.commit().await.map_err(db_err)?;
