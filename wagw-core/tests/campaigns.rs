@@ -409,8 +409,17 @@ async fn a_scheduled_campaign_starts_when_due() {
         .await
         .expect("schedule");
     assert_eq!(scheduled.state, CampaignState::Scheduled);
-    r.engine.tick().await.expect("tick");
+    // A dispatcher runs and the engine ticks before the start time: nothing goes out.
+    let early = r.s.dispatcher(quick());
+    let early_handle = early.start();
+    let early_engine = CampaignEngine::new(early);
+    while Utc::now() < at - TimeDelta::milliseconds(100) {
+        early_engine.tick().await.expect("tick");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    early_handle.shutdown().await;
     assert!(r.s.stub.sent().is_empty(), "nothing before the start time");
+    assert_eq!(r.state(&c).await, CampaignState::Scheduled);
     let handle = r
         .drive_until("completed", async || {
             r.state(&c).await == CampaignState::Completed
@@ -562,4 +571,210 @@ async fn a_campaign_whose_template_is_paused_fails_with_the_reason() {
     assert!(failed.failure_reason.expect("reason").contains("PAUSED"));
     assert!(failed.finished_at.is_some());
     assert!(r.s.stub.sent().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_failed_is_refused_while_the_campaign_runs() {
+    let r = Run::new(20).await;
+    let c = r.with_recipients("Halo {nama}", 40).await;
+    let undeliverable = wagw_core::TransportError::new(
+        wagw_core::TransportErrorKind::Permanent,
+        "the number is not on WhatsApp",
+    )
+    .with_code(131026);
+    r.s.stub.push_outcomes([Err(undeliverable)]);
+    r.engine
+        .start(r.s.tenant.id, c.id, None)
+        .await
+        .expect("start");
+    let handle = r
+        .drive_until("one failed while running", async || {
+            r.engine
+                .counters(r.s.tenant.id, c.id)
+                .await
+                .expect("counters")
+                .failed
+                == 1
+        })
+        .await;
+    let before = r.s.store.get_campaign(r.s.tenant.id, c.id).await.expect("campaign");
+    assert_eq!(before.state, CampaignState::Running);
+    let err = r.engine.retry_failed(r.s.tenant.id, c.id).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidState);
+    let after = r.s.store.get_campaign(r.s.tenant.id, c.id).await.expect("campaign");
+    assert_eq!(after.round, before.round, "a refused retry changes nothing");
+    handle.shutdown().await;
+
+    let handle = r
+        .drive_until("completed", async || r.state(&c).await == CampaignState::Completed)
+        .await;
+    assert_eq!(r.engine.retry_failed(r.s.tenant.id, c.id).await.expect("retry"), 1);
+    handle.shutdown().await;
+    let handle = r
+        .drive_until("completed again", async || {
+            r.state(&c).await == CampaignState::Completed
+        })
+        .await;
+    handle.shutdown().await;
+    let mut per: std::collections::HashMap<String, usize> = Default::default();
+    for m in r.s.stub.sent() {
+        *per.entry(m.message.to).or_default() += 1;
+    }
+    assert_eq!(per.len(), 40);
+    let twice: Vec<_> = per.iter().filter(|(_, n)| **n > 1).collect();
+    assert_eq!(twice.len(), 1, "only the failed recipient again: {twice:?}");
+    let counters = r.engine.counters(r.s.tenant.id, c.id).await.expect("counters");
+    assert_eq!((counters.sent, counters.failed, counters.pending), (40, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_poison_row_fails_alone_across_campaigns_and_tenants() {
+    use wagw_core::model::channel::Channel;
+    use wagw_core::model::tenant::{Plan, Tenant};
+    use wagw_core::store::{ChannelStore, TenantStore};
+
+    let r = Run::new(1_000).await;
+    let other = Tenant::new("Warung Sebelah", Plan::enterprise());
+    r.s.store.create_tenant(&other).await.expect("tenant");
+    let other_channel = Channel::new(other.id, "b", "500000000000001", "1", phone(6_000));
+    r.s.store.create_channel(&other_channel).await.expect("channel");
+
+    // Each campaign renders `{pesan}` from its CSV; the middle campaign has a row whose text
+    // is empty and one over 4,096 characters.
+    let mut campaigns = Vec::new();
+    for (tenant, channel, poison) in [
+        (r.s.tenant.id, r.s.channel.id, false),
+        (r.s.tenant.id, r.s.channel.id, true),
+        (other.id, other_channel.id, false),
+    ] {
+        let c = Campaign::new(
+            tenant,
+            channel,
+            "Info",
+            CampaignContent::Text { body: "{pesan}".into() },
+            Audience::default(),
+        );
+        r.engine.create(&c).await.expect("create");
+        let mut csv = String::from("nomor,pesan\n");
+        for i in 0..20u64 {
+            let text = match (poison, i) {
+                (true, 9) => String::new(),
+                (true, 10) => "x".repeat(4_097),
+                _ => format!("Halo {i}"),
+            };
+            csv.push_str(&format!("0812{:08},{text}\n", campaigns.len() as u64 * 100 + i));
+        }
+        r.engine.import_csv(tenant, c.id, csv.as_bytes()).await.expect("import");
+        r.engine.start(tenant, c.id, None).await.expect("start");
+        campaigns.push((tenant, c));
+    }
+    let handle = r
+        .drive_until("all three finished", async || {
+            let mut finished = true;
+            for (tenant, c) in &campaigns {
+                let state = r.s.store.get_campaign(*tenant, c.id).await.expect("c").state;
+                finished &= state == CampaignState::Completed;
+            }
+            finished
+        })
+        .await;
+    handle.shutdown().await;
+    assert_eq!(r.s.stub.sent().len(), 58, "everyone but the two poison rows");
+    for (i, (tenant, c)) in campaigns.iter().enumerate() {
+        let counters = r.engine.counters(*tenant, c.id).await.expect("counters");
+        let expected_failed = if i == 1 { 2 } else { 0 };
+        assert_eq!((counters.failed, counters.pending), (expected_failed, 0), "campaign {i}");
+    }
+    let report = r.engine.report(campaigns[1].0, campaigns[1].1.id).await.expect("report");
+    let reasons: Vec<_> = report
+        .recipients
+        .iter()
+        .filter_map(|row| row.reason.clone())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_then_cancel_leaves_no_message_waiting() {
+    use wagw_core::store::{MessageQuery, MessageStore, Page};
+
+    let r = Run::new(20).await;
+    let c = r.with_recipients("Promo", 40).await;
+    r.engine.start(r.s.tenant.id, c.id, None).await.expect("start");
+    let handle = r
+        .drive_until("under way", async || r.s.stub.sent().len() >= 5)
+        .await;
+    r.engine.pause(r.s.tenant.id, c.id).await.expect("pause");
+    // Let the dispatcher hold (and give up the jobs of) what it had queued.
+    wait_until("held", async || {
+        r.s.queue.stats().await.expect("stats").pending() == 0
+    })
+    .await;
+    r.engine.cancel(r.s.tenant.id, c.id).await.expect("cancel");
+    handle.shutdown().await;
+    let messages = r
+        .s
+        .store
+        .list_messages(
+            r.s.tenant.id,
+            &MessageQuery {
+                campaign: Some(c.id),
+                ..MessageQuery::default()
+            },
+            Page::first(1_000),
+        )
+        .await
+        .expect("list");
+    assert!(!messages.items.is_empty());
+    let waiting: Vec<_> = messages
+        .items
+        .iter()
+        .filter(|m| matches!(m.status, MessageStatus::Queued | MessageStatus::Sending))
+        .collect();
+    assert!(waiting.is_empty(), "{} messages wait forever", waiting.len());
+    let cancelled = messages
+        .items
+        .iter()
+        .filter(|m| m.error.as_ref().is_some_and(|e| e.reason == "campaign_cancelled"))
+        .count();
+    assert!(cancelled > 0, "held messages failed with the reason");
+    let counters = r.engine.counters(r.s.tenant.id, c.id).await.expect("counters");
+    assert_eq!(counters.pending, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quota_is_charged_once_per_message_through_pause_and_restart() {
+    use wagw_core::model::tenant::{Plan, QuotaResource, UsagePeriod};
+    use wagw_core::store::TenantStore;
+
+    let r = Run::new(10).await;
+    let mut tenant = r.s.tenant.clone();
+    tenant.plan = Plan::basic();
+    r.s.store.update_tenant(&tenant).await.expect("plan");
+    let c = r.with_recipients("Promo", 30).await;
+    r.engine.start(r.s.tenant.id, c.id, None).await.expect("start");
+    for _ in 0..2 {
+        // Pause while jobs wait in the limiter, stop the dispatcher (which gives them back),
+        // then resume: held and released messages come back.
+        let target = r.s.stub.sent().len() + 5;
+        let handle = r
+            .drive_until("some progress", async || r.s.stub.sent().len() >= target)
+            .await;
+        r.engine.pause(r.s.tenant.id, c.id).await.expect("pause");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        handle.shutdown().await;
+        r.engine.resume(r.s.tenant.id, c.id).await.expect("resume");
+    }
+    let handle = r
+        .drive_until("completed", async || r.state(&c).await == CampaignState::Completed)
+        .await;
+    handle.shutdown().await;
+    assert_eq!(r.s.stub.sent().len(), 30);
+    let used = r
+        .s
+        .store
+        .usage(tenant.id, &UsagePeriod::month_of(Utc::now()), QuotaResource::MessagesPerMonth)
+        .await
+        .expect("usage");
+    assert_eq!(used, 30, "each message charged exactly once");
 }

@@ -21,6 +21,7 @@ fn schedule(s: &Setup, recurrence: Recurrence) -> ScheduledMessage {
         recurrence,
         next_run_at: None,
         last_run_at: None,
+        last_error: None,
         active: true,
         version: 0,
         created_at: Utc::now(),
@@ -141,4 +142,43 @@ async fn bad_schedules_are_refused() {
         s.store.count_schedules(s.tenant.id).await.expect("count"),
         0
     );
+}
+
+#[tokio::test]
+async fn a_run_that_cannot_be_sent_fails_alone() {
+    use wagw_core::model::channel::Channel;
+    use wagw_core::store::ChannelStore;
+
+    let s = Setup::new(80).await;
+    let scheduler = Scheduler::new(s.dispatcher(quick()), MissedRuns::SendLatest);
+    let doomed_channel = Channel::new(s.tenant.id, "old", "400000000000001", "1", phone(5_000));
+    s.store
+        .create_channel(&doomed_channel)
+        .await
+        .expect("channel");
+    let at = Utc::now() + TimeDelta::seconds(60);
+    let mut poison = schedule(&s, Recurrence::Once { at });
+    poison.channel_id = doomed_channel.id;
+    let poison = scheduler.create(&poison).await.expect("create");
+    let good = scheduler
+        .create(&schedule(&s, Recurrence::Once { at: at + TimeDelta::seconds(1) }))
+        .await
+        .expect("create");
+    // The number is removed after the schedule was made: its run can never be sent.
+    s.store
+        .delete_channel(s.tenant.id, doomed_channel.id)
+        .await
+        .expect("delete");
+    let due = at + TimeDelta::seconds(5);
+    assert_eq!(scheduler.tick(due).await.expect("tick"), 1, "the good run went out");
+    assert_eq!(messages(&s).await, 1);
+    let poison = s
+        .store
+        .get_schedule(s.tenant.id, poison.id)
+        .await
+        .expect("get");
+    assert!(!poison.active, "its run is over");
+    assert!(poison.last_error.is_some_and(|e| e.contains("channel")));
+    let good = s.store.get_schedule(s.tenant.id, good.id).await.expect("get");
+    assert_eq!(good.last_error, None);
 }

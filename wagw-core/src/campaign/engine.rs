@@ -84,7 +84,7 @@ where
         self.store().create_campaign(campaign).await
     }
 
-    async fn check_content(&self, campaign: &Campaign, sending: bool) -> Result<()> {
+    pub(super) async fn check_content(&self, campaign: &Campaign, sending: bool) -> Result<()> {
         match &campaign.content {
             CampaignContent::Text { body } => {
                 let probe =

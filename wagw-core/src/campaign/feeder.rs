@@ -26,6 +26,9 @@ where
     /// lose a race or the process to stop, the batch is fed again, which changes nothing.
     pub(super) async fn feed(&self, campaign: &mut Campaign) -> Result<()> {
         let tenant = campaign.tenant_id;
+        // What holds for the whole campaign (its template is still approved and takes these
+        // parameters) fails the campaign; only what one recipient's row breaks fails the row.
+        self.check_content(campaign, true).await?;
         let prepared = match &campaign.content {
             CampaignContent::Text { body } => Prepared::Text(body.clone()),
             CampaignContent::Template {
