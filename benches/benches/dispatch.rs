@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wagw_benches::phone;
-use wagw_core::content::{MessageContent, OutboundMessage};
-use wagw_core::dispatch::{Dispatcher, DispatcherConfig, Pacer, PairLimit};
+use wagw_core::content::MessageContent;
+use wagw_core::dispatch::{Dispatcher, DispatcherConfig, NewMessage, Pacer, PairLimit};
 use wagw_core::ids::ChannelId;
 use wagw_core::model::channel::{Channel, Throughput as Rate};
-use wagw_core::model::message::{MessageRecord, Priority};
 use wagw_core::model::tenant::{Plan, Tenant};
 use wagw_core::store::{ChannelStore, TenantStore};
 use wagw_core::testkit::StubTransport;
@@ -97,11 +96,10 @@ fn pipeline(c: &mut Criterion) {
                     .map(|i| {
                         let ch = &channels[(i as usize * 31) % NUMBERS];
                         let to = phone(i % RECIPIENTS);
-                        let body = OutboundMessage::new(to.as_str(), MessageContent::text("Halo"));
-                        MessageRecord::outbound(tenant.id, ch.id, to, body, Priority::Normal)
+                        NewMessage::new(tenant.id, ch.id, to, MessageContent::text("Halo"))
                     })
                     .collect();
-                dispatcher.submit_many(&messages).await.expect("submit");
+                dispatcher.submit_many(messages).await.expect("submit");
                 let started = Instant::now();
                 let handle = dispatcher.start();
                 while dispatcher.stats().sent < iters {

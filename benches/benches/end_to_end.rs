@@ -28,7 +28,7 @@ fn end_to_end(c: &mut Criterion) {
                 total += runtime.block_on(async {
                     let messages = rig.messages(BATCH);
                     let before = rig.dispatcher.stats().sent;
-                    rig.dispatcher.submit_many(&messages).await.expect("submit");
+                    rig.dispatcher.submit_many(messages).await.expect("submit");
                     let started = Instant::now();
                     let handle = rig.dispatcher.start();
                     while rig.dispatcher.stats().sent < before + BATCH {

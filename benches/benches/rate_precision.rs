@@ -39,7 +39,7 @@ fn main() {
         // More than the window can carry, so every number stays saturated throughout.
         let per_number = u64::from(RATE) * (WINDOW + WARM_UP * 3).as_secs();
         let messages = rig.messages(per_number * NUMBERS as u64);
-        rig.dispatcher.submit_many(&messages).await.expect("submit");
+        rig.dispatcher.submit_many(messages).await.expect("submit");
         let handle = rig.dispatcher.start();
         tokio::time::sleep(WARM_UP).await;
         let start = accepted(&rig);

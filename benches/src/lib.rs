@@ -105,18 +105,18 @@ pub mod emulated {
         }
 
         /// `count` text messages spread over the channels.
-        pub fn messages(&self, count: u64) -> Vec<wagw_core::model::message::MessageRecord> {
-            use wagw_core::content::{MessageContent, OutboundMessage};
-            use wagw_core::model::message::{MessageRecord, Priority};
+        pub fn messages(&self, count: u64) -> Vec<wagw_core::dispatch::NewMessage> {
+            use wagw_core::content::MessageContent;
+            use wagw_core::dispatch::NewMessage;
             (0..count)
                 .map(|i| {
                     let ch = &self.channels[i as usize % self.channels.len()];
-                    let to = super::phone(i);
-                    let body = OutboundMessage::new(
-                        to.as_str(),
+                    NewMessage::new(
+                        self.tenant.id,
+                        ch.id,
+                        super::phone(i),
                         MessageContent::text("Halo, ini pesan uji."),
-                    );
-                    MessageRecord::outbound(self.tenant.id, ch.id, to, body, Priority::Normal)
+                    )
                 })
                 .collect()
         }

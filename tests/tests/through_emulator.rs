@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use wagw_core::Queue;
 use wagw_core::campaign::CampaignEngine;
-use wagw_core::content::{MessageContent, OutboundMessage};
-use wagw_core::dispatch::{DispatcherConfig, DispatcherHandle};
+use wagw_core::content::MessageContent;
+use wagw_core::dispatch::{DispatcherConfig, DispatcherHandle, NewMessage};
 use wagw_core::model::campaign::{Audience, Campaign, CampaignContent, CampaignState};
-use wagw_core::model::message::{MessageRecord, Priority};
+use wagw_core::model::message::Priority;
 use wagw_core::model::template::{Template, TemplateCategory, TemplateDraft};
 use wagw_core::store::CampaignStore;
 use wagw_e2e::{Gateway, GatewaySpec, phone};
@@ -274,18 +274,14 @@ async fn a_reply_goes_out_before_the_next_five_campaign_messages() {
     .await;
     let user = phone(99_999);
     let before = gw.transport.sent().len();
-    let body = OutboundMessage::new(
-        user.as_str(),
-        MessageContent::text("Baik kak, pesanan Anda kami proses."),
-    );
-    let reply = MessageRecord::outbound(
+    let reply = NewMessage::new(
         gw.tenant.id,
         gw.channels[0].id,
         user.clone(),
-        body,
-        Priority::Urgent,
-    );
-    dispatcher.submit(&reply).await.expect("reply");
+        MessageContent::text("Baik kak, pesanan Anda kami proses."),
+    )
+    .priority(Priority::Urgent);
+    dispatcher.submit(reply).await.expect("reply");
     gw.wait("the reply is sent", Duration::from_secs(10), async || {
         gw.transport.sent().iter().any(|s| s.to == user.as_str())
     })

@@ -597,18 +597,38 @@ async fn retry_failed_is_refused_while_the_campaign_runs() {
                 == 1
         })
         .await;
-    let before = r.s.store.get_campaign(r.s.tenant.id, c.id).await.expect("campaign");
+    let before =
+        r.s.store
+            .get_campaign(r.s.tenant.id, c.id)
+            .await
+            .expect("campaign");
     assert_eq!(before.state, CampaignState::Running);
-    let err = r.engine.retry_failed(r.s.tenant.id, c.id).await.unwrap_err();
+    let err = r
+        .engine
+        .retry_failed(r.s.tenant.id, c.id)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidState);
-    let after = r.s.store.get_campaign(r.s.tenant.id, c.id).await.expect("campaign");
+    let after =
+        r.s.store
+            .get_campaign(r.s.tenant.id, c.id)
+            .await
+            .expect("campaign");
     assert_eq!(after.round, before.round, "a refused retry changes nothing");
     handle.shutdown().await;
 
     let handle = r
-        .drive_until("completed", async || r.state(&c).await == CampaignState::Completed)
+        .drive_until("completed", async || {
+            r.state(&c).await == CampaignState::Completed
+        })
         .await;
-    assert_eq!(r.engine.retry_failed(r.s.tenant.id, c.id).await.expect("retry"), 1);
+    assert_eq!(
+        r.engine
+            .retry_failed(r.s.tenant.id, c.id)
+            .await
+            .expect("retry"),
+        1
+    );
     handle.shutdown().await;
     let handle = r
         .drive_until("completed again", async || {
@@ -623,8 +643,15 @@ async fn retry_failed_is_refused_while_the_campaign_runs() {
     assert_eq!(per.len(), 40);
     let twice: Vec<_> = per.iter().filter(|(_, n)| **n > 1).collect();
     assert_eq!(twice.len(), 1, "only the failed recipient again: {twice:?}");
-    let counters = r.engine.counters(r.s.tenant.id, c.id).await.expect("counters");
-    assert_eq!((counters.sent, counters.failed, counters.pending), (40, 0, 0));
+    let counters = r
+        .engine
+        .counters(r.s.tenant.id, c.id)
+        .await
+        .expect("counters");
+    assert_eq!(
+        (counters.sent, counters.failed, counters.pending),
+        (40, 0, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -637,7 +664,10 @@ async fn one_poison_row_fails_alone_across_campaigns_and_tenants() {
     let other = Tenant::new("Warung Sebelah", Plan::enterprise());
     r.s.store.create_tenant(&other).await.expect("tenant");
     let other_channel = Channel::new(other.id, "b", "500000000000001", "1", phone(6_000));
-    r.s.store.create_channel(&other_channel).await.expect("channel");
+    r.s.store
+        .create_channel(&other_channel)
+        .await
+        .expect("channel");
 
     // Each campaign renders `{pesan}` from its CSV; the middle campaign has a row whose text
     // is empty and one over 4,096 characters.
@@ -651,7 +681,9 @@ async fn one_poison_row_fails_alone_across_campaigns_and_tenants() {
             tenant,
             channel,
             "Info",
-            CampaignContent::Text { body: "{pesan}".into() },
+            CampaignContent::Text {
+                body: "{pesan}".into(),
+            },
             Audience::default(),
         );
         r.engine.create(&c).await.expect("create");
@@ -662,9 +694,15 @@ async fn one_poison_row_fails_alone_across_campaigns_and_tenants() {
                 (true, 10) => "x".repeat(4_097),
                 _ => format!("Halo {i}"),
             };
-            csv.push_str(&format!("0812{:08},{text}\n", campaigns.len() as u64 * 100 + i));
+            csv.push_str(&format!(
+                "0812{:08},{text}\n",
+                campaigns.len() as u64 * 100 + i
+            ));
         }
-        r.engine.import_csv(tenant, c.id, csv.as_bytes()).await.expect("import");
+        r.engine
+            .import_csv(tenant, c.id, csv.as_bytes())
+            .await
+            .expect("import");
         r.engine.start(tenant, c.id, None).await.expect("start");
         campaigns.push((tenant, c));
     }
@@ -672,20 +710,37 @@ async fn one_poison_row_fails_alone_across_campaigns_and_tenants() {
         .drive_until("all three finished", async || {
             let mut finished = true;
             for (tenant, c) in &campaigns {
-                let state = r.s.store.get_campaign(*tenant, c.id).await.expect("c").state;
+                let state =
+                    r.s.store
+                        .get_campaign(*tenant, c.id)
+                        .await
+                        .expect("c")
+                        .state;
                 finished &= state == CampaignState::Completed;
             }
             finished
         })
         .await;
     handle.shutdown().await;
-    assert_eq!(r.s.stub.sent().len(), 58, "everyone but the two poison rows");
+    assert_eq!(
+        r.s.stub.sent().len(),
+        58,
+        "everyone but the two poison rows"
+    );
     for (i, (tenant, c)) in campaigns.iter().enumerate() {
         let counters = r.engine.counters(*tenant, c.id).await.expect("counters");
         let expected_failed = if i == 1 { 2 } else { 0 };
-        assert_eq!((counters.failed, counters.pending), (expected_failed, 0), "campaign {i}");
+        assert_eq!(
+            (counters.failed, counters.pending),
+            (expected_failed, 0),
+            "campaign {i}"
+        );
     }
-    let report = r.engine.report(campaigns[1].0, campaigns[1].1.id).await.expect("report");
+    let report = r
+        .engine
+        .report(campaigns[1].0, campaigns[1].1.id)
+        .await
+        .expect("report");
     let reasons: Vec<_> = report
         .recipients
         .iter()
@@ -700,7 +755,10 @@ async fn pause_then_cancel_leaves_no_message_waiting() {
 
     let r = Run::new(20).await;
     let c = r.with_recipients("Promo", 40).await;
-    r.engine.start(r.s.tenant.id, c.id, None).await.expect("start");
+    r.engine
+        .start(r.s.tenant.id, c.id, None)
+        .await
+        .expect("start");
     let handle = r
         .drive_until("under way", async || r.s.stub.sent().len() >= 5)
         .await;
@@ -712,33 +770,44 @@ async fn pause_then_cancel_leaves_no_message_waiting() {
     .await;
     r.engine.cancel(r.s.tenant.id, c.id).await.expect("cancel");
     handle.shutdown().await;
-    let messages = r
-        .s
-        .store
-        .list_messages(
-            r.s.tenant.id,
-            &MessageQuery {
-                campaign: Some(c.id),
-                ..MessageQuery::default()
-            },
-            Page::first(1_000),
-        )
-        .await
-        .expect("list");
+    let messages =
+        r.s.store
+            .list_messages(
+                r.s.tenant.id,
+                &MessageQuery {
+                    campaign: Some(c.id),
+                    ..MessageQuery::default()
+                },
+                Page::first(1_000),
+            )
+            .await
+            .expect("list");
     assert!(!messages.items.is_empty());
     let waiting: Vec<_> = messages
         .items
         .iter()
         .filter(|m| matches!(m.status, MessageStatus::Queued | MessageStatus::Sending))
         .collect();
-    assert!(waiting.is_empty(), "{} messages wait forever", waiting.len());
+    assert!(
+        waiting.is_empty(),
+        "{} messages wait forever",
+        waiting.len()
+    );
     let cancelled = messages
         .items
         .iter()
-        .filter(|m| m.error.as_ref().is_some_and(|e| e.reason == "campaign_cancelled"))
+        .filter(|m| {
+            m.error
+                .as_ref()
+                .is_some_and(|e| e.reason == "campaign_cancelled")
+        })
         .count();
     assert!(cancelled > 0, "held messages failed with the reason");
-    let counters = r.engine.counters(r.s.tenant.id, c.id).await.expect("counters");
+    let counters = r
+        .engine
+        .counters(r.s.tenant.id, c.id)
+        .await
+        .expect("counters");
     assert_eq!(counters.pending, 0);
 }
 
@@ -752,7 +821,10 @@ async fn the_quota_is_charged_once_per_message_through_pause_and_restart() {
     tenant.plan = Plan::basic();
     r.s.store.update_tenant(&tenant).await.expect("plan");
     let c = r.with_recipients("Promo", 30).await;
-    r.engine.start(r.s.tenant.id, c.id, None).await.expect("start");
+    r.engine
+        .start(r.s.tenant.id, c.id, None)
+        .await
+        .expect("start");
     for _ in 0..2 {
         // Pause while jobs wait in the limiter, stop the dispatcher (which gives them back),
         // then resume: held and released messages come back.
@@ -766,15 +838,20 @@ async fn the_quota_is_charged_once_per_message_through_pause_and_restart() {
         r.engine.resume(r.s.tenant.id, c.id).await.expect("resume");
     }
     let handle = r
-        .drive_until("completed", async || r.state(&c).await == CampaignState::Completed)
+        .drive_until("completed", async || {
+            r.state(&c).await == CampaignState::Completed
+        })
         .await;
     handle.shutdown().await;
     assert_eq!(r.s.stub.sent().len(), 30);
-    let used = r
-        .s
-        .store
-        .usage(tenant.id, &UsagePeriod::month_of(Utc::now()), QuotaResource::MessagesPerMonth)
-        .await
-        .expect("usage");
+    let used =
+        r.s.store
+            .usage(
+                tenant.id,
+                &UsagePeriod::month_of(Utc::now()),
+                QuotaResource::MessagesPerMonth,
+            )
+            .await
+            .expect("usage");
     assert_eq!(used, 30, "each message charged exactly once");
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::Utc;
 use wagw_core::content::{MessageContent, OutboundMessage};
 use wagw_core::dispatch::{DispatchJob, Dispatcher, DispatcherConfig, NewMessage, UnknownOutcome};
-use wagw_core::ids::MessageId;
 use wagw_core::event::InboundMessage;
+use wagw_core::ids::MessageId;
 use wagw_core::model::campaign::{
     Audience, Campaign, CampaignContent, CampaignRecipient, CampaignState, RecipientStatus,
 };
@@ -95,7 +95,11 @@ async fn a_throttled_number_slows_down_and_retries() {
     .with_code(130429)
     .with_retry_after(Duration::from_millis(100)))]);
     let d = s.dispatcher(quick());
-    let m = d.submit(s.message(1, "Halo", Priority::Normal)).await.expect("submit").id;
+    let m = d
+        .submit(s.message(1, "Halo", Priority::Normal))
+        .await
+        .expect("submit")
+        .id;
     let handle = d.start();
     wait_until("sent after the throttle", async || d.stats().sent == 1).await;
     handle.shutdown().await;
@@ -120,7 +124,11 @@ async fn a_permanent_error_fails_the_message_with_its_reason() {
     )
     .with_code(131026))]);
     let d = s.dispatcher(quick());
-    let m = d.submit(s.message(1, "Halo", Priority::Normal)).await.expect("submit").id;
+    let m = d
+        .submit(s.message(1, "Halo", Priority::Normal))
+        .await
+        .expect("submit")
+        .id;
     let handle = d.start();
     wait_until("failed", async || d.stats().failed == 1).await;
     handle.shutdown().await;
@@ -148,7 +156,11 @@ async fn transient_errors_retry_then_dead_letter() {
             ..quick()
         },
     );
-    let m = d.submit(s.message(1, "Halo", Priority::Normal)).await.expect("submit").id;
+    let m = d
+        .submit(s.message(1, "Halo", Priority::Normal))
+        .await
+        .expect("submit")
+        .id;
     let handle = d.start();
     wait_until("given up", async || d.stats().failed == 1).await;
     handle.shutdown().await;
@@ -225,7 +237,11 @@ async fn free_form_outside_the_window_is_refused_but_a_reply_inside_is_sent() {
         enforce_window: true,
         ..quick()
     });
-    let cold = d.submit(s.message(1, "Promo tanpa template", Priority::Normal)).await.expect("submit").id;
+    let cold = d
+        .submit(s.message(1, "Promo tanpa template", Priority::Normal))
+        .await
+        .expect("submit")
+        .id;
     let json = serde_json::json!({
         "from": phone(2).as_str(), "id": "wamid.IN", "timestamp": Utc::now().timestamp().to_string(),
         "type": "text", "text": {"body": "Halo kak"}
@@ -240,7 +256,11 @@ async fn free_form_outside_the_window_is_refused_but_a_reply_inside_is_sent() {
         ))
         .await
         .expect("inbound");
-    let warm = d.submit(s.message(2, "Halo juga!", Priority::Urgent)).await.expect("submit").id;
+    let warm = d
+        .submit(s.message(2, "Halo juga!", Priority::Urgent))
+        .await
+        .expect("submit")
+        .id;
     let handle = d.start();
     wait_until("both settled", async || {
         d.stats().sent + d.stats().failed == 2
@@ -276,7 +296,11 @@ async fn an_exhausted_quota_fails_the_message_before_sending() {
         .await
         .expect("use it all");
     let d = s.dispatcher(quick());
-    let m = d.submit(s.message(1, "Halo", Priority::Normal)).await.expect("submit").id;
+    let m = d
+        .submit(s.message(1, "Halo", Priority::Normal))
+        .await
+        .expect("submit")
+        .id;
     let handle = d.start();
     wait_until("failed", async || d.stats().failed == 1).await;
     handle.shutdown().await;

@@ -30,7 +30,13 @@ use common::{Setup, phone, quick, wait_until};
 async fn other_tenant(s: &Setup) -> (Tenant, Channel) {
     let tenant = Tenant::new("Warung Sebelah", Plan::enterprise());
     s.store.create_tenant(&tenant).await.expect("tenant");
-    let channel = Channel::new(tenant.id, "b", "200000000000001", "200000000000002", phone(8_000));
+    let channel = Channel::new(
+        tenant.id,
+        "b",
+        "200000000000001",
+        "200000000000002",
+        phone(8_000),
+    );
     s.store.create_channel(&channel).await.expect("channel");
     (tenant, channel)
 }
@@ -40,8 +46,14 @@ async fn another_tenants_channel_is_not_found_cached_or_not() {
     let s = Setup::new(1_000).await;
     let (b, b_channel) = other_tenant(&s).await;
     let d = s.dispatcher(quick());
-    let forged =
-        || NewMessage::new(s.tenant.id, b_channel.id, phone(1), MessageContent::text("Halo"));
+    let forged = || {
+        NewMessage::new(
+            s.tenant.id,
+            b_channel.id,
+            phone(1),
+            MessageContent::text("Halo"),
+        )
+    };
 
     let err = d.submit(forged()).await.expect_err("not A's channel");
     assert_eq!(err.code(), ErrorCode::ChannelNotFound);
@@ -182,9 +194,14 @@ async fn running_campaign(
     recipients
         .iter()
         .map(|r| {
-            NewMessage::new(s.tenant.id, channel.id, r.phone.clone(), MessageContent::text("Promo"))
-                .priority(Priority::Bulk)
-                .campaign(campaign.id, r.id)
+            NewMessage::new(
+                s.tenant.id,
+                channel.id,
+                r.phone.clone(),
+                MessageContent::text("Promo"),
+            )
+            .priority(Priority::Bulk)
+            .campaign(campaign.id, r.id)
         })
         .collect()
 }
@@ -351,7 +368,10 @@ async fn crash_and_restart(step: Step, nth: u64) {
     handle.abort();
     submitter.abort();
     let submitted = all_messages(&s).await.len();
-    assert!(submitted > 0, "{step:?}: nothing was recorded before the crash");
+    assert!(
+        submitted > 0,
+        "{step:?}: nothing was recorded before the crash"
+    );
 
     let survivor = s.dispatcher(config);
     let handle = survivor.start();
@@ -366,7 +386,11 @@ async fn crash_and_restart(step: Step, nth: u64) {
     handle.shutdown().await;
 
     let messages = all_messages(&s).await;
-    assert_eq!(messages.len(), submitted, "{step:?}: no message appeared or vanished");
+    assert_eq!(
+        messages.len(),
+        submitted,
+        "{step:?}: no message appeared or vanished"
+    );
     let per = accepted_per_recipient(&s.stub);
     for m in &messages {
         assert!(
@@ -414,7 +438,11 @@ async fn an_enqueue_failure_after_the_insert_is_reconciled() {
         .expect_err("the enqueue failed");
     assert_eq!(err.code(), ErrorCode::BackendError);
     let stored: Vec<MessageId> = all_messages(&s).await.iter().map(|m| m.id).collect();
-    assert_eq!(stored.len(), 1, "the message was recorded before the enqueue failed");
+    assert_eq!(
+        stored.len(),
+        1,
+        "the message was recorded before the enqueue failed"
+    );
     let handle = d.start();
     wait_until("the orphan is sent", async || {
         s.status(stored[0]).await.status == MessageStatus::Sent

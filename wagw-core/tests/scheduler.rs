@@ -161,7 +161,12 @@ async fn a_run_that_cannot_be_sent_fails_alone() {
     poison.channel_id = doomed_channel.id;
     let poison = scheduler.create(&poison).await.expect("create");
     let good = scheduler
-        .create(&schedule(&s, Recurrence::Once { at: at + TimeDelta::seconds(1) }))
+        .create(&schedule(
+            &s,
+            Recurrence::Once {
+                at: at + TimeDelta::seconds(1),
+            },
+        ))
         .await
         .expect("create");
     // The number is removed after the schedule was made: its run can never be sent.
@@ -170,7 +175,11 @@ async fn a_run_that_cannot_be_sent_fails_alone() {
         .await
         .expect("delete");
     let due = at + TimeDelta::seconds(5);
-    assert_eq!(scheduler.tick(due).await.expect("tick"), 1, "the good run went out");
+    assert_eq!(
+        scheduler.tick(due).await.expect("tick"),
+        1,
+        "the good run went out"
+    );
     assert_eq!(messages(&s).await, 1);
     let poison = s
         .store
@@ -179,6 +188,10 @@ async fn a_run_that_cannot_be_sent_fails_alone() {
         .expect("get");
     assert!(!poison.active, "its run is over");
     assert!(poison.last_error.is_some_and(|e| e.contains("channel")));
-    let good = s.store.get_schedule(s.tenant.id, good.id).await.expect("get");
+    let good = s
+        .store
+        .get_schedule(s.tenant.id, good.id)
+        .await
+        .expect("get");
     assert_eq!(good.last_error, None);
 }

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use wagw::content::{MessageContent, OutboundMessage};
-use wagw::dispatch::{Backoff, Dispatcher, DispatcherConfig};
+use wagw::content::MessageContent;
+use wagw::dispatch::{Backoff, Dispatcher, DispatcherConfig, NewMessage};
 use wagw::ingest::apply_status_updates;
 use wagw::memory::{MemoryQueue, MemoryStore};
 use wagw::model::channel::Channel;
-use wagw::model::message::{MessageRecord, MessageStatus, Priority, StatusUpdate};
+use wagw::model::message::{MessageStatus, StatusUpdate};
 use wagw::model::tenant::{Plan, Tenant};
 use wagw::phone::normalize;
 use wagw::store::{ChannelStore, MessageQuery, MessageStore, Page, TenantStore, WamidUpdate};
@@ -80,14 +80,15 @@ async fn main() -> wagw::Result<()> {
                 continue;
             }
         };
-        let content = OutboundMessage::new(to.as_str(), MessageContent::text(body));
-        let record = MessageRecord::outbound(tenant.id, channel.id, to, content, Priority::Normal)
-            .with_idempotency_key(format!("order-{input}"));
-        let accepted = dispatcher.submit(&record).await?;
-        println!(
-            "accepted {input:?} as {} -> message {}",
-            record.contact_phone, accepted.id
-        );
+        let message = NewMessage::new(
+            tenant.id,
+            channel.id,
+            to.clone(),
+            MessageContent::text(body),
+        )
+        .idempotency_key(format!("order-{input}"));
+        let accepted = dispatcher.submit(message).await?;
+        println!("accepted {input:?} as {to} -> message {}", accepted.id);
     }
 
     // The far side throttles the first attempt (Meta's 130429); the dispatcher slows the

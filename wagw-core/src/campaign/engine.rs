@@ -7,15 +7,13 @@ use parking_lot::Mutex;
 
 use super::audience::RecipientWriter;
 use super::{CampaignReport, ExpansionReport};
-use crate::content::{
-    MessageContent, OutboundMessage,
-};
+use crate::content::{MessageContent, OutboundMessage};
 use crate::dispatch::Dispatcher;
-use crate::model::message::MessageError;
 use crate::ids::{CampaignId, TenantId};
 use crate::model::campaign::{
     Campaign, CampaignContent, CampaignCounters, CampaignState, FeedCursor, RecipientStatus,
 };
+use crate::model::message::MessageError;
 use crate::model::tenant::Tenant;
 use crate::queue::Queue;
 use crate::store::{Page, RecipientUpdate, Store};
@@ -363,7 +361,9 @@ where
                         .move_to(tenant.id, campaign.id, CampaignState::Running, "start")
                         .await
                         .map(drop),
-                    CampaignState::Running => self.drive(&tenant, campaign, now, &mut sending).await,
+                    CampaignState::Running => {
+                        self.drive(&tenant, campaign, now, &mut sending).await
+                    }
                     _ => Ok(()),
                 };
                 match outcome {
@@ -382,16 +382,31 @@ where
     }
 
     // TEMPORARY until the store's due_campaigns lands (same session).
-    async fn due_campaigns_tmp(&self, now: DateTime<Utc>, _page: Page) -> Result<crate::store::Paged<Campaign>> {
+    async fn due_campaigns_tmp(
+        &self,
+        now: DateTime<Utc>,
+        _page: Page,
+    ) -> Result<crate::store::Paged<Campaign>> {
         let mut out = Vec::new();
         for t in self.store().list_tenants(Page::first(10_000)).await?.items {
-            for c in self.store().list_campaigns(t.id, Page::first(10_000)).await?.items {
-                if c.state == CampaignState::Running || (c.state == CampaignState::Scheduled && c.start_at.is_none_or(|at| at <= now)) {
+            for c in self
+                .store()
+                .list_campaigns(t.id, Page::first(10_000))
+                .await?
+                .items
+            {
+                if c.state == CampaignState::Running
+                    || (c.state == CampaignState::Scheduled
+                        && c.start_at.is_none_or(|at| at <= now))
+                {
                     out.push(c);
                 }
             }
         }
-        Ok(crate::store::Paged { items: out, next: None })
+        Ok(crate::store::Paged {
+            items: out,
+            next: None,
+        })
     }
 
     async fn drive(
@@ -446,7 +461,6 @@ where
         }
         Ok(())
     }
-
 }
 
 /// The reason a cancelled campaign's unsent messages and recipients carry.

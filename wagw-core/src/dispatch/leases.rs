@@ -96,7 +96,9 @@ impl Leases {
                 }
                 // The queue is unreachable: try again on the next round; a job whose
                 // reservation runs out meanwhile is treated as lost before it sends.
-                Err(e) => tracing::warn!(job = %lease.job_id, error = %e, "extending a reservation failed"),
+                Err(e) => {
+                    tracing::warn!(job = %lease.job_id, error = %e, "extending a reservation failed")
+                }
             }
         }
     }

@@ -443,7 +443,10 @@ where
     ) -> Result<()> {
         self.channel(record.tenant_id, record.channel_id).await?;
         let MessageBody::Outbound(body) = &record.body else {
-            return Err(Error::invalid_input("body", "only outbound messages are sent"));
+            return Err(Error::invalid_input(
+                "body",
+                "only outbound messages are sent",
+            ));
         };
         body.validate()?;
         if let MessageContent::Template(send) = &body.content {

@@ -48,7 +48,12 @@ pub struct NewMessage {
 impl NewMessage {
     /// A normal-priority message with no key or campaign. (Messages for later go through the
     /// [`Scheduler`](crate::scheduler::Scheduler).)
-    pub fn new(tenant: TenantId, channel: ChannelId, to: PhoneNumber, content: MessageContent) -> Self {
+    pub fn new(
+        tenant: TenantId,
+        channel: ChannelId,
+        to: PhoneNumber,
+        content: MessageContent,
+    ) -> Self {
         Self {
             tenant,
             channel,
@@ -99,7 +104,8 @@ impl NewMessage {
             .reply_to
             .as_ref()
             .map(crate::content::ReplyContext::new);
-        body.biz_opaque_callback_data.clone_from(&self.callback_data);
+        body.biz_opaque_callback_data
+            .clone_from(&self.callback_data);
         body
     }
 

@@ -77,7 +77,11 @@ where
 /// The smallest UUIDv7 of an instant, as a page cursor.
 fn id_at(at: DateTime<Utc>) -> String {
     let millis = u64::try_from(at.timestamp_millis()).unwrap_or_default();
-    let ts = Timestamp::from_unix(NoContext, millis / 1_000, ((millis % 1_000) * 1_000_000) as u32);
+    let ts = Timestamp::from_unix(
+        NoContext,
+        millis / 1_000,
+        ((millis % 1_000) * 1_000_000) as u32,
+    );
     let mut bytes = *Uuid::new_v7(ts).as_bytes();
     // Clear the random bits (keeping version and variant) so the cursor sorts first.
     bytes[6] &= 0xF0;

@@ -233,7 +233,12 @@ impl<Q: Queue + ?Sized> Queue for FaultyQueue<Q> {
         self.inner.ack_many(leases).await
     }
 
-    async fn nack(&self, lease: &Lease, retry_at: DateTime<Utc>, error: &str) -> Result<NackOutcome> {
+    async fn nack(
+        &self,
+        lease: &Lease,
+        retry_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<NackOutcome> {
         self.plan.alive().await;
         self.inner.nack(lease, retry_at, error).await
     }
@@ -410,7 +415,11 @@ impl<T: Transport + ?Sized> Transport for FaultyTransport<T> {
         self.inner.verify_code(channel, code).await
     }
 
-    async fn register(&self, channel: &Channel, pin: &str) -> std::result::Result<(), TransportError> {
+    async fn register(
+        &self,
+        channel: &Channel,
+        pin: &str,
+    ) -> std::result::Result<(), TransportError> {
         self.plan.alive().await;
         self.inner.register(channel, pin).await
     }
