@@ -358,6 +358,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn pair_state_is_pruned_once_it_limits_nothing() {
+        let pacer = Pacer::new(Some(PairLimit {
+            every: Duration::from_millis(5),
+            burst: 1,
+        }));
+        let ch = ChannelId::new();
+        for n in 0..100u64 {
+            let to = PhoneNumber::from_wa_id(&(628_120_000_000 + n).to_string()).expect("number");
+            pacer.check_pair(ch, &to).expect("first message is free");
+        }
+        assert_eq!(pacer.tracked_pairs(), 100);
+        std::thread::sleep(Duration::from_millis(20));
+        pacer.prune();
+        assert_eq!(pacer.tracked_pairs(), 0, "idle pairs are forgotten");
+    }
+
     #[tokio::test]
     async fn stopping_interrupts_a_wait() {
         let pacer = Pacer::new(Some(PairLimit {
