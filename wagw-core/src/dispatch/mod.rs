@@ -3,33 +3,48 @@
 //!
 //! ## How a message travels
 //!
-//! [`Dispatcher::submit`] records the message in the store (deduplicated by idempotency key)
-//! and then enqueues a small job that refers to it, grouped by the sending channel. A loop
-//! reserves jobs round-robin across channels. Each channel has a *lane*: at most
-//! [`lane_depth`](DispatcherConfig::lane_depth) reserved jobs may wait for its rate limiter, so
-//! an urgent reply enqueued behind a blast waits for a handful of messages, not the blast.
+//! A caller hands [`Dispatcher::submit`] a [`NewMessage`]: tenant, channel, recipient,
+//! content, priority, idempotency key, campaign reference. The dispatcher checks it (the
+//! channel is the tenant's, the content within Meta's limits, a template approved and given
+//! its parameters), builds the stored record itself (status, attempts and wamid are never
+//! the caller's), records it (deduplicated by idempotency key) and then enqueues a small job
+//! that refers to it, grouped by the sending channel. A loop reserves jobs round-robin across
+//! channels. Each channel has a *lane*: at most [`lane_depth`](DispatcherConfig::lane_depth)
+//! reserved jobs may wait for its rate limiter, so an urgent reply enqueued behind a blast
+//! waits for a handful of messages, not the blast; a freed lane slot wakes the loop at once.
 //! A job then passes, in order: message state (already sent? skip), campaign state (paused:
-//! leave queued; cancelled: skip), the channel's status, the unknown-outcome policy, the
-//! 24-hour window, the tenant's monthly quota, the pair limit, the campaign's fixed delay, and
-//! the channel's rate. Only then is the attempt recorded and the message sent.
+//! leave queued and give up the job; cancelled: skip), the channel's status, the
+//! unknown-outcome policy, the 24-hour window, the tenant's monthly quota (charged once per
+//! message), the pair limit, the campaign's fixed delay, and the channel's rate. Only then,
+//! with its reservation checked to be live, is the attempt recorded and the message sent.
 //!
 //! ## Outcomes
 //!
-//! - accepted: `sent` with the wamid, the job acknowledged;
+//! - accepted: `sent` with the wamid (and the campaign recipient, in the same store call),
+//!   the job acknowledged;
 //! - throttled number (130429): the number slows down and pauses, the job is retried after
 //!   the suggested delay;
 //! - throttled pair (131056): retried after 4^n seconds;
-//! - transient: retried with exponential backoff and jitter, dead-lettered after
-//!   [`max_attempts`](DispatcherConfig::max_attempts) and the message failed;
+//! - transient: retried with exponential backoff and jitter; once out of
+//!   [`max_attempts`](DispatcherConfig::max_attempts) the message is failed first and the
+//!   job dead-lettered after;
+//! - outcome unknown (the request may have gone through, its answer was lost): the
+//!   [`UnknownOutcome`] policy, exactly as after a crash;
 //! - permanent or auth: the message fails with the reason.
 //!
-//! ## Crashes
+//! ## Crashes, races and slow limiters
 //!
 //! A message is recorded before it is sent, and a job is acknowledged only after the outcome
 //! is recorded, so a crash loses nothing: the job's reservation expires and it comes back. A
 //! message that was `sending` when the process died has an unknown outcome; the dispatcher
 //! recognises it (the job carries no settled result for the message's last attempt), counts
-//! it as ambiguous, and applies [`UnknownOutcome`].
+//! it as ambiguous, and applies [`UnknownOutcome`]. Reservations of jobs waiting in a lane,
+//! in the pacer or in flight are renewed before they expire, so a second dispatcher never
+//! takes over a job that is still being worked on; a job whose reservations kept expiring
+//! (its workers died) fails its message when it is next reserved. A maintenance loop also
+//! queues again messages that were recorded but never got their job (the enqueue failed, or
+//! the process died in between), prunes idle pair-limit state, and drops status webhooks
+//! that never matched a send.
 
 mod backoff;
 mod job;
