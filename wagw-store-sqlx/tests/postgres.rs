@@ -49,7 +49,10 @@ async fn migrations_apply_from_empty_and_are_idempotent() {
         .fetch_one(pool)
         .await
         .expect("migrations table");
-    assert_eq!(applied.0, 1);
+    assert_eq!(
+        applied.0,
+        wagw_store_sqlx::POSTGRES_MIGRATOR.iter().count() as i64
+    );
     let tables: (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1 \
          AND table_name IN ('tenants', 'messages', 'campaign_recipients', 'queue_jobs', 'queue_groups')",

@@ -51,7 +51,11 @@ macro_rules! store_conformance_tests {
             webhook_claims_do_not_overlap,
             webhook_attempts_retry_die_and_replay,
             webhook_subscriptions_are_isolated,
-            activity_log_is_isolated
+            activity_log_is_isolated,
+            due_campaigns_are_running_and_due_scheduled_ones,
+            campaign_counters_match_a_recount,
+            rejections_are_stored_without_cap,
+            recipient_insert_reports_duplicates
         );
     };
 }

@@ -1,6 +1,6 @@
 //! Test support for backend authors and users (feature `testkit`).
 //!
-//! - [`store_cases`], [`queue_cases`] and [`transport_cases`]: conformance cases, each a plain
+//! - [`store_cases`] (with [`campaign_cases`]), [`queue_cases`] and [`transport_cases`]: conformance cases, each a plain
 //!   async function that panics when the backend breaks a rule of the trait.
 //! - [`store_conformance_tests!`](crate::store_conformance_tests),
 //!   [`queue_conformance_tests!`](crate::queue_conformance_tests) and
@@ -16,6 +16,7 @@
 //! wagw_core::queue_conformance_tests!(async { MyQueue::connect().await.unwrap() });
 //! ```
 
+pub mod campaign_cases;
 mod fixtures;
 mod macros;
 pub mod openapi;
