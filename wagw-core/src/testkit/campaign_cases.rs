@@ -150,8 +150,33 @@ pub async fn due_campaigns_are_running_and_due_scheduled_ones(store: &dyn Store)
         .expect("start");
     store.update_campaign(&started).await.expect("start");
     due.insert(started.id);
+    let mut draft = campaign(fx.other.id, fx.other_channel.id, "draft started");
+    store.create_campaign(&draft).await.expect("create");
+    draft
+        .transition(CampaignState::Running, "start")
+        .expect("start");
+    store.update_campaign(&draft).await.expect("start");
+    due.insert(draft.id);
     let got: BTreeSet<_> = all_due(store, now, 2).await.into_iter().collect();
-    assert_eq!(got, due, "after pausing one and starting another");
+    assert_eq!(got, due, "after pausing one and starting two");
+
+    // Rescheduling moves the start time both ways.
+    let mut moved = campaign(fx.tenant.id, fx.channel.id, "rescheduled");
+    moved.state = CampaignState::Scheduled;
+    moved.start_at = Some(now + TimeDelta::hours(2));
+    store.create_campaign(&moved).await.expect("create");
+    moved.start_at = Some(now - TimeDelta::minutes(1));
+    moved.version = store.update_campaign(&moved).await.expect("earlier");
+    assert!(
+        all_due(store, now, 10).await.contains(&moved.id),
+        "moved earlier"
+    );
+    moved.start_at = Some(now + TimeDelta::hours(3));
+    store.update_campaign(&moved).await.expect("later");
+    assert!(
+        !all_due(store, now, 10).await.contains(&moved.id),
+        "moved later"
+    );
 
     // Time makes the later one due; deleting a scheduled one takes it out.
     let mut later_still = campaign(fx.tenant.id, fx.channel.id, "tomorrow");
