@@ -541,15 +541,19 @@ impl CampaignStore for SqlStore {
 
     async fn due_campaigns(&self, now: DateTime<Utc>, page: Page) -> Result<Paged<Campaign>> {
         let after = cursor(&page)?;
-        // Two index ranges: running campaigns by id, scheduled ones by start time (few are
-        // due at once, since the first tick that sees them starts them).
+        // Index ranges only: running campaigns by id, scheduled ones by start time (without
+        // one, or up to now; few are due at once, since the first tick that sees them starts
+        // them). Future scheduled, paused and finished campaigns are never read.
         let items = on_read!(&self.db, |pool, _pg| {
             sqlx::query(
                 "SELECT id, doc FROM ( \
                    SELECT id, doc FROM campaigns WHERE state = $1 AND ($3 IS NULL OR id > $3) \
                    UNION ALL \
-                   SELECT id, doc FROM campaigns WHERE state = $2 \
-                     AND (start_at IS NULL OR start_at <= $4) AND ($3 IS NULL OR id > $3) \
+                   SELECT id, doc FROM campaigns WHERE state = $2 AND start_at IS NULL \
+                     AND ($3 IS NULL OR id > $3) \
+                   UNION ALL \
+                   SELECT id, doc FROM campaigns WHERE state = $2 AND start_at <= $4 \
+                     AND ($3 IS NULL OR id > $3) \
                  ) AS due ORDER BY id LIMIT $5",
             )
             .bind(CampaignState::Running.as_str())
