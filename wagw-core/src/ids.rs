@@ -89,4 +89,6 @@ typed_id! {
     ActivityId,
     /// Identifies a queue job.
     JobId,
+    /// Identifies an audience input a campaign refused at expansion.
+    RejectionId,
 }

@@ -317,7 +317,7 @@ async fn a_campaign_runs_to_completion_and_reports_every_recipient() {
         .expect("csv");
     let csv = String::from_utf8(csv).expect("utf8");
     assert_eq!(csv.lines().count(), 51);
-    assert!(csv.starts_with("phone,status,reason,message_id,updated_at\n"));
+    assert!(csv.starts_with("phone,status,reason,message_id,updated_at,line,input\n"));
     assert_eq!(csv.matches(",read,").count(), 5);
 }
 

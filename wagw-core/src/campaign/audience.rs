@@ -1,5 +1,7 @@
 //! Turning an audience into campaign recipients: stored contacts by filter, explicit numbers,
 //! and CSV uploads, streamed in batches so memory stays flat whatever the audience size.
+//! Every refused input (invalid number, duplicate, malformed row) is stored as a
+//! [`Rejection`], in batches too, so the campaign's report accounts for every input.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -9,63 +11,49 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{CampaignId, TenantId};
 use crate::model::campaign::CampaignRecipient;
+pub use crate::model::campaign::Rejection;
 use crate::model::contact::{Contact, ContactFilter};
 use crate::phone::{Region, normalize};
 use crate::store::Store;
 use crate::{Error, Result};
 
-/// Recipients written per store call.
+/// Recipients (and rejections) written per store call.
 const BATCH: usize = 5_000;
-/// Rejections kept in a report; the count goes on past it.
-const MAX_REJECTIONS_KEPT: usize = 1_000;
+/// Refused inputs an [`ExpansionReport`] shows; the store keeps every one.
+const REJECTION_PREVIEW: usize = 100;
+/// Why a duplicate input is refused.
+const DUPLICATE: &str = "duplicate: the number is already a recipient of this campaign";
 /// Column names recognised as the phone number in a CSV header (case-insensitive).
 const PHONE_COLUMNS: [&str; 10] = [
     "phone", "nomor", "no_hp", "nohp", "hp", "number", "whatsapp", "wa", "telepon", "msisdn",
 ];
 
-/// What an expansion did.
+/// What an expansion did. The store holds every refused input
+/// ([`CampaignStore::list_rejections`](crate::store::CampaignStore::list_rejections)); this
+/// report counts them and shows the first few.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpansionReport {
     /// Recipients added.
     pub added: u64,
-    /// Numbers already in the campaign (or repeated in the input), not added again.
+    /// Numbers already in the campaign (or repeated in the input), not added again; stored as
+    /// rejections.
     pub duplicates: u64,
-    /// Inputs refused (invalid numbers, malformed rows).
+    /// Inputs refused (invalid numbers, malformed rows); stored as rejections.
     pub rejected: u64,
-    /// The first refused inputs with their reasons.
+    /// The first inputs refused as invalid or malformed, with their reasons (a preview).
     pub rejections: Vec<Rejection>,
 }
 
-impl ExpansionReport {
-    fn reject(&mut self, line: Option<u64>, input: &str, reason: impl Into<String>) {
-        self.rejected += 1;
-        if self.rejections.len() < MAX_REJECTIONS_KEPT {
-            self.rejections.push(Rejection {
-                line,
-                input: input.chars().take(100).collect(),
-                reason: reason.into(),
-            });
-        }
-    }
-}
-
-/// One refused input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rejection {
-    /// The CSV line (1 is the header), when the input came from a CSV.
-    pub line: Option<u64>,
-    /// The input, cut to 100 characters.
-    pub input: String,
-    /// Why it was refused.
-    pub reason: String,
-}
-
-/// Writes recipients in batches and counts what the store skipped as duplicates.
+/// Writes recipients and refused inputs in batches; what the store skipped as a duplicate is
+/// stored as a rejection with its input line.
 pub(crate) struct RecipientWriter<'a, S: ?Sized> {
     store: &'a S,
     tenant: TenantId,
     campaign: CampaignId,
     batch: Vec<CampaignRecipient>,
+    /// Line and input of each recipient in `batch`, to report it if it is a duplicate.
+    origins: Vec<(Option<u64>, String)>,
+    rejected: Vec<Rejection>,
     pub(crate) report: ExpansionReport,
 }
 
@@ -76,12 +64,15 @@ impl<'a, S: Store + ?Sized> RecipientWriter<'a, S> {
             tenant,
             campaign,
             batch: Vec::with_capacity(BATCH),
+            origins: Vec::with_capacity(BATCH),
+            rejected: Vec::new(),
             report: ExpansionReport::default(),
         }
     }
 
     async fn push(
         &mut self,
+        origin: (Option<u64>, &str),
         phone: crate::phone::PhoneNumber,
         variables: BTreeMap<String, String>,
         contact: Option<&Contact>,
@@ -89,23 +80,71 @@ impl<'a, S: Store + ?Sized> RecipientWriter<'a, S> {
         let mut recipient = CampaignRecipient::new(self.tenant, self.campaign, phone, variables);
         recipient.contact_id = contact.map(|c| c.id);
         self.batch.push(recipient);
+        self.origins.push((origin.0, origin.1.to_owned()));
         if self.batch.len() >= BATCH {
-            self.flush().await?;
+            self.flush_recipients().await?;
         }
         Ok(())
     }
 
+    /// Refuses an invalid or malformed input.
+    async fn reject(
+        &mut self,
+        line: Option<u64>,
+        input: &str,
+        reason: impl Into<String>,
+    ) -> Result<()> {
+        let rejection = Rejection::new(self.tenant, self.campaign, line, input, reason);
+        self.report.rejected += 1;
+        if self.report.rejections.len() < REJECTION_PREVIEW {
+            self.report.rejections.push(rejection.clone());
+        }
+        self.rejected.push(rejection);
+        if self.rejected.len() >= BATCH {
+            self.flush_rejections().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered.
     pub(crate) async fn flush(&mut self) -> Result<()> {
+        self.flush_recipients().await?;
+        self.flush_rejections().await
+    }
+
+    async fn flush_recipients(&mut self) -> Result<()> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let added = self
+        let skipped = self
             .store
-            .insert_recipients(self.tenant, self.campaign, &self.batch)
+            .insert_recipients_reporting(self.tenant, self.campaign, &self.batch)
             .await?;
-        self.report.added += added;
-        self.report.duplicates += self.batch.len() as u64 - added;
+        self.report.added += (self.batch.len() - skipped.len()) as u64;
+        self.report.duplicates += skipped.len() as u64;
+        for i in skipped {
+            let Some((line, input)) = self.origins.get(i) else {
+                continue;
+            };
+            let rejection = Rejection::new(self.tenant, self.campaign, *line, input, DUPLICATE);
+            self.rejected.push(rejection);
+        }
         self.batch.clear();
+        self.origins.clear();
+        if self.rejected.len() >= BATCH {
+            self.flush_rejections().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_rejections(&mut self) -> Result<()> {
+        if self.rejected.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .insert_rejections(self.tenant, self.campaign, &self.rejected)
+            .await?;
+        self.rejected.clear();
         Ok(())
     }
 
@@ -115,7 +154,8 @@ impl<'a, S: Store + ?Sized> RecipientWriter<'a, S> {
         while let Some(contact) = contacts.next().await {
             let contact = contact?;
             let vars = contact_variables(&contact);
-            self.push(contact.phone.clone(), vars, Some(&contact))
+            let phone = contact.phone.clone();
+            self.push((None, phone.as_str()), phone.clone(), vars, Some(&contact))
                 .await?;
         }
         Ok(())
@@ -127,9 +167,9 @@ impl<'a, S: Store + ?Sized> RecipientWriter<'a, S> {
             match normalize(input, region) {
                 Ok(phone) => {
                     let vars = BTreeMap::from([("phone".to_owned(), phone.as_str().to_owned())]);
-                    self.push(phone, vars, None).await?;
+                    self.push((None, input), phone, vars, None).await?;
                 }
-                Err(e) => self.report.reject(None, input, reason_of(&e)),
+                Err(e) => self.reject(None, input, reason_of(&e)).await?,
             }
         }
         Ok(())
@@ -160,12 +200,15 @@ impl<'a, S: Store + ?Sized> RecipientWriter<'a, S> {
         let mut record = csv::StringRecord::new();
         loop {
             let line = csv.position().line();
+            record.clear();
             match csv.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
-                    self.report
-                        .reject(Some(line), "", format!("malformed row: {e}"));
+                    // The raw row, as far as the reader kept it, so the report shows it.
+                    let raw = record.iter().collect::<Vec<_>>().join(",");
+                    self.reject(Some(line), &raw, format!("malformed row: {e}"))
+                        .await?;
                     continue;
                 }
             }
@@ -173,7 +216,8 @@ impl<'a, S: Store + ?Sized> RecipientWriter<'a, S> {
             let phone = match normalize(input, region) {
                 Ok(p) => p,
                 Err(e) => {
-                    self.report.reject(Some(line), input, reason_of(&e));
+                    let input = input.to_owned();
+                    self.reject(Some(line), &input, reason_of(&e)).await?;
                     continue;
                 }
             };
@@ -184,7 +228,8 @@ impl<'a, S: Store + ?Sized> RecipientWriter<'a, S> {
                 .map(|(i, value)| (headers[i].clone(), value.to_owned()))
                 .collect();
             vars.insert("phone".to_owned(), phone.as_str().to_owned());
-            self.push(phone, vars, None).await?;
+            let input = input.to_owned();
+            self.push((Some(line), &input), phone, vars, None).await?;
         }
         Ok(())
     }

@@ -1,4 +1,5 @@
-//! Campaign reports: totals plus every recipient's outcome, as JSON or CSV.
+//! Campaign reports: totals plus every recipient's outcome and every refused input, as JSON or
+//! CSV.
 
 use std::io::Write;
 
@@ -17,14 +18,16 @@ pub struct CampaignReport {
     pub campaign: Campaign,
     /// Counts by status.
     pub counters: CampaignCounters,
-    /// Every recipient, in the order they were added.
+    /// Every recipient in the order they were added, then every refused input (as `skipped`
+    /// rows with its line, input and reason) in the order it was refused: one row per input,
+    /// as many as `counters.total`.
     pub recipients: Vec<RecipientRow>,
 }
 
-/// One recipient's line in a report.
+/// One recipient's (or refused input's) line in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientRow {
-    /// The number.
+    /// The number; empty for a refused input.
     pub phone: String,
     /// Where the recipient got to.
     pub status: RecipientStatus,
@@ -34,6 +37,12 @@ pub struct RecipientRow {
     pub message_id: Option<MessageId>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The CSV line of a refused input, when it came from a CSV.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// What a refused input said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
 }
 
 impl CampaignReport {
@@ -54,6 +63,25 @@ impl CampaignReport {
                 reason: r.reason,
                 message_id: r.message_id,
                 updated_at: r.updated_at,
+                line: None,
+                input: None,
+            }));
+            match batch.next {
+                Some(next) => page = Page::after(Page::MAX_LIMIT, next),
+                None => break,
+            }
+        }
+        let mut page = Page::first(Page::MAX_LIMIT);
+        loop {
+            let batch = store.list_rejections(tenant, id, page).await?;
+            recipients.extend(batch.items.into_iter().map(|r| RecipientRow {
+                phone: String::new(),
+                status: RecipientStatus::Skipped,
+                reason: Some(r.reason),
+                message_id: None,
+                updated_at: r.created_at,
+                line: r.line,
+                input: Some(r.input),
             }));
             match batch.next {
                 Some(next) => page = Page::after(Page::MAX_LIMIT, next),
@@ -67,21 +95,33 @@ impl CampaignReport {
         })
     }
 
-    /// Writes the recipients as CSV with a header:
-    /// `phone,status,reason,message_id,updated_at`.
+    /// Writes the rows as CSV with a header:
+    /// `phone,status,reason,message_id,updated_at,line,input` (the last two for refused
+    /// inputs).
     pub fn write_csv(&self, out: impl Write) -> Result<()> {
         let io = |e: csv::Error| Error::backend("writing the report", false, e);
         let mut csv = csv::Writer::from_writer(out);
-        csv.write_record(["phone", "status", "reason", "message_id", "updated_at"])
-            .map_err(io)?;
+        csv.write_record([
+            "phone",
+            "status",
+            "reason",
+            "message_id",
+            "updated_at",
+            "line",
+            "input",
+        ])
+        .map_err(io)?;
         for r in &self.recipients {
             let message = r.message_id.map(|m| m.to_string()).unwrap_or_default();
+            let line = r.line.map(|l| l.to_string()).unwrap_or_default();
             csv.write_record([
                 r.phone.as_str(),
                 r.status.as_str(),
                 r.reason.as_deref().unwrap_or(""),
                 &message,
                 &r.updated_at.to_rfc3339(),
+                &line,
+                r.input.as_deref().unwrap_or(""),
             ])
             .map_err(io)?;
         }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CampaignId, ChannelId, ContactId, MessageId, RecipientId, TemplateId, TenantId};
+use crate::ids::{
+    CampaignId, ChannelId, ContactId, MessageId, RecipientId, RejectionId, TemplateId, TenantId,
+};
 use crate::model::contact::ContactFilter;
 use crate::model::message::MessageStatus;
 use crate::phone::PhoneNumber;
@@ -350,7 +352,55 @@ impl RecipientStatus {
     }
 }
 
-/// Live counts of a campaign's recipients, each recipient counted once by its current status.
+/// An audience input a campaign refused at expansion (invalid number, duplicate, malformed
+/// CSV row). It cannot be a recipient (it has no valid or no new phone), so it is stored beside
+/// them, without cap, and counted as `skipped`: a campaign's report accounts for every input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// Identifier; time-ordered, so rejections list in the order they were refused.
+    pub id: RejectionId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The campaign.
+    pub campaign_id: CampaignId,
+    /// The CSV line (1 is the header), when the input came from a CSV.
+    pub line: Option<u64>,
+    /// The input, cut to [`Rejection::MAX_INPUT`] characters.
+    pub input: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// When it was refused.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Rejection {
+    /// The longest input kept, in characters: enough to recognise a row, bounded so a hostile
+    /// upload cannot bloat the store.
+    pub const MAX_INPUT: usize = 100;
+
+    /// A rejection of `input` (cut to [`MAX_INPUT`](Self::MAX_INPUT) characters) for `reason`.
+    pub fn new(
+        tenant_id: TenantId,
+        campaign_id: CampaignId,
+        line: Option<u64>,
+        input: &str,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: RejectionId::new(),
+            tenant_id,
+            campaign_id,
+            line,
+            input: input.chars().take(Self::MAX_INPUT).collect(),
+            reason: reason.into(),
+            created_at: Utc::now(),
+        }
+    }
+}
+
+/// Live counts of a campaign's recipients, each recipient counted once by its current status;
+/// refused inputs ([`Rejection`]s) count as `skipped`. Stores maintain them as recipients
+/// change, so reading them costs the same whatever the audience size.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignCounters {
     /// All recipients.
@@ -365,8 +415,11 @@ pub struct CampaignCounters {
     pub read: u64,
     /// Failed.
     pub failed: u64,
-    /// Skipped.
+    /// Skipped: recipients not attempted and refused inputs.
     pub skipped: u64,
+    /// Of `skipped` (and `total`), the refused inputs: they never were recipients.
+    #[serde(default)]
+    pub rejected: u64,
 }
 
 impl CampaignCounters {
@@ -381,6 +434,31 @@ impl CampaignCounters {
             RecipientStatus::Failed => &mut self.failed,
             RecipientStatus::Skipped => &mut self.skipped,
         } += n;
+    }
+
+    /// Removes `n` recipients of `status` (saturating: counters never wrap).
+    pub fn remove(&mut self, status: RecipientStatus, n: u64) {
+        self.total = self.total.saturating_sub(n);
+        let slot = match status {
+            RecipientStatus::Pending => &mut self.pending,
+            RecipientStatus::Sent => &mut self.sent,
+            RecipientStatus::Delivered => &mut self.delivered,
+            RecipientStatus::Read => &mut self.read,
+            RecipientStatus::Failed => &mut self.failed,
+            RecipientStatus::Skipped => &mut self.skipped,
+        };
+        *slot = slot.saturating_sub(n);
+    }
+
+    /// Adds `n` refused inputs: counted as skipped.
+    pub fn add_rejected(&mut self, n: u64) {
+        self.add(RecipientStatus::Skipped, n);
+        self.rejected += n;
+    }
+
+    /// Recipients, refused inputs left out.
+    pub fn recipients(&self) -> u64 {
+        self.total - self.rejected
     }
 
     /// Recipients that reached at least `sent` (the funnel's first step).

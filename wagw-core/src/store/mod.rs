@@ -8,8 +8,8 @@
 //!   reads or changes another tenant's data; another tenant's entity is simply
 //!   [`NotFound`](crate::Error::NotFound). The few cross-tenant lookups that routing and
 //!   background workers need (`find_api_key`, `find_channel_by_phone_number_id`,
-//!   `due_schedules`, `claim_due_deliveries`, `queued_messages`) say so and return records
-//!   that carry their tenant.
+//!   `due_schedules`, `due_campaigns`, `claim_due_deliveries`, `queued_messages`) say so and
+//!   return records that carry their tenant.
 //! - **Bad input changes nothing.** A call that returns an error has written nothing.
 //! - **Statuses move forward only**, by [`MessageStatus::transition`] and
 //!   [`RecipientStatus::can_move_to`]; stale updates are ignored, not errors.
@@ -29,7 +29,9 @@ use crate::Result;
 use crate::ids::*;
 use crate::model::activity::ActivityEntry;
 use crate::model::auto_reply::AutoReplyRule;
-use crate::model::campaign::{Campaign, CampaignCounters, CampaignRecipient, RecipientStatus};
+use crate::model::campaign::{
+    Campaign, CampaignCounters, CampaignRecipient, RecipientStatus, Rejection,
+};
 use crate::model::channel::Channel;
 use crate::model::contact::{Contact, ContactFilter, ContactList};
 use crate::model::flow::{ConversationSession, Flow};
@@ -428,7 +430,7 @@ pub struct RecipientUpdate {
     pub message_id: Option<MessageId>,
 }
 
-/// Campaigns and their recipients.
+/// Campaigns, their recipients and the audience inputs they refused.
 #[async_trait]
 pub trait CampaignStore: Send + Sync {
     /// Creates a campaign (version 0).
@@ -439,9 +441,13 @@ pub trait CampaignStore: Send + Sync {
     async fn list_campaigns(&self, tenant: TenantId, page: Page) -> Result<Paged<Campaign>>;
     /// Replaces a campaign if its `version` is the stored one; returns the new version.
     async fn update_campaign(&self, campaign: &Campaign) -> Result<u64>;
-    /// Deletes a campaign and its recipients; a running one is refused with
-    /// [`CampaignInProgress`](crate::Error::CampaignInProgress).
+    /// Deletes a campaign with its recipients, rejections and counters; a running one is
+    /// refused with [`CampaignInProgress`](crate::Error::CampaignInProgress).
     async fn delete_campaign(&self, tenant: TenantId, id: CampaignId) -> Result<()>;
+    /// Cross-tenant: the campaigns a driver has work for at `now`, paged by id: those
+    /// `running`, and those `scheduled` whose `start_at` is unset or not after `now`. Backends
+    /// read only these (an index on state and start time), never every tenant's campaigns.
+    async fn due_campaigns(&self, now: DateTime<Utc>, page: Page) -> Result<Paged<Campaign>>;
 
     /// Adds recipients; a phone already in the campaign is skipped. Returns how many were added.
     async fn insert_recipients(
@@ -449,7 +455,21 @@ pub trait CampaignStore: Send + Sync {
         tenant: TenantId,
         campaign: CampaignId,
         recipients: &[CampaignRecipient],
-    ) -> Result<u64>;
+    ) -> Result<u64> {
+        let skipped = self
+            .insert_recipients_reporting(tenant, campaign, recipients)
+            .await?;
+        Ok((recipients.len() - skipped.len()) as u64)
+    }
+    /// Adds recipients like [`insert_recipients`](Self::insert_recipients) and says which were
+    /// skipped: the positions in `recipients`, ascending, of those whose phone the campaign
+    /// already had (stored before, or earlier in `recipients`). Recipient ids must be new.
+    async fn insert_recipients_reporting(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        recipients: &[CampaignRecipient],
+    ) -> Result<Vec<usize>>;
     /// Reads a recipient.
     async fn get_recipient(&self, tenant: TenantId, id: RecipientId) -> Result<CampaignRecipient>;
     /// Lists recipients, optionally of one status.
@@ -470,9 +490,28 @@ pub trait CampaignStore: Send + Sync {
     /// This is the one move back a recipient can make, and only by this explicit call.
     /// Returns how many were reset.
     async fn retry_failed_recipients(&self, tenant: TenantId, campaign: CampaignId) -> Result<u64>;
-    /// Counts recipients by status.
+    /// Counts recipients by status, refused inputs as `skipped`. The counts are maintained as
+    /// recipients change (by every path that changes them), not recounted: the cost does not
+    /// grow with the audience.
     async fn campaign_counters(&self, tenant: TenantId, id: CampaignId)
     -> Result<CampaignCounters>;
+
+    /// Stores audience inputs the campaign refused; every one counts as `skipped` and there is
+    /// no cap. Each must belong to `tenant` and `campaign` (otherwise nothing is stored); an id
+    /// already stored is not stored again. Returns how many were stored.
+    async fn insert_rejections(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        rejections: &[Rejection],
+    ) -> Result<u64>;
+    /// Lists the campaign's refused inputs in the order they were refused.
+    async fn list_rejections(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        page: Page,
+    ) -> Result<Paged<Rejection>>;
 }
 
 /// Chatbot flows, conversation sessions and auto-reply rules.

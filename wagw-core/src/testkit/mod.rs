@@ -1,8 +1,8 @@
 //! Test support for backend authors and users (feature `testkit`).
 //!
-//! - [`store_cases`] (with [`message_cases`]), [`queue_cases`] and [`transport_cases`]:
-//!   conformance cases, each a plain async function that panics when the backend breaks a
-//!   rule of the trait.
+//! - [`store_cases`] (with [`message_cases`] and [`campaign_cases`]), [`queue_cases`] and
+//!   [`transport_cases`]: conformance cases, each a plain async function that panics when the
+//!   backend breaks a rule of the trait.
 //! - [`store_conformance_tests!`](crate::store_conformance_tests),
 //!   [`queue_conformance_tests!`](crate::queue_conformance_tests) and
 //!   [`transport_conformance_tests!`](crate::transport_conformance_tests): stamp one
@@ -18,6 +18,7 @@
 //! wagw_core::queue_conformance_tests!(async { MyQueue::connect().await.unwrap() });
 //! ```
 
+pub mod campaign_cases;
 pub mod faults;
 mod fixtures;
 mod macros;

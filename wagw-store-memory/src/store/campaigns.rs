@@ -1,11 +1,11 @@
 use std::ops::Bound;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
-use wagw_core::ids::{CampaignId, RecipientId, TenantId};
+use wagw_core::ids::{CampaignId, RecipientId, RejectionId, TenantId};
 use wagw_core::model::campaign::{
-    Campaign, CampaignCounters, CampaignRecipient, CampaignState, RecipientStatus,
+    Campaign, CampaignCounters, CampaignRecipient, CampaignState, RecipientStatus, Rejection,
 };
 use wagw_core::store::{CampaignStore, Page, Paged, RecipientUpdate};
 use wagw_core::{Error, Result};
@@ -61,24 +61,35 @@ impl State {
         }
         recipient.updated_at = Utc::now();
         if advances {
+            // Counted here, the one routine every recipient move goes through, so no caller
+            // can change a recipient and forget its campaign's counters.
             let counters = self.counters.entry(campaign).or_default();
-            remove_one(counters, from);
+            counters.remove(from, 1);
             counters.add(update.status, 1);
         }
         advances
     }
+
+    /// Keeps the index of running and scheduled campaigns in step with `campaign`.
+    fn index_campaign(&mut self, campaign: &Campaign) {
+        if matches!(
+            campaign.state,
+            CampaignState::Running | CampaignState::Scheduled
+        ) {
+            self.active_campaigns
+                .insert(campaign.id, campaign.tenant_id);
+        } else {
+            self.active_campaigns.remove(&campaign.id);
+        }
+    }
 }
 
-fn remove_one(counters: &mut CampaignCounters, status: RecipientStatus) {
-    counters.total -= 1;
-    *match status {
-        RecipientStatus::Pending => &mut counters.pending,
-        RecipientStatus::Sent => &mut counters.sent,
-        RecipientStatus::Delivered => &mut counters.delivered,
-        RecipientStatus::Read => &mut counters.read,
-        RecipientStatus::Failed => &mut counters.failed,
-        RecipientStatus::Skipped => &mut counters.skipped,
-    } -= 1;
+fn is_due(campaign: &Campaign, now: DateTime<Utc>) -> bool {
+    match campaign.state {
+        CampaignState::Running => true,
+        CampaignState::Scheduled => campaign.start_at.is_none_or(|at| at <= now),
+        _ => false,
+    }
 }
 
 #[async_trait]
@@ -91,6 +102,7 @@ impl CampaignStore for MemoryStore {
         state
             .counters
             .insert(campaign.id, CampaignCounters::default());
+        state.index_campaign(campaign);
         Ok(())
     }
 
@@ -116,7 +128,9 @@ impl CampaignStore for MemoryStore {
         }
         *stored = campaign.clone();
         stored.version += 1;
-        Ok(stored.version)
+        let version = stored.version;
+        state.index_campaign(campaign);
+        Ok(version)
     }
 
     async fn delete_campaign(&self, tenant: TenantId, id: CampaignId) -> Result<()> {
@@ -133,15 +147,43 @@ impl CampaignStore for MemoryStore {
             state.recipient_campaign.remove(&recipient);
         }
         state.counters.remove(&id);
+        let rejections: Vec<_> = state
+            .rejections
+            .range((id, RejectionId::from(Uuid::nil()))..)
+            .take_while(|((c, _), _)| *c == id)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in rejections {
+            state.rejections.remove(&key);
+        }
+        state.active_campaigns.remove(&id);
         Ok(())
     }
 
-    async fn insert_recipients(
+    async fn due_campaigns(&self, now: DateTime<Utc>, page: Page) -> Result<Paged<Campaign>> {
+        let state = self.state.read();
+        let limit = page.effective_limit();
+        let start = match parse_cursor::<CampaignId>(&page)? {
+            Some(id) => Bound::Excluded(id),
+            None => Bound::Unbounded,
+        };
+        let items: Vec<Campaign> = state
+            .active_campaigns
+            .range((start, Bound::Unbounded))
+            .filter_map(|(id, tenant)| state.campaigns.get(*tenant, *id).ok())
+            .filter(|c| is_due(c, now))
+            .take(limit + 1)
+            .cloned()
+            .collect();
+        Ok(Paged::from_overfetch(items, limit, |c| c.id.to_string()))
+    }
+
+    async fn insert_recipients_reporting(
         &self,
         tenant: TenantId,
         campaign: CampaignId,
         recipients: &[CampaignRecipient],
-    ) -> Result<u64> {
+    ) -> Result<Vec<usize>> {
         let mut state = self.state.write();
         state.campaigns.get(tenant, campaign)?;
         if let Some(bad) = recipients
@@ -153,17 +195,20 @@ impl CampaignStore for MemoryStore {
                 format!("recipient {} belongs to another campaign", bad.id),
             ));
         }
-        let mut added = 0;
-        for r in recipients {
-            if !state.recipient_phones.insert((campaign, r.phone.clone())) {
+        let mut skipped = Vec::new();
+        for (i, r) in recipients.iter().enumerate() {
+            // A reused id is skipped like a repeated phone, as the SQL backends' insert does.
+            if state.recipient_campaign.contains_key(&r.id)
+                || !state.recipient_phones.insert((campaign, r.phone.clone()))
+            {
+                skipped.push(i);
                 continue;
             }
             state.recipient_campaign.insert(r.id, campaign);
             state.recipients.insert((campaign, r.id), r.clone());
             state.counters.entry(campaign).or_default().add(r.status, 1);
-            added += 1;
         }
-        Ok(added)
+        Ok(skipped)
     }
 
     async fn get_recipient(&self, tenant: TenantId, id: RecipientId) -> Result<CampaignRecipient> {
@@ -241,5 +286,62 @@ impl CampaignStore for MemoryStore {
         let state = self.state.read();
         state.campaigns.get(tenant, id)?;
         Ok(state.counters.get(&id).copied().unwrap_or_default())
+    }
+
+    async fn insert_rejections(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        rejections: &[Rejection],
+    ) -> Result<u64> {
+        let mut state = self.state.write();
+        state.campaigns.get(tenant, campaign)?;
+        if let Some(bad) = rejections
+            .iter()
+            .find(|r| r.tenant_id != tenant || r.campaign_id != campaign)
+        {
+            return Err(Error::invalid_input(
+                "rejections",
+                format!("rejection {} belongs to another campaign", bad.id),
+            ));
+        }
+        let mut stored = 0;
+        for r in rejections {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                state.rejections.entry((campaign, r.id))
+            {
+                slot.insert(r.clone());
+                stored += 1;
+            }
+        }
+        state
+            .counters
+            .entry(campaign)
+            .or_default()
+            .add_rejected(stored);
+        Ok(stored)
+    }
+
+    async fn list_rejections(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        page: Page,
+    ) -> Result<Paged<Rejection>> {
+        let state = self.state.read();
+        state.campaigns.get(tenant, campaign)?;
+        let limit = page.effective_limit();
+        let start = match parse_cursor::<RejectionId>(&page)? {
+            Some(id) => Bound::Excluded((campaign, id)),
+            None => Bound::Included((campaign, RejectionId::from(Uuid::nil()))),
+        };
+        let items: Vec<Rejection> = state
+            .rejections
+            .range((start, Bound::Unbounded))
+            .take_while(|((c, _), _)| *c == campaign)
+            .take(limit + 1)
+            .map(|(_, r)| r.clone())
+            .collect();
+        Ok(Paged::from_overfetch(items, limit, |r| r.id.to_string()))
     }
 }

@@ -17,7 +17,7 @@ use parking_lot::RwLock;
 use wagw_core::ids::*;
 use wagw_core::model::activity::ActivityEntry;
 use wagw_core::model::auto_reply::AutoReplyRule;
-use wagw_core::model::campaign::{Campaign, CampaignCounters, CampaignRecipient};
+use wagw_core::model::campaign::{Campaign, CampaignCounters, CampaignRecipient, Rejection};
 use wagw_core::model::channel::Channel;
 use wagw_core::model::contact::{Contact, ContactList};
 use wagw_core::model::flow::{ConversationSession, Flow};
@@ -75,6 +75,9 @@ struct State {
     recipient_campaign: HashMap<RecipientId, CampaignId>,
     recipient_phones: HashSet<(CampaignId, PhoneNumber)>,
     counters: HashMap<CampaignId, CampaignCounters>,
+    rejections: BTreeMap<(CampaignId, RejectionId), Rejection>,
+    /// Running and scheduled campaigns, the only ones `due_campaigns` reads.
+    active_campaigns: BTreeMap<CampaignId, TenantId>,
 
     flows: Table<FlowId, Flow>,
     sessions: Table<SessionId, ConversationSession>,
@@ -113,6 +116,8 @@ impl Default for State {
             recipient_campaign: HashMap::new(),
             recipient_phones: HashSet::new(),
             counters: HashMap::new(),
+            rejections: BTreeMap::new(),
+            active_campaigns: BTreeMap::new(),
             flows: Table::new("flow"),
             sessions: Table::new("session"),
             session_by_user: HashMap::new(),

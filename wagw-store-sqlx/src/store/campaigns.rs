@@ -1,9 +1,9 @@
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
-use wagw_core::ids::{CampaignId, ContactId, MessageId, RecipientId, TenantId};
+use wagw_core::ids::{CampaignId, ContactId, MessageId, RecipientId, RejectionId, TenantId};
 use wagw_core::model::campaign::{
-    Campaign, CampaignCounters, CampaignRecipient, CampaignState, RecipientStatus,
+    Campaign, CampaignCounters, CampaignRecipient, CampaignState, RecipientStatus, Rejection,
 };
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{CampaignStore, Page, Paged, RecipientUpdate};
@@ -12,7 +12,7 @@ use wagw_core::{Error, Result};
 use super::{cursor, overfetch};
 use crate::SqlStore;
 use crate::db::{
-    SqlRow, db_err, in_tx, on_read, on_write, parse_enum, per_dialect, stored_version, to_i64,
+    SqlRow, Ts, db_err, in_tx, on_read, on_write, parse_enum, per_dialect, stored_version, to_i64,
     to_json, to_u64, unique_err,
 };
 
@@ -24,6 +24,34 @@ const SQLITE_CHUNK: usize = 1_000;
 const PG_CHUNK: usize = 20_000;
 
 const COLUMNS: &str = "id, tenant_id, campaign_id, phone, contact_id, variables, status, reason, message_id, updated_at";
+
+/// The counter row that counts refused inputs (as `skipped`); the others are named by status.
+const REJECTED: &str = "rejected";
+
+fn rejection_from_row(r: &impl SqlRow) -> Result<Rejection> {
+    Ok(Rejection {
+        id: RejectionId(r.uuid("id")?),
+        tenant_id: TenantId(r.uuid("tenant_id")?),
+        campaign_id: CampaignId(r.uuid("campaign_id")?),
+        line: r.opt_int("line")?.map(to_u64),
+        input: r.text("input")?,
+        reason: r.text("reason")?,
+        created_at: r.ts("created_at")?,
+    })
+}
+
+/// Which recipients of `chunk` were not inserted, given the ids the insert returned.
+fn skipped_positions(
+    chunk: &[CampaignRecipient],
+    offset: usize,
+    inserted: &std::collections::HashSet<uuid::Uuid>,
+) -> impl Iterator<Item = usize> {
+    chunk
+        .iter()
+        .enumerate()
+        .filter(move |(_, r)| !inserted.contains(&r.id.0))
+        .map(move |(i, _)| offset + i)
+}
 
 fn recipient_from_row(r: &impl SqlRow) -> Result<CampaignRecipient> {
     Ok(CampaignRecipient {
@@ -93,13 +121,36 @@ impl SqlStore {
             Err(Error::not_found("campaign", id))
         }
     }
+
+    /// The campaign exists for the tenant and every recipient belongs to it.
+    async fn check_recipients(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        recipients: &[CampaignRecipient],
+    ) -> Result<()> {
+        self.ensure_campaign(tenant, campaign).await?;
+        match recipients
+            .iter()
+            .find(|r| r.tenant_id != tenant || r.campaign_id != campaign)
+        {
+            Some(bad) => Err(Error::invalid_input(
+                "recipients",
+                format!("recipient {} belongs to another campaign", bad.id),
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
+/// Inserts recipients, skipping conflicts; returns how many were added and, with `report`,
+/// the positions of those skipped (`RETURNING` costs a little, so only when asked).
 #[cfg(feature = "sqlite")]
 async fn sqlite_insert_recipients(
     pools: &crate::db::SqlitePools,
     recipients: &[CampaignRecipient],
-) -> Result<u64> {
+    report: bool,
+) -> Result<(u64, Vec<usize>)> {
     let vars = recipients
         .iter()
         .map(|r| to_json(&r.variables))
@@ -110,9 +161,11 @@ async fn sqlite_insert_recipients(
         .await
         .map_err(db_err)?;
     let mut added = 0;
-    for (chunk, vars) in recipients
+    let mut skipped = Vec::new();
+    for (n, (chunk, vars)) in recipients
         .chunks(SQLITE_CHUNK)
         .zip(vars.chunks(SQLITE_CHUNK))
+        .enumerate()
     {
         let mut qb = QueryBuilder::new(format!("INSERT INTO campaign_recipients ({COLUMNS}) "));
         qb.push_values(chunk.iter().zip(vars), |mut b, (r, v)| {
@@ -128,31 +181,48 @@ async fn sqlite_insert_recipients(
                 .push_bind(crate::db::Ts(r.updated_at));
         });
         qb.push(" ON CONFLICT DO NOTHING");
-        added += qb
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
+        if report {
+            qb.push(" RETURNING id");
+            let inserted = qb
+                .build()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| r.uuid("id"))
+                .collect::<Result<std::collections::HashSet<_>>>()?;
+            added += inserted.len() as u64;
+            skipped.extend(skipped_positions(chunk, n * SQLITE_CHUNK, &inserted));
+        } else {
+            added += qb
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        }
     }
     tx.commit().await.map_err(db_err)?;
-    Ok(added)
+    Ok((added, skipped))
 }
 
+/// Like `sqlite_insert_recipients`, in PostgreSQL's dialect.
 #[cfg(feature = "postgres")]
 async fn pg_insert_recipients(
     pool: &sqlx::PgPool,
     recipients: &[CampaignRecipient],
-) -> Result<u64> {
+    report: bool,
+) -> Result<(u64, Vec<usize>)> {
     let mut tx = pool.begin().await.map_err(db_err)?;
     let mut added = 0;
-    for chunk in recipients.chunks(PG_CHUNK) {
+    let mut skipped = Vec::new();
+    for (n, chunk) in recipients.chunks(PG_CHUNK).enumerate() {
         let vars = chunk
             .iter()
             .map(|r| serde_json::to_string(&r.variables))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::backend("cannot serialise variables", false, e))?;
-        added += sqlx::query(
+        let sql = format!(
             "INSERT INTO campaign_recipients (id, tenant_id, campaign_id, phone, contact_id, \
              variables, status, reason, message_id, updated_at) \
              SELECT id, tenant_id, campaign_id, phone, contact_id, variables::jsonb, status, \
@@ -160,50 +230,65 @@ async fn pg_insert_recipients(
              $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::uuid[], \
              $10::timestamptz[]) AS u(id, tenant_id, campaign_id, phone, contact_id, variables, \
              status, reason, message_id, updated_at) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(chunk.iter().map(|r| r.id.0).collect::<Vec<uuid::Uuid>>())
-        .bind(
-            chunk
+             ON CONFLICT DO NOTHING{}",
+            if report { " RETURNING id" } else { "" }
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(chunk.iter().map(|r| r.id.0).collect::<Vec<uuid::Uuid>>())
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.tenant_id.0)
+                    .collect::<Vec<uuid::Uuid>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.campaign_id.0)
+                    .collect::<Vec<uuid::Uuid>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.phone.as_str().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.contact_id.map(|c| c.0))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(vars)
+            .bind(chunk.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.reason.clone()).collect::<Vec<_>>())
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.message_id.map(|m| m.0))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(chunk.iter().map(|r| r.updated_at).collect::<Vec<_>>());
+        if report {
+            let inserted = query
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?
                 .iter()
-                .map(|r| r.tenant_id.0)
-                .collect::<Vec<uuid::Uuid>>(),
-        )
-        .bind(
-            chunk
-                .iter()
-                .map(|r| r.campaign_id.0)
-                .collect::<Vec<uuid::Uuid>>(),
-        )
-        .bind(
-            chunk
-                .iter()
-                .map(|r| r.phone.as_str().to_owned())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            chunk
-                .iter()
-                .map(|r| r.contact_id.map(|c| c.0))
-                .collect::<Vec<_>>(),
-        )
-        .bind(vars)
-        .bind(chunk.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|r| r.reason.clone()).collect::<Vec<_>>())
-        .bind(
-            chunk
-                .iter()
-                .map(|r| r.message_id.map(|m| m.0))
-                .collect::<Vec<_>>(),
-        )
-        .bind(chunk.iter().map(|r| r.updated_at).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
+                .map(|r| r.uuid("id"))
+                .collect::<Result<std::collections::HashSet<_>>>()?;
+            added += inserted.len() as u64;
+            skipped.extend(skipped_positions(chunk, n * PG_CHUNK, &inserted));
+        } else {
+            added += query
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        }
     }
     tx.commit().await.map_err(db_err)?;
-    Ok(added)
+    Ok((added, skipped))
 }
 
 #[cfg(feature = "sqlite")]
@@ -345,16 +430,21 @@ impl CampaignStore for SqlStore {
         let doc = to_json(campaign)?;
         on_write!(&self.db, |pool, _pg| {
             sqlx::query(
-                "INSERT INTO campaigns (tenant_id, id, state, version, doc) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO campaigns (tenant_id, id, state, version, doc, start_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(campaign.tenant_id.0)
             .bind(campaign.id.0)
             .bind(campaign.state.as_str())
             .bind(to_i64(campaign.version))
             .bind(&doc)
+            .bind(campaign.start_at.map(Ts))
             .execute(pool)
             .await
-            .map_err(unique_err("campaign", format!("{} already exists", campaign.id)))?;
+            .map_err(unique_err(
+                "campaign",
+                format!("{} already exists", campaign.id),
+            ))?;
         });
         Ok(())
     }
@@ -376,7 +466,7 @@ impl CampaignStore for SqlStore {
         let doc = to_json(&next)?;
         let stored: Option<i64> = in_tx!(&self.db, |tx, _pg| {
             let n = sqlx::query(
-                "UPDATE campaigns SET state = $4, version = version + 1, doc = $5 \
+                "UPDATE campaigns SET state = $4, version = version + 1, doc = $5, start_at = $6 \
                  WHERE tenant_id = $1 AND id = $2 AND version = $3",
             )
             .bind(campaign.tenant_id.0)
@@ -384,6 +474,7 @@ impl CampaignStore for SqlStore {
             .bind(to_i64(campaign.version))
             .bind(campaign.state.as_str())
             .bind(&doc)
+            .bind(campaign.start_at.map(Ts))
             .execute(&mut *tx)
             .await
             .map_err(db_err)?
@@ -424,14 +515,20 @@ impl CampaignStore for SqlStore {
             if state == CampaignState::Running.as_str() {
                 return Err(Error::CampaignInProgress { id: id.to_string() });
             }
-            sqlx::query(
-                "DELETE FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2",
-            )
-            .bind(tenant.0)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            // Recipients before counters: their delete trigger updates the counters.
+            for table in [
+                "campaign_recipients",
+                "campaign_rejections",
+                "campaign_counters",
+            ] {
+                let sql = format!("DELETE FROM {table} WHERE tenant_id = $1 AND campaign_id = $2");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
             sqlx::query("DELETE FROM campaigns WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.0)
                 .bind(id.0)
@@ -442,29 +539,163 @@ impl CampaignStore for SqlStore {
         Ok(())
     }
 
+    async fn due_campaigns(&self, now: DateTime<Utc>, page: Page) -> Result<Paged<Campaign>> {
+        let after = cursor(&page)?;
+        // Index ranges only: running campaigns by id, scheduled ones by start time (without
+        // one, or up to now; few are due at once, since the first tick that sees them starts
+        // them). Future scheduled, paused and finished campaigns are never read.
+        let items = on_read!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "SELECT id, doc FROM ( \
+                   SELECT id, doc FROM campaigns WHERE state = $1 AND ($3 IS NULL OR id > $3) \
+                   UNION ALL \
+                   SELECT id, doc FROM campaigns WHERE state = $2 AND start_at IS NULL \
+                     AND ($3 IS NULL OR id > $3) \
+                   UNION ALL \
+                   SELECT id, doc FROM campaigns WHERE state = $2 AND start_at <= $4 \
+                     AND ($3 IS NULL OR id > $3) \
+                 ) AS due ORDER BY id LIMIT $5",
+            )
+            .bind(CampaignState::Running.as_str())
+            .bind(CampaignState::Scheduled.as_str())
+            .bind(after)
+            .bind(Ts(now))
+            .bind(overfetch(&page))
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| r.json::<Campaign>("doc"))
+            .collect::<Result<Vec<_>>>()?
+        });
+        Ok(Paged::from_overfetch(items, page.effective_limit(), |c| {
+            c.id.to_string()
+        }))
+    }
+
     async fn insert_recipients(
         &self,
         tenant: TenantId,
         campaign: CampaignId,
         recipients: &[CampaignRecipient],
     ) -> Result<u64> {
+        self.check_recipients(tenant, campaign, recipients).await?;
+        if recipients.is_empty() {
+            return Ok(0);
+        }
+        let (added, _) = per_dialect!(&self.db,
+            sqlite(pools) => sqlite_insert_recipients(pools, recipients, false).await,
+            postgres(pool) => pg_insert_recipients(pool, recipients, false).await,
+        )?;
+        Ok(added)
+    }
+
+    async fn insert_recipients_reporting(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        recipients: &[CampaignRecipient],
+    ) -> Result<Vec<usize>> {
+        self.check_recipients(tenant, campaign, recipients).await?;
+        if recipients.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (_, skipped) = per_dialect!(&self.db,
+            sqlite(pools) => sqlite_insert_recipients(pools, recipients, true).await,
+            postgres(pool) => pg_insert_recipients(pool, recipients, true).await,
+        )?;
+        Ok(skipped)
+    }
+
+    async fn insert_rejections(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        rejections: &[Rejection],
+    ) -> Result<u64> {
         self.ensure_campaign(tenant, campaign).await?;
-        if let Some(bad) = recipients
+        if let Some(bad) = rejections
             .iter()
             .find(|r| r.tenant_id != tenant || r.campaign_id != campaign)
         {
             return Err(Error::invalid_input(
-                "recipients",
-                format!("recipient {} belongs to another campaign", bad.id),
+                "rejections",
+                format!("rejection {} belongs to another campaign", bad.id),
             ));
         }
-        if recipients.is_empty() {
+        if rejections.is_empty() {
             return Ok(0);
         }
-        per_dialect!(&self.db,
-            sqlite(pools) => sqlite_insert_recipients(pools, recipients).await,
-            postgres(pool) => pg_insert_recipients(pool, recipients).await,
-        )
+        let stored = in_tx!(&self.db, |tx, _pg| {
+            let mut stored = 0;
+            // 7 values per row keeps SQLite far below its variable limit.
+            for chunk in rejections.chunks(1_000) {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO campaign_rejections \
+                     (tenant_id, campaign_id, id, line, input, reason, created_at) ",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.tenant_id.0)
+                        .push_bind(r.campaign_id.0)
+                        .push_bind(r.id.0)
+                        .push_bind(r.line.map(to_i64))
+                        .push_bind(r.input.clone())
+                        .push_bind(r.reason.clone())
+                        .push_bind(Ts(r.created_at));
+                });
+                qb.push(" ON CONFLICT DO NOTHING");
+                stored += qb
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected();
+            }
+            // In the same transaction, so the count and the rows never disagree.
+            sqlx::query(
+                "UPDATE campaign_counters SET n = n + $4 \
+                 WHERE tenant_id = $1 AND campaign_id = $2 AND status = $3",
+            )
+            .bind(tenant.0)
+            .bind(campaign.0)
+            .bind(REJECTED)
+            .bind(to_i64(stored))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            stored
+        });
+        Ok(stored)
+    }
+
+    async fn list_rejections(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        page: Page,
+    ) -> Result<Paged<Rejection>> {
+        self.ensure_campaign(tenant, campaign).await?;
+        let after = cursor(&page)?;
+        let items = on_read!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "SELECT tenant_id, campaign_id, id, line, input, reason, created_at \
+                 FROM campaign_rejections WHERE tenant_id = $1 AND campaign_id = $2 \
+                 AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4",
+            )
+            .bind(tenant.0)
+            .bind(campaign.0)
+            .bind(after)
+            .bind(overfetch(&page))
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(rejection_from_row)
+            .collect::<Result<Vec<_>>>()?
+        });
+        Ok(Paged::from_overfetch(items, page.effective_limit(), |r| {
+            r.id.to_string()
+        }))
     }
 
     async fn get_recipient(&self, tenant: TenantId, id: RecipientId) -> Result<CampaignRecipient> {
@@ -561,11 +792,10 @@ impl CampaignStore for SqlStore {
         tenant: TenantId,
         id: CampaignId,
     ) -> Result<CampaignCounters> {
-        self.ensure_campaign(tenant, id).await?;
+        // The maintained rows (seven per campaign), never the recipients themselves.
         let rows: Vec<(String, i64)> = on_read!(&self.db, |pool, _pg| {
             sqlx::query(
-                "SELECT status, COUNT(*) AS n FROM campaign_recipients \
-                 WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY status",
+                "SELECT status, n FROM campaign_counters WHERE tenant_id = $1 AND campaign_id = $2",
             )
             .bind(tenant.0)
             .bind(id.0)
@@ -576,9 +806,17 @@ impl CampaignStore for SqlStore {
             .map(|r| Ok((r.text("status")?, r.int("n")?)))
             .collect::<Result<Vec<_>>>()?
         });
+        if rows.is_empty() {
+            // Counter rows exist from a campaign's creation to its deletion.
+            return Err(Error::not_found("campaign", id));
+        }
         let mut counters = CampaignCounters::default();
         for (status, n) in rows {
-            counters.add(parse_enum::<RecipientStatus>(&status)?, to_u64(n));
+            if status == REJECTED {
+                counters.add_rejected(to_u64(n));
+            } else {
+                counters.add(parse_enum::<RecipientStatus>(&status)?, to_u64(n));
+            }
         }
         Ok(counters)
     }

@@ -1,0 +1,95 @@
+-- Campaign work that scales with what changed: the due-campaign query reads only running and
+-- scheduled campaigns, counters are maintained by the database as recipients change instead
+-- of recounted, and every audience input a campaign refused is stored.
+
+-- The start time as a key column, for the due-campaign query; backfilled from the document.
+ALTER TABLE campaigns ADD COLUMN start_at TIMESTAMPTZ;
+UPDATE campaigns SET start_at = (doc->>'start_at')::timestamptz WHERE doc->>'start_at' IS NOT NULL;
+-- Running campaigns page by id; scheduled ones are found by start time.
+CREATE INDEX campaigns_running ON campaigns (state, id);
+CREATE INDEX campaigns_scheduled ON campaigns (state, start_at);
+
+-- Audience inputs a campaign refused (invalid number, duplicate, malformed row).
+CREATE TABLE campaign_rejections (
+    tenant_id UUID NOT NULL,
+    campaign_id UUID NOT NULL,
+    id UUID NOT NULL,
+    line BIGINT,
+    input TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (tenant_id, campaign_id, id)
+);
+
+-- One row per recipient status, plus 'rejected' for refused inputs, per campaign.
+CREATE TABLE campaign_counters (
+    tenant_id UUID NOT NULL,
+    campaign_id UUID NOT NULL,
+    status TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, campaign_id, status)
+);
+
+INSERT INTO campaign_counters (tenant_id, campaign_id, status, n)
+SELECT c.tenant_id, c.id, s.status,
+       (SELECT COUNT(*) FROM campaign_recipients r
+        WHERE r.campaign_id = c.id AND r.tenant_id = c.tenant_id AND r.status = s.status)
+FROM campaigns c
+CROSS JOIN unnest(ARRAY['pending', 'sent', 'delivered', 'read', 'failed', 'skipped', 'rejected'])
+    AS s(status);
+
+-- The rows exist from the campaign's creation.
+CREATE FUNCTION campaign_counters_create() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO campaign_counters (tenant_id, campaign_id, status, n)
+    SELECT NEW.tenant_id, NEW.id, s, 0
+    FROM unnest(ARRAY['pending', 'sent', 'delivered', 'read', 'failed', 'skipped', 'rejected']) AS s;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER campaigns_counters_create AFTER INSERT ON campaigns
+    FOR EACH ROW EXECUTE FUNCTION campaign_counters_create();
+
+-- Every statement that inserts, moves or deletes recipients keeps the counters right,
+-- whichever code path runs it. Statement-level with transition tables: one grouped change
+-- per statement instead of one per row. Rows are changed in key order so that concurrent
+-- statements lock them in the same order and cannot deadlock on them; a statement that moves
+-- no status (attaching a message id) touches no counter.
+CREATE FUNCTION campaign_recipients_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO campaign_counters AS c (tenant_id, campaign_id, status, n)
+        SELECT tenant_id, campaign_id, status, COUNT(*) FROM new_rows
+        GROUP BY tenant_id, campaign_id, status
+        ORDER BY tenant_id, campaign_id, status
+        ON CONFLICT (tenant_id, campaign_id, status) DO UPDATE SET n = c.n + EXCLUDED.n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO campaign_counters AS c (tenant_id, campaign_id, status, n)
+        SELECT tenant_id, campaign_id, status, -COUNT(*) FROM old_rows
+        GROUP BY tenant_id, campaign_id, status
+        ORDER BY tenant_id, campaign_id, status
+        ON CONFLICT (tenant_id, campaign_id, status) DO UPDATE SET n = c.n + EXCLUDED.n;
+    ELSE
+        INSERT INTO campaign_counters AS c (tenant_id, campaign_id, status, n)
+        SELECT tenant_id, campaign_id, status, SUM(k) FROM (
+            SELECT tenant_id, campaign_id, status, 1 AS k FROM new_rows
+            UNION ALL
+            SELECT tenant_id, campaign_id, status, -1 AS k FROM old_rows
+        ) d
+        GROUP BY tenant_id, campaign_id, status
+        HAVING SUM(k) <> 0
+        ORDER BY tenant_id, campaign_id, status
+        ON CONFLICT (tenant_id, campaign_id, status) DO UPDATE SET n = c.n + EXCLUDED.n;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER campaign_recipients_count_insert AFTER INSERT ON campaign_recipients
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION campaign_recipients_count();
+CREATE TRIGGER campaign_recipients_count_update AFTER UPDATE ON campaign_recipients
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION campaign_recipients_count();
+CREATE TRIGGER campaign_recipients_count_delete AFTER DELETE ON campaign_recipients
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION campaign_recipients_count();
