@@ -378,8 +378,9 @@ fn wants_another_pass(
 /// share (`max` over the groups considered), so a pass locks no more rows than it hands out;
 /// `reserve` runs another pass when some group may have more.
 ///
-/// Returns the jobs, how many groups the pass considered, and the considered groups that gave
-/// less than their share (they may have run out of ready jobs).
+/// Returns the jobs, how many groups the pass considered, and the considered groups that may
+/// have run out of ready jobs: each group's lane reads one job more than its share, and a
+/// lane no longer than the share means the group may be empty after this pass.
 #[cfg(feature = "postgres")]
 async fn pg_reserve_pass(
     pool: &sqlx::PgPool,
@@ -398,6 +399,8 @@ async fn pg_reserve_pass(
              SELECT grp, last_served FROM queue_groups \
              WHERE ($3::text[] IS NULL OR grp = ANY($3)) AND NOT (grp = ANY($4)) \
              ORDER BY last_served, grp LIMIT $1 \
+         ), s AS ( \
+             SELECT LEAST($2, ($1 - 1) / GREATEST(COUNT(*), 1) + 1) AS share FROM g \
          ), c AS ( \
              SELECT j.id, g.grp, g.last_served, ROW_NUMBER() OVER \
                  (PARTITION BY g.grp ORDER BY j.priority DESC, j.run_at, j.seq) AS rn \
@@ -405,10 +408,11 @@ async fn pg_reserve_pass(
                  SELECT id, priority, run_at, seq FROM queue_jobs \
                  WHERE grp = g.grp AND state = 'waiting' \
                  ORDER BY priority DESC, run_at, seq \
-                 LIMIT LEAST($2, (SELECT ($1 - 1) / GREATEST(COUNT(*), 1) + 1 FROM g)) \
+                 LIMIT (SELECT share + 1 FROM s) \
                  FOR UPDATE SKIP LOCKED) j \
          ), pick AS ( \
-             SELECT id, grp, last_served, rn FROM c ORDER BY rn, last_served, grp LIMIT $1 \
+             SELECT id, grp, last_served, rn FROM c WHERE rn <= (SELECT share FROM s) \
+             ORDER BY rn, last_served, grp LIMIT $1 \
          ), touch AS ( \
              UPDATE queue_groups SET last_served = nextval('queue_tick') \
              WHERE grp IN (SELECT grp FROM queue_groups WHERE grp IN (SELECT grp FROM pick) \
@@ -419,7 +423,8 @@ async fn pg_reserve_pass(
              FROM pick WHERE q.id = pick.id \
              RETURNING {cols}, pick.rn AS rank, pick.last_served AS served \
          ) \
-         SELECT g.grp AS considered, (SELECT COUNT(*) FROM g) AS groups, {upd} \
+         SELECT g.grp AS considered, (SELECT COUNT(*) FROM g) AS groups, \
+             (SELECT COUNT(*) FROM c WHERE c.grp = g.grp) AS lane, {upd} \
          FROM g LEFT JOIN upd ON upd.grp = g.grp",
         cols = COLUMNS
             .split(", ")
@@ -447,21 +452,18 @@ async fn pg_reserve_pass(
         Some(r) => usize::try_from(r.int("groups")?).unwrap_or(1),
         None => 1,
     };
-    let mut given: HashMap<String, usize> = HashMap::new();
+    let share = share(max, groups, options.max_per_group);
+    let mut short = HashSet::new();
     let mut ranked = Vec::with_capacity(rows.len());
     for r in &rows {
-        let got = given.entry(r.text("considered")?).or_default();
+        if usize::try_from(r.int("lane")?).unwrap_or(usize::MAX) <= share {
+            short.insert(r.text("considered")?);
+        }
         if r.opt_uuid("id")?.is_some() {
-            *got += 1;
             ranked.push(((r.int("rank")?, r.int("served")?), job_from_row(r)?));
         }
     }
-    let share = share(max, groups, options.max_per_group);
-    let short = given
-        .into_iter()
-        .filter(|(_, n)| *n < share)
-        .map(|(g, _)| g)
-        .collect();
+    let short = short.into_iter().collect();
     ranked.sort_by(|a, b| (a.0, &a.1.group).cmp(&(b.0, &b.1.group)));
     let jobs = ranked
         .into_iter()
@@ -494,9 +496,9 @@ async fn pg_promote_due(pool: &sqlx::PgPool, now: DateTime<Utc>) -> Result<()> {
 /// the group holds it); the check runs in a later statement, whose snapshot sees every job
 /// committed before the lock was taken.
 #[cfg(feature = "postgres")]
-async fn pg_forget_empty_groups(pool: &sqlx::PgPool, mut candidates: Vec<String>) -> Result<()> {
+async fn pg_forget_empty_groups(pool: &sqlx::PgPool, mut candidates: Vec<String>) -> Result<u64> {
     if candidates.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     candidates.sort_unstable();
     candidates.dedup();
@@ -511,18 +513,20 @@ async fn pg_forget_empty_groups(pool: &sqlx::PgPool, mut candidates: Vec<String>
     .iter()
     .map(|r| r.text("grp"))
     .collect::<Result<_>>()?;
+    let mut removed = 0;
     if !locked.is_empty() {
-        sqlx::query(
+        removed = sqlx::query(
             "DELETE FROM queue_groups g WHERE grp = ANY($1) AND NOT EXISTS \
              (SELECT 1 FROM queue_jobs j WHERE j.grp = g.grp AND j.state = 'waiting')",
         )
         .bind(&locked)
         .execute(&mut *tx)
         .await
-        .map_err(db_err)?;
+        .map_err(db_err)?
+        .rows_affected();
     }
     tx.commit().await.map_err(db_err)?;
-    Ok(())
+    Ok(removed)
 }
 
 /// PostgreSQL: passes until the reservation is full or no group has more.
@@ -540,13 +544,17 @@ async fn pg_reserve(
         let want = options.max - out.len();
         let (jobs, groups, short) = pg_reserve_pass(pool, options, want, until, token).await?;
         // Before the next pass, so that it does not spend its places on groups that ran out.
-        pg_forget_empty_groups(pool, short).await?;
+        let removed = pg_forget_empty_groups(pool, short).await?;
         let mut per_group: HashMap<String, usize> = HashMap::new();
         for r in &jobs {
             *per_group.entry(r.job.group.clone()).or_default() += 1;
         }
         let empty = jobs.is_empty();
         out.extend(jobs);
+        // An empty pass that removed groups from the line may have been blocked by them.
+        if empty && removed > 0 {
+            continue;
+        }
         if empty
             || !wants_another_pass(
                 options,
@@ -596,11 +604,14 @@ async fn sqlite_reserve(
     let mut out: Vec<Reservation> = Vec::new();
     for _ in 0..MAX_PASSES {
         let want = options.max - out.len();
-        let (jobs, per_group, share) =
+        let (jobs, per_group, share, removed) =
             sqlite_reserve_pass(&mut tx, options, want, until, token).await?;
         let empty = jobs.is_empty();
         out.extend(jobs);
-        if empty || !wants_another_pass(options, out.len(), &per_group, share) {
+        // An empty pass that removed groups from the line may have been blocked by them.
+        if (empty && removed == 0)
+            || (!empty && !wants_another_pass(options, out.len(), &per_group, share))
+        {
             break;
         }
     }
@@ -616,7 +627,7 @@ async fn sqlite_reserve_pass(
     want: usize,
     until: DateTime<Utc>,
     token: Uuid,
-) -> Result<(Vec<Reservation>, HashMap<String, usize>, usize)> {
+) -> Result<(Vec<Reservation>, HashMap<String, usize>, usize, u64)> {
     let max = i64::try_from(want).unwrap_or(i64::MAX);
     // Groups in line (all have ready jobs, or just ran out), least recently served first.
     let mut qb = sqlx::QueryBuilder::new("SELECT grp FROM queue_groups WHERE 1 = 1");
@@ -646,22 +657,29 @@ async fn sqlite_reserve_pass(
         .map(|r| r.text("grp"))
         .collect::<Result<_>>()?;
     let share = share(want, groups.len(), options.max_per_group);
-    let cap = i64::try_from(share).unwrap_or(i64::MAX);
+    // One more than the share: a lane that comes back no longer than the share tells that
+    // the group may run out in this pass.
+    let peek = i64::try_from(share).unwrap_or(i64::MAX).saturating_add(1);
     // Each group's next jobs in priority order, then round-robin across the groups.
     let mut lanes: Vec<Vec<Uuid>> = Vec::with_capacity(groups.len());
+    let mut short: Vec<&String> = Vec::new();
     for g in &groups {
-        let ids = sqlx::query(
+        let mut ids = sqlx::query(
             "SELECT id FROM queue_jobs WHERE grp = $1 AND state = 'waiting' \
              ORDER BY priority DESC, run_at, seq LIMIT $2",
         )
         .bind(g)
-        .bind(cap)
+        .bind(peek)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?
         .iter()
         .map(|r| r.uuid("id"))
         .collect::<Result<Vec<_>>>()?;
+        if ids.len() <= share {
+            short.push(g);
+        }
+        ids.truncate(share);
         lanes.push(ids);
     }
     let mut order: Vec<Uuid> = Vec::new();
@@ -681,16 +699,9 @@ async fn sqlite_reserve_pass(
         }
         rank += 1;
     }
-    // A group whose lane came back shorter than its share may have run out of ready jobs.
-    let short: Vec<&String> = groups
-        .iter()
-        .zip(&lanes)
-        .filter(|(_, lane)| lane.len() < share)
-        .map(|(g, _)| g)
-        .collect();
     if order.is_empty() {
-        sqlite_forget_empty_groups(tx, short).await?;
-        return Ok((Vec::new(), HashMap::new(), share));
+        let removed = sqlite_forget_empty_groups(tx, short).await?;
+        return Ok((Vec::new(), HashMap::new(), share, removed));
     }
     let mut qb = sqlx::QueryBuilder::new("UPDATE queue_jobs SET state = 'reserved', token = ");
     qb.push_bind(token)
@@ -726,7 +737,7 @@ async fn sqlite_reserve_pass(
     }
     qb.push(")");
     qb.build().execute(&mut *tx).await.map_err(db_err)?;
-    sqlite_forget_empty_groups(tx, short).await?;
+    let removed = sqlite_forget_empty_groups(tx, short).await?;
     let reserved: Vec<Reservation> = order
         .iter()
         .filter_map(|id| jobs.remove(id))
@@ -736,28 +747,30 @@ async fn sqlite_reserve_pass(
     for r in &reserved {
         *per_group.entry(r.job.group.clone()).or_default() += 1;
     }
-    Ok((reserved, per_group, share))
+    Ok((reserved, per_group, share, removed))
 }
 
-/// SQLite: removes from the line the `candidates` that have no ready job left. Runs inside
-/// the reservation's write transaction, after its jobs were marked reserved; the single
-/// writer makes the check and the removal atomic.
+/// SQLite: removes from the line the `candidates` that have no ready job left; returns how
+/// many it removed. Runs inside the reservation's write transaction, after its jobs were
+/// marked reserved; the single writer makes the check and the removal atomic.
 #[cfg(feature = "sqlite")]
 async fn sqlite_forget_empty_groups(
     tx: &mut sqlx::SqliteConnection,
     candidates: Vec<&String>,
-) -> Result<()> {
+) -> Result<u64> {
+    let mut removed = 0;
     for g in candidates {
-        sqlx::query(
+        removed += sqlx::query(
             "DELETE FROM queue_groups WHERE grp = $1 AND NOT EXISTS \
              (SELECT 1 FROM queue_jobs WHERE grp = $1 AND state = 'waiting')",
         )
         .bind(g)
         .execute(&mut *tx)
         .await
-        .map_err(db_err)?;
+        .map_err(db_err)?
+        .rows_affected();
     }
-    Ok(())
+    Ok(removed)
 }
 
 impl SqlQueue {
