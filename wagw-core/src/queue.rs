@@ -4,6 +4,13 @@
 //! A job belongs to a *group* (the sending channel). [`reserve`](Queue::reserve) takes jobs
 //! round-robin across groups, so one number's blast never starves another number; inside a
 //! group, higher priority goes first, then earlier `run_at`, then insertion order.
+//!
+//! A reservation's cost follows the jobs it returns: groups that hold nothing ready and jobs
+//! that are not due yet must not slow it down, however many there are.
+//!
+//! Dead letters: only [`nack`](Queue::nack) puts a job there. An expired reservation makes
+//! the job ready again even past its last attempt, so the job's next holder always learns of
+//! it (see [`Job::attempts`]).
 
 use std::time::Duration;
 
@@ -30,7 +37,7 @@ pub struct NewJob {
     /// While a job with this key is in the queue (ready, delayed, reserved or dead), another
     /// enqueue with the same key is a duplicate. The key is free again after `ack`.
     pub dedup_key: Option<String>,
-    /// Attempts before the job goes to the dead letters.
+    /// Attempts before a [`nack`](Queue::nack) sends the job to the dead letters.
     pub max_attempts: u32,
 }
 
@@ -91,8 +98,15 @@ pub struct Job {
     /// Deduplication key.
     pub dedup_key: Option<String>,
     /// Reservations so far, the current one included.
+    ///
+    /// It may exceed [`max_attempts`](Self::max_attempts): a reservation that expires (its
+    /// holder died or stalled) always makes the job ready again with its attempt counted,
+    /// because only the holder can settle what the job stands for. A holder that receives a
+    /// job with `attempts > max_attempts` settles it as out of attempts (the dispatcher fails
+    /// its message with a reason), then [`nack`](Queue::nack)s it to the dead letters or
+    /// [`ack`](Queue::ack)s it.
     pub attempts: u32,
-    /// Attempts before dead-lettering.
+    /// Attempts before a [`nack`](Queue::nack) sends the job to the dead letters.
     pub max_attempts: u32,
     /// The error of the last failed attempt.
     pub last_error: Option<String>,
@@ -241,8 +255,10 @@ pub trait Queue: Send + Sync {
         }
         Ok(stale)
     }
-    /// Fails an attempt: the job runs again at `retry_at`, or becomes a dead letter when it
-    /// has used `max_attempts`.
+    /// Fails an attempt: the job runs again at `retry_at`, or becomes a dead letter when its
+    /// `attempts` have reached `max_attempts` (`attempts >= max_attempts`, which includes a
+    /// job redelivered past its last attempt after an expiry). `nack` is the only way into
+    /// the dead letters.
     async fn nack(
         &self,
         lease: &Lease,
@@ -253,8 +269,15 @@ pub trait Queue: Send + Sync {
     async fn release(&self, lease: &Lease) -> Result<()>;
     /// Extends a reservation by `visibility` from now; returns the new expiry.
     async fn extend(&self, lease: &Lease, visibility: Duration) -> Result<DateTime<Utc>>;
-    /// Makes jobs whose reservation expired available again (or dead letters, when out of
-    /// attempts). Returns how many were recovered. Workers call it periodically.
+    /// Makes jobs whose reservation expired ready again, with the expired attempt counted.
+    /// Returns how many were recovered. Workers call it periodically (backends may also run
+    /// it inside [`reserve`](Self::reserve)).
+    ///
+    /// Expiry never dead-letters, not even on the last attempt: the job's holder is the only
+    /// one who can settle what the job stands for (a message must reach a terminal state), so
+    /// the job comes back, possibly with `attempts > max_attempts`, and the next holder
+    /// decides (see [`Job::attempts`]). A job only becomes a dead letter through
+    /// [`nack`](Self::nack).
     async fn recover_expired(&self) -> Result<u64>;
     /// Counts jobs by state.
     async fn stats(&self) -> Result<QueueStats>;

@@ -135,16 +135,9 @@ impl QueueState {
             }
             self.reserved.remove(&(until, id));
             recovered += 1;
-            let Some(entry) = self.jobs.get_mut(&id) else {
-                continue;
-            };
-            if entry.job.attempts >= entry.job.max_attempts {
-                entry.job.last_error = Some("reservation expired on the last attempt".into());
-                entry.state = EntryState::Dead;
-                self.dead.insert(id);
-            } else {
-                self.schedule(id, now);
-            }
+            // Ready again even past the last attempt: only a holder can settle the job's
+            // message, so expiry never dead-letters behind its back (see `Job::attempts`).
+            self.schedule(id, now);
         }
         recovered
     }

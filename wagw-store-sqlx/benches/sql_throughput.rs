@@ -206,7 +206,7 @@ fn main() {
             std::fs::create_dir_all(&dir).expect("tmp");
             let url = format!("sqlite://{}", dir.join("bench.db").display());
             let store = SqlStore::connect(&url).await.expect("sqlite");
-            run("SQLite (file, WAL, synchronous=NORMAL)", store.clone()).await;
+            run("SQLite (file, WAL, synchronous=FULL)", store.clone()).await;
             store.close().await;
             let _ = std::fs::remove_dir_all(&dir);
         }

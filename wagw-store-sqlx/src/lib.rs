@@ -24,6 +24,12 @@
 //!   `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with `SQLITE_BUSY`;
 //!   reads use a pool of reader connections (WAL lets them run beside the writer). A busy
 //!   timeout covers other processes that open the same file.
+//! - SQLite durability: files run in WAL mode with `synchronous = FULL` by default
+//!   ([`SqliteDurability::Full`]), so every commit is on disk before the call that made it
+//!   returns and a power loss loses no accepted message or job.
+//!   [`SqlStore::sqlite_with_durability`] can relax it to [`SqliteDurability::Normal`]
+//!   (faster commits; a power loss or OS crash may roll back the last transactions, a crash
+//!   of the process alone loses nothing). BENCHMARKS.md has the cost of each.
 //! - PostgreSQL: one pool; the queue and the webhook outbox claim rows with
 //!   `FOR UPDATE SKIP LOCKED` in one statement, so any number of workers on any number of
 //!   machines can share it.
@@ -88,6 +94,33 @@ pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 #[cfg(feature = "postgres")]
 pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How hard a SQLite file database works to keep a commit across a power loss: the
+/// `synchronous` setting of its WAL. Ignored by in-memory databases.
+#[cfg(feature = "sqlite")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SqliteDurability {
+    /// `synchronous = FULL` (the default): every commit is synced to the WAL file before it
+    /// returns, so nothing a call accepted is lost on power loss or an OS crash.
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: the WAL is synced at checkpoints only. Commits cost less; a
+    /// crash of the process loses nothing, but a power loss or OS crash may roll back the
+    /// transactions committed since the last checkpoint, messages and jobs that callers were
+    /// told were accepted.
+    Normal,
+}
+
+#[cfg(feature = "sqlite")]
+impl SqliteDurability {
+    fn synchronous(self) -> SqliteSynchronous {
+        match self {
+            Self::Full => SqliteSynchronous::Full,
+            Self::Normal => SqliteSynchronous::Normal,
+        }
+    }
+}
+
 /// A [`Store`](wagw_core::Store) on SQLite or PostgreSQL. Cheap to clone: clones share the
 /// pools.
 #[derive(Debug, Clone)]
@@ -107,8 +140,9 @@ fn connect_err(e: sqlx::Error) -> Error {
 impl SqlStore {
     /// Connects by URL and applies the migrations.
     ///
-    /// `sqlite:` URLs open (and create) a file in WAL mode, or an in-memory database for
-    /// `sqlite::memory:`; `postgres:`/`postgresql:` URLs open a pool of 10 connections.
+    /// `sqlite:` URLs open (and create) a file in WAL mode with the default
+    /// [`SqliteDurability::Full`], or an in-memory database for `sqlite::memory:`;
+    /// `postgres:`/`postgresql:` URLs open a pool of 10 connections.
     pub async fn connect(url: &str) -> Result<Self> {
         #[cfg(feature = "sqlite")]
         if url.starts_with("sqlite:") {
@@ -127,11 +161,32 @@ impl SqlStore {
     }
 
     /// Opens a SQLite database with `readers` reader connections (plus one writer) and applies
-    /// the migrations. WAL mode, `synchronous = NORMAL`, foreign keys on and a 10-second busy
-    /// timeout are set on top of `options`. An in-memory database uses a single connection
-    /// for everything.
+    /// the migrations. WAL mode, `synchronous = FULL` ([`SqliteDurability::Full`]), foreign
+    /// keys on and a 10-second busy timeout are set on top of `options`. An in-memory database
+    /// uses a single connection for everything.
     #[cfg(feature = "sqlite")]
     pub async fn sqlite(options: SqliteConnectOptions, readers: u32) -> Result<Self> {
+        Self::sqlite_with_durability(options, readers, SqliteDurability::default()).await
+    }
+
+    /// Like [`sqlite`](Self::sqlite) with the given durability, on the writer and on every
+    /// reader connection. For a URL, parse it into [`SqliteConnectOptions`] first:
+    ///
+    /// ```no_run
+    /// # async fn open() -> wagw_core::Result<()> {
+    /// use wagw_store_sqlx::{SqlStore, SqliteDurability};
+    /// let options = "sqlite://wagw.db".parse::<sqlx::sqlite::SqliteConnectOptions>()
+    ///     .map_err(|e| wagw_core::Error::backend("bad url", false, e))?
+    ///     .create_if_missing(true);
+    /// let store = SqlStore::sqlite_with_durability(options, 4, SqliteDurability::Normal).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "sqlite")]
+    pub async fn sqlite_with_durability(
+        options: SqliteConnectOptions,
+        readers: u32,
+        durability: SqliteDurability,
+    ) -> Result<Self> {
         let in_memory = options.get_filename().as_os_str() == ":memory:"
             || options.get_filename().as_os_str().is_empty();
         let options = options
@@ -153,7 +208,7 @@ impl SqlStore {
         } else {
             let options = options
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal);
+                .synchronous(durability.synchronous());
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(options.clone())
@@ -271,5 +326,75 @@ impl SqlStore {
         if let Db::Postgres(pool) = &self.settle {
             pool.close().await;
         }
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+
+    /// `PRAGMA synchronous` of the writer and of every reader connection (all held at once,
+    /// so each is a distinct connection): 2 is FULL, 1 is NORMAL.
+    async fn synchronous_levels(store: &SqlStore, readers: u32) -> Vec<i64> {
+        let Db::Sqlite(pools) = &store.db else {
+            panic!("a SQLite store");
+        };
+        let pragma = "PRAGMA synchronous";
+        let mut levels = Vec::new();
+        let mut writer = pools.writer.acquire().await.expect("writer");
+        levels.push(
+            sqlx::query_scalar::<_, i64>(pragma)
+                .fetch_one(&mut *writer)
+                .await
+                .expect("writer pragma"),
+        );
+        let mut held = Vec::new();
+        for _ in 0..readers {
+            held.push(pools.reader.acquire().await.expect("reader"));
+        }
+        for conn in &mut held {
+            levels.push(
+                sqlx::query_scalar::<_, i64>(pragma)
+                    .fetch_one(&mut **conn)
+                    .await
+                    .expect("reader pragma"),
+            );
+        }
+        levels
+    }
+
+    fn path() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join("wagw-sqlx-unit");
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        dir.join(format!("{}.db", uuid::Uuid::new_v4().simple()))
+    }
+
+    #[tokio::test]
+    async fn sqlite_files_sync_every_commit_by_default() {
+        let file = path();
+        let store = SqlStore::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .expect("open");
+        assert_eq!(synchronous_levels(&store, 4).await, [2, 2, 2, 2, 2]);
+        store.close().await;
+        let options = SqliteConnectOptions::new().filename(&file);
+        let store = SqlStore::sqlite(options, 3).await.expect("reopen");
+        assert_eq!(synchronous_levels(&store, 3).await, [2, 2, 2, 2]);
+        store.close().await;
+        let _ = std::fs::remove_file(&file);
+    }
+
+    #[tokio::test]
+    async fn sqlite_durability_can_be_relaxed_to_normal() {
+        let file = path();
+        let options = SqliteConnectOptions::new()
+            .filename(&file)
+            .create_if_missing(true);
+        let store = SqlStore::sqlite_with_durability(options, 3, SqliteDurability::Normal)
+            .await
+            .expect("open");
+        assert_eq!(synchronous_levels(&store, 3).await, [1, 1, 1, 1]);
+        store.close().await;
+        let _ = std::fs::remove_file(&file);
     }
 }

@@ -1,11 +1,24 @@
 //! [`SqlQueue`]: the `Queue` trait in SQL.
 //!
-//! Jobs live in `queue_jobs` with a `state` of `waiting` (ready or delayed, by `run_at`),
-//! `reserved` or `dead`. Fairness comes from `queue_groups`, one row per group with the tick
-//! at which it was last served: a reservation considers the groups with due jobs least
+//! Jobs live in `queue_jobs` with a `state` of `waiting` (ready), `delayed` (not due yet),
+//! `reserved` or `dead`. Fairness comes from `queue_groups`, one row per group *with ready
+//! jobs* and the tick at which it was last served: a reservation considers those groups least
 //! recently served first, takes up to the per-group cap from each in priority order, and
 //! interleaves them by rank (first job of every group, then the second ...), which is the
 //! round-robin the trait promises.
+//!
+//! A reservation's cost follows what it returns, not what waits:
+//!
+//! - due delayed jobs are promoted to `waiting` by a range scan of the `run_at` index of
+//!   delayed jobs (nothing is read when nothing is due), so delayed jobs are never in the way;
+//! - a group enters `queue_groups` (at the end of the line) when a job becomes ready in it,
+//!   and leaves when a reservation finds it without ready jobs, so groups that ever existed
+//!   but hold nothing ready are never scanned.
+//!
+//! On PostgreSQL a statement that makes a job ready upserts its group with
+//! `ON CONFLICT DO UPDATE`, which locks the group row until the transaction commits; the
+//! removal of an empty group locks the row first (`SKIP LOCKED`) and checks for ready jobs in a
+//! later statement, so it can never remove a group beside a ready job that is being committed.
 //!
 //! - PostgreSQL does all of that in one statement: a `LATERAL` index scan per group with
 //!   `FOR UPDATE SKIP LOCKED`, a window function for the ranks, and an `UPDATE ... FROM` that
@@ -14,12 +27,12 @@
 //!   connection, so reservations are serialised and never overlap.
 //!
 //! Durability: enqueues commit synchronously on both databases (an accepted job survives a
-//! crash). On PostgreSQL, reservations and lease settlements (`ack`, `nack`, `release`,
-//! `extend`, `recover_expired`) commit with `synchronous_commit = off`, as SQLite's WAL with
-//! `synchronous = NORMAL` does: a power loss may forget the last fraction of a second of
-//! them, which at worst delivers a job again, the at-least-once promise the queue makes
-//! anyway (the dispatcher's `record_attempt` keeps such a redelivery from sending twice).
-//! It saves one WAL flush per acknowledged job.
+//! crash; on SQLite with the default [`SqliteDurability::Full`](crate::SqliteDurability)). On
+//! PostgreSQL, reservations and lease settlements (`ack`, `nack`, `release`, `extend`,
+//! `recover_expired`) commit with `synchronous_commit = off`: a power loss may forget the
+//! last fraction of a second of them, which at worst delivers a job again, the at-least-once
+//! promise the queue makes anyway (the dispatcher's `record_attempt` keeps such a redelivery
+//! from sending twice). It saves one WAL flush per acknowledged job.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -49,6 +62,108 @@ const RECOVER_EVERY_MICROS: i64 = 1_000_000;
 
 /// Passes a reservation makes at most (see [`share`]).
 const MAX_PASSES: usize = 4;
+
+/// Delayed jobs a reservation promotes at most; the next reservation takes the rest, so one
+/// reservation never pays for a flood of jobs coming due at once.
+const PROMOTE_AT_MOST: i64 = 10_000;
+
+/// A value bound to a queue statement (see [`update_jobs`]).
+enum Arg {
+    Id(Uuid),
+    Time(DateTime<Utc>),
+    Text(String),
+}
+
+/// SQLite: puts `groups` (which now have ready jobs) in line. A new group goes to the end of
+/// the line, as if just served; a group already in line keeps its place.
+#[cfg(feature = "sqlite")]
+async fn sqlite_mark_ready<'a>(
+    tx: &mut sqlx::SqliteConnection,
+    groups: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
+    let groups: std::collections::BTreeSet<&str> = groups.into_iter().collect();
+    for g in groups {
+        sqlx::query(
+            "INSERT INTO queue_groups (grp, last_served) \
+             VALUES ($1, (SELECT COALESCE(MAX(last_served), 0) + 1 FROM queue_groups)) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(g)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: the statement that puts the groups in `$1` in line, at the end for a new
+/// group. `DO UPDATE` (not `DO NOTHING`) locks an existing group row until the transaction
+/// commits, so [`pg_forget_empty_groups`] cannot remove it beside the ready job being
+/// committed; the groups are sorted so that two such transactions lock in the same order.
+#[cfg(feature = "postgres")]
+const PG_MARK_READY: &str = "INSERT INTO queue_groups (grp, last_served) \
+     SELECT g, nextval('queue_tick') FROM (SELECT DISTINCT g FROM UNNEST($1::text[]) AS g) d \
+     ORDER BY g ON CONFLICT (grp) DO UPDATE SET grp = EXCLUDED.grp";
+
+/// Runs `sql`, an `UPDATE queue_jobs ... RETURNING state, grp`, and puts the groups of the jobs
+/// it made ready (`waiting`) in line, in one transaction. Returns the `(state, group)` rows.
+async fn update_jobs(db: &Db, sql: &str, args: &[Arg]) -> Result<Vec<(String, String)>> {
+    per_dialect!(db,
+        sqlite(pools) => {
+            let mut tx = pools
+                .writer
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(db_err)?;
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+            for a in args {
+                q = match a {
+                    Arg::Id(v) => q.bind(*v),
+                    Arg::Time(v) => q.bind(Ts(*v)),
+                    Arg::Text(v) => q.bind(v.clone()),
+                };
+            }
+            let rows = q
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| Ok((r.text("state")?, r.text("grp")?)))
+                .collect::<Result<Vec<_>>>()?;
+            sqlite_mark_ready(
+                &mut tx,
+                rows.iter().filter(|(s, _)| s == "waiting").map(|(_, g)| g.as_str()),
+            )
+            .await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(rows)
+        },
+        postgres(pool) => {
+            // One statement: the upsert reads the jobs the update changed.
+            let sql = format!(
+                "WITH n AS ({sql}), r AS (INSERT INTO queue_groups (grp, last_served) \
+                 SELECT g, nextval('queue_tick') FROM \
+                 (SELECT DISTINCT grp AS g FROM n WHERE state = 'waiting') d \
+                 ORDER BY g ON CONFLICT (grp) DO UPDATE SET grp = EXCLUDED.grp) \
+                 SELECT state, grp FROM n"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for a in args {
+                q = match a {
+                    Arg::Id(v) => q.bind(*v),
+                    Arg::Time(v) => q.bind(Ts(*v)),
+                    Arg::Text(v) => q.bind(v.clone()),
+                };
+            }
+            q.fetch_all(pool)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| Ok((r.text("state")?, r.text("grp")?)))
+                .collect()
+        },
+    )
+}
 
 /// A [`Queue`] on SQLite or PostgreSQL; get one from
 /// [`SqlStore::queue`](crate::SqlStore::queue) or [`SqlQueue::connect`]. Cheap to clone.
@@ -128,20 +243,12 @@ async fn sqlite_enqueue(
         .await
         .map_err(db_err)?;
     let mut out = Vec::with_capacity(rows.len());
-    let mut groups = std::collections::HashSet::new();
-    for r in rows {
-        if groups.insert(r.group.clone()) {
-            sqlx::query(
-                "INSERT INTO queue_groups (grp, last_served) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-            )
-            .bind(&r.group)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
+    let mut ready = std::collections::HashSet::new();
+    for r in &rows {
         let created = sqlx::query(
             "INSERT INTO queue_jobs (id, grp, priority, run_at, payload, dedup_key, attempts, \
-             max_attempts, created_at, state) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, 'waiting') \
+             max_attempts, created_at, state) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, \
+             CASE WHEN $4 > $8 THEN 'delayed' ELSE 'waiting' END) \
              ON CONFLICT DO NOTHING",
         )
         .bind(r.id)
@@ -157,6 +264,9 @@ async fn sqlite_enqueue(
         .map_err(db_err)?
         .rows_affected();
         if created == 1 {
+            if r.run_at <= now {
+                ready.insert(r.group.as_str());
+            }
             out.push(Enqueued::Created(JobId(r.id)));
         } else {
             let existing = sqlx::query("SELECT id FROM queue_jobs WHERE dedup_key = $1")
@@ -168,6 +278,7 @@ async fn sqlite_enqueue(
             out.push(Enqueued::Duplicate(JobId(existing.uuid("id")?)));
         }
     }
+    sqlite_mark_ready(&mut tx, ready).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(out)
 }
@@ -179,21 +290,11 @@ async fn pg_enqueue(
     now: DateTime<Utc>,
 ) -> Result<Vec<Enqueued>> {
     let mut tx = pool.begin().await.map_err(db_err)?;
-    let mut groups: Vec<&str> = rows.iter().map(|r| r.group.as_str()).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    sqlx::query(
-        "INSERT INTO queue_groups (grp, last_served) SELECT g, 0 FROM UNNEST($1::text[]) AS g \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&groups)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
     let created: HashSet<Uuid> = sqlx::query(
         "INSERT INTO queue_jobs (id, grp, priority, run_at, payload, dedup_key, attempts, \
          max_attempts, created_at, state) \
-         SELECT id, grp, priority, run_at, payload, dedup_key, 0, max_attempts, $8, 'waiting' \
+         SELECT id, grp, priority, run_at, payload, dedup_key, 0, max_attempts, $8, \
+         CASE WHEN run_at > $8 THEN 'delayed' ELSE 'waiting' END \
          FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::timestamptz[], $5::bytea[], \
          $6::text[], $7::int8[]) WITH ORDINALITY \
          AS u(id, grp, priority, run_at, payload, dedup_key, max_attempts, n) \
@@ -213,6 +314,18 @@ async fn pg_enqueue(
     .iter()
     .map(|r| r.uuid("id"))
     .collect::<Result<_>>()?;
+    let ready: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.run_at <= now && created.contains(&r.id))
+        .map(|r| r.group.as_str())
+        .collect();
+    if !ready.is_empty() {
+        sqlx::query(PG_MARK_READY)
+            .bind(&ready)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
     let keys: Vec<String> = rows
         .iter()
         .filter(|r| !created.contains(&r.id))
@@ -264,54 +377,69 @@ fn wants_another_pass(
 /// PostgreSQL: one pass of a reservation, in one statement. Each group gives at most its
 /// share (`max` over the groups considered), so a pass locks no more rows than it hands out;
 /// `reserve` runs another pass when some group may have more.
+///
+/// Returns the jobs, how many groups the pass considered, and the considered groups that may
+/// have run out of ready jobs: each group's lane reads one job more than its share, and a
+/// lane no longer than the share means the group may be empty after this pass.
 #[cfg(feature = "postgres")]
 async fn pg_reserve_pass(
     pool: &sqlx::PgPool,
     options: &ReserveOptions,
     max: usize,
-    now: DateTime<Utc>,
     until: DateTime<Utc>,
     token: Uuid,
-) -> Result<(Vec<Reservation>, usize)> {
+) -> Result<(Vec<Reservation>, usize, Vec<String>)> {
     let cap = i64::try_from(options.max_per_group.unwrap_or(max).min(max)).unwrap_or(i64::MAX);
-    let max = i64::try_from(max).unwrap_or(i64::MAX);
+    let limit = i64::try_from(max).unwrap_or(i64::MAX);
     let sql = format!(
+        // Every group in line has ready jobs (or just ran out: the final join reports it, and
+        // `pg_forget_empty_groups` removes it), so the pass reads about as many groups and
+        // jobs as it hands out.
         "WITH g AS ( \
-             SELECT grp, last_served FROM queue_groups qg \
-             WHERE ($4::text[] IS NULL OR grp = ANY($4)) AND NOT (grp = ANY($5)) \
-             AND EXISTS (SELECT 1 FROM queue_jobs j WHERE j.grp = qg.grp \
-                         AND j.state = 'waiting' AND j.run_at <= $1) \
-             ORDER BY last_served, grp LIMIT $2 \
+             SELECT grp, last_served FROM queue_groups \
+             WHERE ($3::text[] IS NULL OR grp = ANY($3)) AND NOT (grp = ANY($4)) \
+             ORDER BY last_served, grp LIMIT $1 \
+         ), s AS ( \
+             SELECT LEAST($2, ($1 - 1) / GREATEST(COUNT(*), 1) + 1) AS share FROM g \
          ), c AS ( \
              SELECT j.id, g.grp, g.last_served, ROW_NUMBER() OVER \
                  (PARTITION BY g.grp ORDER BY j.priority DESC, j.run_at, j.seq) AS rn \
              FROM g CROSS JOIN LATERAL ( \
                  SELECT id, priority, run_at, seq FROM queue_jobs \
-                 WHERE grp = g.grp AND state = 'waiting' AND run_at <= $1 \
+                 WHERE grp = g.grp AND state = 'waiting' \
                  ORDER BY priority DESC, run_at, seq \
-                 LIMIT LEAST($3, (SELECT ($2 - 1) / GREATEST(COUNT(*), 1) + 1 FROM g)) \
+                 LIMIT (SELECT share + 1 FROM s) \
                  FOR UPDATE SKIP LOCKED) j \
          ), pick AS ( \
-             SELECT id, grp, last_served, rn FROM c ORDER BY rn, last_served, grp LIMIT $2 \
+             SELECT id, grp, last_served, rn FROM c WHERE rn <= (SELECT share FROM s) \
+             ORDER BY rn, last_served, grp LIMIT $1 \
          ), touch AS ( \
              UPDATE queue_groups SET last_served = nextval('queue_tick') \
              WHERE grp IN (SELECT grp FROM queue_groups WHERE grp IN (SELECT grp FROM pick) \
                            FOR UPDATE SKIP LOCKED) \
+         ), upd AS ( \
+             UPDATE queue_jobs q SET state = 'reserved', token = $5, attempts = q.attempts + 1, \
+                 reserved_until = $6 \
+             FROM pick WHERE q.id = pick.id \
+             RETURNING {cols}, pick.rn AS rank, pick.last_served AS served \
          ) \
-         UPDATE queue_jobs q SET state = 'reserved', token = $6, attempts = q.attempts + 1, \
-             reserved_until = $7 \
-         FROM pick WHERE q.id = pick.id \
-         RETURNING {cols}, pick.rn AS rank, pick.last_served AS served, \
-             (SELECT COUNT(*) FROM g) AS groups",
+         SELECT g.grp AS considered, (SELECT COUNT(*) FROM g) AS groups, \
+             (SELECT COUNT(*) FROM c WHERE c.grp = g.grp) AS lane, {upd} \
+         FROM g LEFT JOIN upd ON upd.grp = g.grp",
         cols = COLUMNS
             .split(", ")
             .map(|c| format!("q.{c}"))
             .collect::<Vec<_>>()
+            .join(", "),
+        upd = COLUMNS
+            .split(", ")
+            .chain(["rank", "served"])
+            .map(|c| format!("upd.{c}"))
+            .collect::<Vec<_>>()
             .join(", ")
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(now)
-        .bind(max)
+        .bind(limit)
         .bind(cap)
         .bind(options.groups.clone())
         .bind(options.exclude_groups.clone())
@@ -324,16 +452,81 @@ async fn pg_reserve_pass(
         Some(r) => usize::try_from(r.int("groups")?).unwrap_or(1),
         None => 1,
     };
-    let mut ranked = rows
-        .iter()
-        .map(|r| Ok(((r.int("rank")?, r.int("served")?), job_from_row(r)?)))
-        .collect::<Result<Vec<_>>>()?;
+    let share = share(max, groups, options.max_per_group);
+    let mut short = HashSet::new();
+    let mut ranked = Vec::with_capacity(rows.len());
+    for r in &rows {
+        if usize::try_from(r.int("lane")?).unwrap_or(usize::MAX) <= share {
+            short.insert(r.text("considered")?);
+        }
+        if r.opt_uuid("id")?.is_some() {
+            ranked.push(((r.int("rank")?, r.int("served")?), job_from_row(r)?));
+        }
+    }
+    let short = short.into_iter().collect();
     ranked.sort_by(|a, b| (a.0, &a.1.group).cmp(&(b.0, &b.1.group)));
     let jobs = ranked
         .into_iter()
         .map(|(_, job)| reservation(job, token, until))
         .collect();
-    Ok((jobs, groups))
+    Ok((jobs, groups, short))
+}
+
+/// PostgreSQL: promotes due delayed jobs (at most [`PROMOTE_AT_MOST`]) to ready and puts
+/// their groups in line. Reads nothing when nothing is due.
+#[cfg(feature = "postgres")]
+async fn pg_promote_due(pool: &sqlx::PgPool, now: DateTime<Utc>) -> Result<()> {
+    let db = Db::Postgres(pool.clone());
+    update_jobs(
+        &db,
+        &format!(
+            "UPDATE queue_jobs SET state = 'waiting' WHERE id IN ( \
+                 SELECT id FROM queue_jobs WHERE state = 'delayed' AND run_at <= $1 \
+                 ORDER BY run_at LIMIT {PROMOTE_AT_MOST} FOR UPDATE SKIP LOCKED) \
+             RETURNING state, grp"
+        ),
+        &[Arg::Time(now)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// PostgreSQL: removes from the line the `candidates` that have no ready job. Each group row
+/// is locked first, skipping rows a concurrent transaction holds (one making a job ready in
+/// the group holds it); the check runs in a later statement, whose snapshot sees every job
+/// committed before the lock was taken.
+#[cfg(feature = "postgres")]
+async fn pg_forget_empty_groups(pool: &sqlx::PgPool, mut candidates: Vec<String>) -> Result<u64> {
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    let locked: Vec<String> = sqlx::query(
+        "SELECT grp FROM queue_groups WHERE grp = ANY($1) ORDER BY grp FOR UPDATE SKIP LOCKED",
+    )
+    .bind(&candidates)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .iter()
+    .map(|r| r.text("grp"))
+    .collect::<Result<_>>()?;
+    let mut removed = 0;
+    if !locked.is_empty() {
+        removed = sqlx::query(
+            "DELETE FROM queue_groups g WHERE grp = ANY($1) AND NOT EXISTS \
+             (SELECT 1 FROM queue_jobs j WHERE j.grp = g.grp AND j.state = 'waiting')",
+        )
+        .bind(&locked)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(removed)
 }
 
 /// PostgreSQL: passes until the reservation is full or no group has more.
@@ -345,16 +538,23 @@ async fn pg_reserve(
     until: DateTime<Utc>,
     token: Uuid,
 ) -> Result<Vec<Reservation>> {
+    pg_promote_due(pool, now).await?;
     let mut out: Vec<Reservation> = Vec::new();
     for _ in 0..MAX_PASSES {
         let want = options.max - out.len();
-        let (jobs, groups) = pg_reserve_pass(pool, options, want, now, until, token).await?;
+        let (jobs, groups, short) = pg_reserve_pass(pool, options, want, until, token).await?;
+        // Before the next pass, so that it does not spend its places on groups that ran out.
+        let removed = pg_forget_empty_groups(pool, short).await?;
         let mut per_group: HashMap<String, usize> = HashMap::new();
         for r in &jobs {
             *per_group.entry(r.job.group.clone()).or_default() += 1;
         }
         let empty = jobs.is_empty();
         out.extend(jobs);
+        // An empty pass that removed groups from the line may have been blocked by them.
+        if empty && removed > 0 {
+            continue;
+        }
         if empty
             || !wants_another_pass(
                 options,
@@ -385,14 +585,33 @@ async fn sqlite_reserve(
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(db_err)?;
+    // Due delayed jobs become ready: a range scan of the delayed index, empty when none is due.
+    let promoted: Vec<String> = sqlx::query(
+        "UPDATE queue_jobs SET state = 'waiting' WHERE seq IN ( \
+             SELECT seq FROM queue_jobs WHERE state = 'delayed' AND run_at <= $1 \
+             ORDER BY run_at LIMIT $2) \
+         RETURNING grp",
+    )
+    .bind(Ts(now))
+    .bind(PROMOTE_AT_MOST)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .iter()
+    .map(|r| r.text("grp"))
+    .collect::<Result<_>>()?;
+    sqlite_mark_ready(&mut tx, promoted.iter().map(String::as_str)).await?;
     let mut out: Vec<Reservation> = Vec::new();
     for _ in 0..MAX_PASSES {
         let want = options.max - out.len();
-        let (jobs, per_group, share) =
-            sqlite_reserve_pass(&mut tx, options, want, now, until, token).await?;
+        let (jobs, per_group, share, removed) =
+            sqlite_reserve_pass(&mut tx, options, want, until, token).await?;
         let empty = jobs.is_empty();
         out.extend(jobs);
-        if empty || !wants_another_pass(options, out.len(), &per_group, share) {
+        // An empty pass that removed groups from the line may have been blocked by them.
+        if (empty && removed == 0)
+            || (!empty && !wants_another_pass(options, out.len(), &per_group, share))
+        {
             break;
         }
     }
@@ -406,17 +625,12 @@ async fn sqlite_reserve_pass(
     tx: &mut sqlx::SqliteConnection,
     options: &ReserveOptions,
     want: usize,
-    now: DateTime<Utc>,
     until: DateTime<Utc>,
     token: Uuid,
-) -> Result<(Vec<Reservation>, HashMap<String, usize>, usize)> {
+) -> Result<(Vec<Reservation>, HashMap<String, usize>, usize, u64)> {
     let max = i64::try_from(want).unwrap_or(i64::MAX);
-    // Groups with due jobs, least recently served first.
-    let mut qb = sqlx::QueryBuilder::new(
-        "SELECT grp FROM queue_groups qg WHERE EXISTS (SELECT 1 FROM queue_jobs j \
-         WHERE j.grp = qg.grp AND j.state = 'waiting' AND j.run_at <= ",
-    );
-    qb.push_bind(Ts(now)).push(")");
+    // Groups in line (all have ready jobs, or just ran out), least recently served first.
+    let mut qb = sqlx::QueryBuilder::new("SELECT grp FROM queue_groups WHERE 1 = 1");
     if let Some(only) = &options.groups {
         qb.push(" AND grp IN (");
         let mut list = qb.separated(", ");
@@ -443,23 +657,29 @@ async fn sqlite_reserve_pass(
         .map(|r| r.text("grp"))
         .collect::<Result<_>>()?;
     let share = share(want, groups.len(), options.max_per_group);
-    let cap = i64::try_from(share).unwrap_or(i64::MAX);
+    // One more than the share: a lane that comes back no longer than the share tells that
+    // the group may run out in this pass.
+    let peek = i64::try_from(share).unwrap_or(i64::MAX).saturating_add(1);
     // Each group's next jobs in priority order, then round-robin across the groups.
     let mut lanes: Vec<Vec<Uuid>> = Vec::with_capacity(groups.len());
+    let mut short: Vec<&String> = Vec::new();
     for g in &groups {
-        let ids = sqlx::query(
-            "SELECT id FROM queue_jobs WHERE grp = $1 AND state = 'waiting' AND run_at <= $2 \
-             ORDER BY priority DESC, run_at, seq LIMIT $3",
+        let mut ids = sqlx::query(
+            "SELECT id FROM queue_jobs WHERE grp = $1 AND state = 'waiting' \
+             ORDER BY priority DESC, run_at, seq LIMIT $2",
         )
         .bind(g)
-        .bind(Ts(now))
-        .bind(cap)
+        .bind(peek)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?
         .iter()
         .map(|r| r.uuid("id"))
         .collect::<Result<Vec<_>>>()?;
+        if ids.len() <= share {
+            short.push(g);
+        }
+        ids.truncate(share);
         lanes.push(ids);
     }
     let mut order: Vec<Uuid> = Vec::new();
@@ -480,7 +700,8 @@ async fn sqlite_reserve_pass(
         rank += 1;
     }
     if order.is_empty() {
-        return Ok((Vec::new(), HashMap::new(), share));
+        let removed = sqlite_forget_empty_groups(tx, short).await?;
+        return Ok((Vec::new(), HashMap::new(), share, removed));
     }
     let mut qb = sqlx::QueryBuilder::new("UPDATE queue_jobs SET state = 'reserved', token = ");
     qb.push_bind(token)
@@ -516,6 +737,7 @@ async fn sqlite_reserve_pass(
     }
     qb.push(")");
     qb.build().execute(&mut *tx).await.map_err(db_err)?;
+    let removed = sqlite_forget_empty_groups(tx, short).await?;
     let reserved: Vec<Reservation> = order
         .iter()
         .filter_map(|id| jobs.remove(id))
@@ -525,7 +747,30 @@ async fn sqlite_reserve_pass(
     for r in &reserved {
         *per_group.entry(r.job.group.clone()).or_default() += 1;
     }
-    Ok((reserved, per_group, share))
+    Ok((reserved, per_group, share, removed))
+}
+
+/// SQLite: removes from the line the `candidates` that have no ready job left; returns how
+/// many it removed. Runs inside the reservation's write transaction, after its jobs were
+/// marked reserved; the single writer makes the check and the removal atomic.
+#[cfg(feature = "sqlite")]
+async fn sqlite_forget_empty_groups(
+    tx: &mut sqlx::SqliteConnection,
+    candidates: Vec<&String>,
+) -> Result<u64> {
+    let mut removed = 0;
+    for g in candidates {
+        removed += sqlx::query(
+            "DELETE FROM queue_groups WHERE grp = $1 AND NOT EXISTS \
+             (SELECT 1 FROM queue_jobs WHERE grp = $1 AND state = 'waiting')",
+        )
+        .bind(g)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    }
+    Ok(removed)
 }
 
 impl SqlQueue {
@@ -651,24 +896,25 @@ impl Queue for SqlQueue {
         retry_at: DateTime<Utc>,
         error: &str,
     ) -> Result<NackOutcome> {
-        let state = on_write!(&self.settle, |pool, _pg| {
-            sqlx::query(
-                "UPDATE queue_jobs SET \
-                 state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'waiting' END, \
-                 run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE $3 END, \
-                 last_error = $4, token = NULL, reserved_until = NULL \
-                 WHERE id = $1 AND token = $2 AND state = 'reserved' RETURNING state",
-            )
-            .bind(lease.job_id.0)
-            .bind(lease.token)
-            .bind(Ts(retry_at))
-            .bind(error)
-            .fetch_optional(pool)
-            .await
-            .map_err(db_err)?
-            .map(|r| r.text("state"))
-            .transpose()?
-        });
+        let state = update_jobs(
+            &self.settle,
+            "UPDATE queue_jobs SET \
+             state = CASE WHEN attempts >= max_attempts THEN 'dead' \
+                 WHEN $3 > $5 THEN 'delayed' ELSE 'waiting' END, \
+             run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE $3 END, \
+             last_error = $4, token = NULL, reserved_until = NULL \
+             WHERE id = $1 AND token = $2 AND state = 'reserved' RETURNING state, grp",
+            &[
+                Arg::Id(lease.job_id.0),
+                Arg::Id(lease.token),
+                Arg::Time(retry_at),
+                Arg::Text(error.to_owned()),
+                Arg::Time(Utc::now()),
+            ],
+        )
+        .await?
+        .pop()
+        .map(|(state, _)| state);
         match state.as_deref() {
             Some("dead") => Ok(NackOutcome::DeadLettered),
             Some(_) => Ok(NackOutcome::Retrying(retry_at)),
@@ -677,22 +923,20 @@ impl Queue for SqlQueue {
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {
-        let now = Ts(Utc::now());
-        let n = on_write!(&self.settle, |pool, _pg| {
-            sqlx::query(
-                "UPDATE queue_jobs SET state = 'waiting', attempts = attempts - 1, \
-                 run_at = CASE WHEN run_at > $3 THEN $3 ELSE run_at END, \
-                 token = NULL, reserved_until = NULL \
-                 WHERE id = $1 AND token = $2 AND state = 'reserved'",
-            )
-            .bind(lease.job_id.0)
-            .bind(lease.token)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map_err(db_err)?
-            .rows_affected()
-        });
+        let n = update_jobs(
+            &self.settle,
+            "UPDATE queue_jobs SET state = 'waiting', attempts = attempts - 1, \
+             run_at = CASE WHEN run_at > $3 THEN $3 ELSE run_at END, \
+             token = NULL, reserved_until = NULL \
+             WHERE id = $1 AND token = $2 AND state = 'reserved' RETURNING state, grp",
+            &[
+                Arg::Id(lease.job_id.0),
+                Arg::Id(lease.token),
+                Arg::Time(Utc::now()),
+            ],
+        )
+        .await?
+        .len();
         if n == 0 {
             return Err(self.lease_error(lease).await);
         }
@@ -721,22 +965,17 @@ impl Queue for SqlQueue {
     }
 
     async fn recover_expired(&self) -> Result<u64> {
-        let now = Ts(Utc::now());
-        let n = on_write!(&self.settle, |pool, _pg| {
-            sqlx::query(
-                "UPDATE queue_jobs SET \
-                 state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'waiting' END, \
-                 last_error = CASE WHEN attempts >= max_attempts \
-                     THEN 'reservation expired on the last attempt' ELSE last_error END, \
-                 token = NULL, reserved_until = NULL \
-                 WHERE state = 'reserved' AND reserved_until <= $1",
-            )
-            .bind(now)
-            .execute(pool)
-            .await
-            .map_err(db_err)?
-            .rows_affected()
-        });
+        // Ready again whatever the attempts: only `nack` dead-letters, so the job's next
+        // holder learns that it ran out (see `Job::attempts`).
+        let n = update_jobs(
+            &self.settle,
+            "UPDATE queue_jobs SET state = 'waiting', token = NULL, reserved_until = NULL \
+             WHERE state = 'reserved' AND reserved_until <= $1 RETURNING state, grp",
+            &[Arg::Time(Utc::now())],
+        )
+        .await?
+        .len();
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
         if n > 0 {
             tracing::info!(recovered = n, "expired queue reservations recovered");
         }
@@ -748,8 +987,9 @@ impl Queue for SqlQueue {
         on_read!(&self.db, |pool, _pg| {
             let r = sqlx::query(
                 "SELECT \
-                 COUNT(CASE WHEN state = 'waiting' AND run_at <= $1 THEN 1 END) AS ready, \
-                 COUNT(CASE WHEN state = 'waiting' AND run_at > $1 THEN 1 END) AS delayed, \
+                 COUNT(CASE WHEN state = 'waiting' \
+                     OR (state = 'delayed' AND run_at <= $1) THEN 1 END) AS ready, \
+                 COUNT(CASE WHEN state = 'delayed' AND run_at > $1 THEN 1 END) AS delayed, \
                  COUNT(CASE WHEN state = 'reserved' THEN 1 END) AS reserved, \
                  COUNT(CASE WHEN state = 'dead' THEN 1 END) AS dead \
                  FROM queue_jobs",
@@ -790,18 +1030,15 @@ impl Queue for SqlQueue {
     }
 
     async fn retry_dead(&self, id: JobId, at: DateTime<Utc>) -> Result<()> {
-        let n = on_write!(&self.db, |pool, _pg| {
-            sqlx::query(
-                "UPDATE queue_jobs SET state = 'waiting', attempts = 0, run_at = $2 \
-                 WHERE id = $1 AND state = 'dead'",
-            )
-            .bind(id.0)
-            .bind(Ts(at))
-            .execute(pool)
-            .await
-            .map_err(db_err)?
-            .rows_affected()
-        });
+        let n = update_jobs(
+            &self.db,
+            "UPDATE queue_jobs SET attempts = 0, run_at = $2, \
+             state = CASE WHEN $2 > $3 THEN 'delayed' ELSE 'waiting' END \
+             WHERE id = $1 AND state = 'dead' RETURNING state, grp",
+            &[Arg::Id(id.0), Arg::Time(at), Arg::Time(Utc::now())],
+        )
+        .await?
+        .len();
         if n == 0 {
             return Err(Error::not_found("dead letter", id));
         }

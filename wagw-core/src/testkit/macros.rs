@@ -87,6 +87,7 @@ macro_rules! queue_conformance_tests {
             reserve_can_be_limited_to_groups,
             reserve_honours_exclusions_and_group_caps,
             expired_reservation_is_redelivered,
+            expiry_on_the_last_attempt_never_dead_letters,
             nack_retries_then_dead_letters,
             dead_letter_can_be_retried,
             dedup_key_holds_until_ack,

@@ -181,6 +181,62 @@ pub async fn expired_reservation_is_redelivered(queue: &dyn Queue) {
         .expect("ack with the live lease");
 }
 
+/// Expiry never dead-letters: a job whose reservation expires on its last attempt comes back
+/// again and again, its attempts growing past `max_attempts`, until its holder nacks it.
+pub async fn expiry_on_the_last_attempt_never_dead_letters(queue: &dyn Queue) {
+    let id = queue
+        .enqueue(job("ch-1", "stalled").max_attempts(1))
+        .await
+        .expect("enqueue")
+        .id();
+    let mut held = queue
+        .reserve(&ReserveOptions::new(1, Duration::from_millis(150)))
+        .await
+        .expect("reserve");
+    assert_eq!(held[0].job.attempts, 1, "the first and only planned attempt");
+    for round in 2..=4u32 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(queue.recover_expired().await.expect("recover"), 1);
+        let stats = queue.stats().await.expect("stats");
+        assert_eq!(
+            (stats.ready, stats.reserved, stats.dead),
+            (1, 0, 0),
+            "round {round}: an expired job is ready again, never dead"
+        );
+        assert!(
+            queue
+                .dead_letters(Page::default())
+                .await
+                .expect("dead")
+                .items
+                .is_empty()
+        );
+        let again = queue
+            .reserve(&ReserveOptions::new(1, Duration::from_millis(150)))
+            .await
+            .expect("reserve again");
+        assert_eq!(again.len(), 1, "round {round}: the job comes back");
+        assert_eq!(again[0].job.id, id);
+        assert_eq!(again[0].job.attempts, round, "each expiry counts an attempt");
+        assert!(again[0].job.attempts > again[0].job.max_attempts);
+        let stale = queue.ack(&held[0].lease).await;
+        assert_eq!(stale.map_err(|e| e.code()), Err(ErrorCode::Conflict));
+        held = again;
+    }
+    let outcome = queue
+        .nack(&held[0].lease, Utc::now(), "out of attempts")
+        .await
+        .expect("nack");
+    assert_eq!(outcome, NackOutcome::DeadLettered);
+    let dead = queue.dead_letters(Page::default()).await.expect("dead");
+    assert_eq!(dead.items.len(), 1);
+    assert_eq!(dead.items[0].id, id);
+    assert_eq!(dead.items[0].attempts, 4);
+    assert_eq!(dead.items[0].last_error.as_deref(), Some("out of attempts"));
+    let stats = queue.stats().await.expect("stats");
+    assert_eq!((stats.pending(), stats.dead), (0, 1));
+}
+
 /// Nack schedules a retry until the attempts run out, then the job is a dead letter.
 pub async fn nack_retries_then_dead_letters(queue: &dyn Queue) {
     queue
