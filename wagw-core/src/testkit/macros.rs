@@ -57,7 +57,8 @@ macro_rules! store_conformance_tests {
             pending_statuses_prune_only_old_ones,
             charge_message_charges_once,
             queued_messages_page_across_tenants,
-            fail_queued_campaign_messages_touches_only_that_campaign
+            fail_queued_campaign_messages_touches_only_that_campaign,
+            status_racing_the_send_answer_is_never_lost
         );
     };
 }
