@@ -45,7 +45,9 @@ impl WamidUpdate {
 
 /// Applies status updates to messages (forward only) and moves the campaign recipients of the
 /// messages that moved, so campaign counters stay in step with webhooks. Results are in input
-/// order; `None` for an unknown wamid.
+/// order; `None` for a wamid not recorded yet: the store keeps that update and applies it
+/// when the send's answer is recorded, and a recipient passed to
+/// [`record_outcome`](crate::store::MessageStore::record_outcome) then follows the final status.
 pub async fn apply_status_updates<S: Store + ?Sized>(
     store: &S,
     tenant: TenantId,

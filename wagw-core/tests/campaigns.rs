@@ -863,30 +863,43 @@ async fn recipients_are_fed_once_with_a_cursor() {
     let r = Run::new(80).await;
     // Three feeding batches; no dispatcher runs, so everything fed stays queued.
     let c = r.with_recipients("Promo {nama}", 2_500).await;
-    r.engine.start(r.s.tenant.id, c.id, None).await.expect("start");
+    r.engine
+        .start(r.s.tenant.id, c.id, None)
+        .await
+        .expect("start");
     r.engine.tick().await.expect("tick");
-    let fed = r.s.store.get_campaign(r.s.tenant.id, c.id).await.expect("campaign");
+    let fed =
+        r.s.store
+            .get_campaign(r.s.tenant.id, c.id)
+            .await
+            .expect("campaign");
     assert!(fed.feed.done, "the whole round was fed in one tick");
     let jobs = r.s.queue.stats().await.expect("stats").pending();
     assert_eq!(jobs, 2_500);
     for _ in 0..3 {
         r.engine.tick().await.expect("tick");
     }
-    let later = r.s.store.get_campaign(r.s.tenant.id, c.id).await.expect("campaign");
-    assert_eq!(later.version, fed.version, "later ticks feed nothing and save no cursor");
+    let later =
+        r.s.store
+            .get_campaign(r.s.tenant.id, c.id)
+            .await
+            .expect("campaign");
+    assert_eq!(
+        later.version, fed.version,
+        "later ticks feed nothing and save no cursor"
+    );
     assert_eq!(r.s.queue.stats().await.expect("stats").pending(), jobs);
-    let messages = r
-        .s
-        .store
-        .list_messages(
-            r.s.tenant.id,
-            &MessageQuery {
-                campaign: Some(c.id),
-                ..MessageQuery::default()
-            },
-            Page::first(10_000),
-        )
-        .await
-        .expect("list");
+    let messages =
+        r.s.store
+            .list_messages(
+                r.s.tenant.id,
+                &MessageQuery {
+                    campaign: Some(c.id),
+                    ..MessageQuery::default()
+                },
+                Page::first(10_000),
+            )
+            .await
+            .expect("list");
     assert_eq!(messages.items.len(), 2_500, "one message per recipient");
 }

@@ -787,3 +787,49 @@ pub async fn fail_queued_campaign_messages_touches_only_that_campaign(store: &dy
         0
     );
 }
+
+/// A status webhook racing the send's answer is never lost: for each message, the webhook's
+/// `delivered` and the recorded answer run concurrently, in either order, and every message
+/// ends delivered.
+pub async fn status_racing_the_send_answer_is_never_lost(store: &dyn Store) {
+    let fx = Fixture::new(store).await;
+    let t = fx.tenant.id;
+    let now = Utc::now();
+    let messages: Vec<_> = (0..200u64).map(|n| fx.message(n, "x")).collect();
+    store.insert_messages(&messages).await.expect("insert");
+    for m in &messages {
+        store.record_attempt(t, m.id).await.expect("attempt");
+    }
+    let wamid = |n: usize| format!("wamid.race.{n}");
+    // Each message's webhook and answer side by side, so they meet on the connections.
+    let mut writes: Vec<futures::future::BoxFuture<'_, crate::Result<()>>> = Vec::new();
+    for (n, m) in messages.iter().enumerate() {
+        let update = wamid_update(&wamid(n), StatusUpdate::new(MessageStatus::Delivered, now));
+        let answer = StatusUpdate::sent(wamid(n), now);
+        let webhook = Box::pin(async move {
+            store
+                .update_statuses_by_wamid(t, std::slice::from_ref(&update))
+                .await
+                .map(|_| ())
+        });
+        let answer =
+            Box::pin(async move { store.update_status(t, m.id, &answer).await.map(|_| ()) });
+        if n % 2 == 0 {
+            writes.push(webhook);
+            writes.push(answer);
+        } else {
+            writes.push(answer);
+            writes.push(webhook);
+        }
+    }
+    for result in join_all(writes).await {
+        result.expect("write");
+    }
+    let mut lost = Vec::new();
+    for (n, m) in messages.iter().enumerate() {
+        if status_of(store, t, m.id).await != MessageStatus::Delivered {
+            lost.push(n);
+        }
+    }
+    assert!(lost.is_empty(), "delivered lost for messages {lost:?}");
+}

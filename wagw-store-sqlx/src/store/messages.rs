@@ -1025,9 +1025,16 @@ async fn pg_by_wamid(
                 );
             }
             for i in rest {
-                results[i] = current.get(&updates[i].wamid).copied();
-                if results[i].is_none() {
-                    unknown.push(i);
+                match current.get(&updates[i].wamid) {
+                    // The send's answer was committed between the update and this read
+                    // (each statement has its own snapshot): apply it now.
+                    Some(c)
+                        if c.from.transition(updates[i].update.status) == Transition::Advance =>
+                    {
+                        results[i] = pg_apply_one(&mut tx, tenant, &updates[i]).await?;
+                    }
+                    Some(c) => results[i] = Some(*c),
+                    None => unknown.push(i),
                 }
             }
         }
@@ -1083,50 +1090,7 @@ async fn pg_keep_unknown(
             continue;
         }
         // Recorded while this batch ran (rare): apply as a known wamid, one by one.
-        let mut change = None;
-        if let Some(allowed) = advancing_from(u.update.status) {
-            let b = bound(&u.update);
-            if let Some(r) = sqlx::query(sqlx::AssertSqlSafe(update_sql("wamid", &allowed)))
-                .bind(tenant.0)
-                .bind(&u.wamid)
-                .bind(b.status)
-                .bind(b.wamid)
-                .bind(b.has_error)
-                .bind(b.code)
-                .bind(b.reason)
-                .bind(Ts(b.at))
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(db_err)?
-            {
-                change = Some(StatusChange {
-                    message_id: MessageId(r.uuid("id")?),
-                    from: parse_enum(&r.text("prev_status")?)?,
-                    to: u.update.status,
-                    recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
-                });
-            }
-        }
-        if change.is_none()
-            && let Some(r) = sqlx::query(
-                "SELECT id, status, recipient_id FROM messages \
-                 WHERE tenant_id = $1 AND wamid = $2 ORDER BY id LIMIT 1",
-            )
-            .bind(tenant.0)
-            .bind(&u.wamid)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_err)?
-        {
-            let s: MessageStatus = parse_enum(&r.text("status")?)?;
-            change = Some(StatusChange {
-                message_id: MessageId(r.uuid("id")?),
-                from: s,
-                to: s,
-                recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
-            });
-        }
-        results[i] = change;
+        results[i] = pg_apply_one(tx, tenant, u).await?;
     }
     if !keep.is_empty() {
         let bs: Vec<Bound> = keep.iter().map(|i| bound(&updates[*i].update)).collect();
@@ -1152,6 +1116,59 @@ async fn pg_keep_unknown(
         .map_err(db_err)?;
     }
     Ok(())
+}
+
+/// PostgreSQL: applies one update by wamid (forward only) and reports the change, or the
+/// current status when it does not move; `None` when no message has the wamid.
+#[cfg(feature = "postgres")]
+async fn pg_apply_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tenant: TenantId,
+    u: &WamidUpdate,
+) -> Result<Option<StatusChange>> {
+    if let Some(allowed) = advancing_from(u.update.status) {
+        let b = bound(&u.update);
+        if let Some(r) = sqlx::query(sqlx::AssertSqlSafe(update_sql("wamid", &allowed)))
+            .bind(tenant.0)
+            .bind(&u.wamid)
+            .bind(b.status)
+            .bind(b.wamid)
+            .bind(b.has_error)
+            .bind(b.code)
+            .bind(b.reason)
+            .bind(Ts(b.at))
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?
+        {
+            return Ok(Some(StatusChange {
+                message_id: MessageId(r.uuid("id")?),
+                from: parse_enum(&r.text("prev_status")?)?,
+                to: u.update.status,
+                recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
+            }));
+        }
+    }
+    let current = sqlx::query(
+        "SELECT id, status, recipient_id FROM messages \
+         WHERE tenant_id = $1 AND wamid = $2 ORDER BY id LIMIT 1",
+    )
+    .bind(tenant.0)
+    .bind(&u.wamid)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    current
+        .map(|r| {
+            let s: MessageStatus = parse_enum(&r.text("status")?)?;
+            Ok(StatusChange {
+                message_id: MessageId(r.uuid("id")?),
+                from: s,
+                to: s,
+                recipient_id: r.opt_uuid("recipient_id")?.map(RecipientId),
+            })
+        })
+        .transpose()
 }
 
 /// SQLite: one in-process statement per update inside the write transaction.
