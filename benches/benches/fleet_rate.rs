@@ -38,13 +38,26 @@ use wagw_meta::MetaTransport;
 use wagw_meta::emulator::{Emulator, PairLimit, PhoneNumberSpec, Throughput as EmuRate};
 use wagw_store_memory::{MemoryQueue, MemoryStore};
 
-const NUMBERS: usize = 250;
+const DEFAULT_NUMBERS: usize = 250;
 const RATE: u32 = 80;
 const RECIPIENTS: u64 = 400;
 const WARM_UP: Duration = Duration::from_secs(2);
 const WINDOW: Duration = Duration::from_secs(30);
+
+/// How many numbers: 250, or `WAGW_FLEET_NUMBERS` (a smaller fleet on a busy machine shows
+/// whether the pacing or the CPU is what falls short).
+fn numbers() -> usize {
+    std::env::var("WAGW_FLEET_NUMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_NUMBERS)
+}
+
 /// Queued-but-unsent messages the feeder keeps: three seconds of offered load.
-const BACKLOG: u64 = 3 * RATE as u64 * NUMBERS as u64;
+fn backlog(numbers: usize) -> u64 {
+    3 * u64::from(RATE) * numbers as u64
+}
 const FEED_BATCH: u64 = 2_000;
 const TOKEN: &str = "bench-token";
 
@@ -133,7 +146,7 @@ async fn rig() -> Rig {
         .pair_limit(PairLimit::default())
         .throughput(EmuRate::per_second(RATE));
     let mut channels = Vec::new();
-    for n in 0..NUMBERS {
+    for n in 0..numbers() {
         let pnid = format!("3000000000{n:05}");
         let display = phone(8_000_000 + n as u64);
         builder = builder.number(PhoneNumberSpec::new(&pnid, display.as_str(), "waba"));
@@ -175,20 +188,21 @@ async fn rig() -> Rig {
     }
 }
 
-/// Submits messages round-robin over the channels while the backlog is under [`BACKLOG`].
+/// Submits messages round-robin over the channels while the backlog is under [`backlog`].
 async fn feed(rig: &Rig, stop: &AtomicBool) -> u64 {
     let mut submitted = 0u64;
+    let numbers = rig.channels.len();
     while !stop.load(Ordering::Relaxed) {
         let stats = rig.dispatcher.stats();
         let settled = stats.sent + stats.failed;
-        if submitted.saturating_sub(settled) >= BACKLOG {
+        if submitted.saturating_sub(settled) >= backlog(numbers) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         }
         let batch: Vec<MessageRecord> = (submitted..submitted + FEED_BATCH)
             .map(|i| {
-                let index = i as usize % NUMBERS;
-                let seq = i / NUMBERS as u64;
+                let index = i as usize % numbers;
+                let seq = i / numbers as u64;
                 message(
                     rig.tenant.id,
                     &rig.channels[index],
@@ -246,7 +260,8 @@ fn main() {
     runtime.block_on(async {
         let rss_before = rss_mib().unwrap_or(0.0);
         let rig = Arc::new(rig().await);
-        let inbound_stored = NUMBERS as u64 * RECIPIENTS;
+        let numbers = rig.channels.len();
+        let inbound_stored = numbers as u64 * RECIPIENTS;
         let stop = Arc::new(AtomicBool::new(false));
         let feeder = tokio::spawn({
             let rig = Arc::clone(&rig);
@@ -284,9 +299,9 @@ fn main() {
         let total: f64 = rates.iter().sum();
         let window = |f: fn(&Counts) -> u64| sum(&end, f) - sum(&start, f);
         println!(
-            "fleet_rate: {NUMBERS} numbers at {RATE}/s ({} msg/s offered) over {elapsed:.2} s, \
+            "fleet_rate: {numbers} numbers at {RATE}/s ({} msg/s offered) over {elapsed:.2} s, \
              limits on (pair limit, window check, quota; emulator 80/s, pair 45/6 s, window):",
-            NUMBERS as u32 * RATE
+            numbers as u64 * u64::from(RATE)
         );
         println!(
             "  per number: min {:.2}/s, median {:.2}/s, max {:.2}/s, worst deviation {worst:.2} %",
