@@ -24,8 +24,8 @@ use wagw_meta::MetaTransport;
 enum Behaviour {
     /// Keeps the connection open and never answers.
     Silent,
-    /// Answers 200 with `Content-Length: 500` and closes after a few bytes.
-    Truncated,
+    /// Answers this status with `Content-Length: 500` and closes after a few bytes.
+    Truncated(u16),
     /// Answers 200 with this complete body.
     Complete(u16, &'static str),
     /// Closes the connection without answering.
@@ -91,9 +91,11 @@ async fn handle(mut stream: TcpStream, behaviour: Behaviour, requests: Arc<Atomi
             // Hold the connection open well past the client's timeout.
             tokio::time::sleep(Duration::from_secs(30)).await;
         }
-        Behaviour::Truncated => {
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-                        Content-Length: 500\r\n\r\n{\"messaging_product\":\"wha";
+        Behaviour::Truncated(status) => {
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                 Content-Length: 500\r\n\r\n{{\"messaging_product\":\"wha"
+            );
             stream.write_all(head.as_bytes()).await.unwrap();
             stream.flush().await.unwrap();
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -160,8 +162,17 @@ async fn no_answer_before_the_timeout_is_outcome_unknown() {
 
 #[tokio::test]
 async fn a_cut_off_success_body_is_outcome_unknown() {
-    let (error, requests) = send_to(Behaviour::Truncated).await;
+    let (error, requests) = send_to(Behaviour::Truncated(200)).await;
     assert_unknown(&error, requests);
+}
+
+/// A refusal was not an acceptance, even when its reason is cut off: nothing was sent.
+#[tokio::test]
+async fn a_cut_off_refusal_is_retryable() {
+    let (error, requests) = send_to(Behaviour::Truncated(400)).await;
+    assert_eq!(requests, 1);
+    assert_eq!(error.kind, K::Retryable, "{error}");
+    assert!(error.message.contains("400"), "{}", error.message);
 }
 
 #[tokio::test]
@@ -224,7 +235,11 @@ async fn a_meta_error_answer_is_still_classified_by_its_code() {
 /// and a `GET` answer that does not parse stays permanent (asking again returns it again).
 #[tokio::test]
 async fn a_lost_answer_to_a_get_is_retryable() {
-    for behaviour in [Behaviour::Silent, Behaviour::Close, Behaviour::Truncated] {
+    for behaviour in [
+        Behaviour::Silent,
+        Behaviour::Close,
+        Behaviour::Truncated(200),
+    ] {
         let server = serve(behaviour).await;
         let error = transport(&server.base)
             .get_media(&channel(None), "123")

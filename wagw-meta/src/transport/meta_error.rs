@@ -27,6 +27,7 @@
 //! | after connecting, idempotent method (`GET`, `DELETE`) | [`Retryable`](TransportErrorKind::Retryable) |
 //! | 2xx whose body is not the expected answer, `POST` (a send without `messages[0].id` ...) | [`OutcomeUnknown`](TransportErrorKind::OutcomeUnknown) |
 //! | 2xx whose body is not the expected answer, `GET` | [`Permanent`](TransportErrorKind::Permanent) (repeating it returns the same body) |
+//! | non-2xx answer whose body cannot be read (a refusal without its reason) | [`Retryable`](TransportErrorKind::Retryable) |
 
 use std::time::Duration;
 

@@ -452,8 +452,23 @@ impl MetaTransport {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        // A 2xx whose body is cut off was processed: the status line already said so.
-        let body = response.bytes().await.map_err(failed)?;
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            // A 2xx whose body is cut off was processed: the status line already said so.
+            Err(e) if status.is_success() => return Err(failed(e)),
+            // A refusal whose reason was cut off: nothing was accepted, the reason is unknown.
+            Err(e) => {
+                let mut error = TransportError::new(
+                    TransportErrorKind::Retryable,
+                    format!("HTTP {status} whose body could not be read: {e}"),
+                );
+                if let Some(delay) = retry_after {
+                    error = error.with_retry_after(delay);
+                }
+                tracing::warn!(op, %method, error = %error.message, "Graph API request failed");
+                return Err(error);
+            }
+        };
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if status.is_success() {
             tracing::debug!(op, %method, status = status.as_u16(), elapsed_ms, "Graph API call");
