@@ -118,7 +118,7 @@ async fn receipt_without_message_status_or_wa_id() {
 }
 
 #[tokio::test]
-async fn odd_success_body_is_permanent_not_retried() {
+async fn odd_success_body_is_outcome_unknown_not_retryable() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"messages": []})))
@@ -129,7 +129,9 @@ async fn odd_success_body_is_permanent_not_retried() {
         .send(&channel(None), &message)
         .await
         .unwrap_err();
-    assert_eq!(error.kind, TransportErrorKind::Permanent);
+    // A 2xx without a wamid: Meta took the message, so the dispatcher must not resend it
+    // silently; it applies its unknown-outcome policy.
+    assert_eq!(error.kind, TransportErrorKind::OutcomeUnknown);
 }
 
 #[tokio::test]

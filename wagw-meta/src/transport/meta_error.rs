@@ -9,7 +9,7 @@
 //! | 130429 | [`ThrottledNumber`](TransportErrorKind::ThrottledNumber) | `Retry-After` if sent |
 //! | 131056 | [`ThrottledRecipient`](TransportErrorKind::ThrottledRecipient) | `Retry-After`, else 1 s (see [`pair_limit_backoff`]) |
 //! | 4, 80007, 131048, 133016 | [`Throttled`](TransportErrorKind::Throttled) | `Retry-After` if sent |
-//! | 1, 2, 131000, 131016, 133004, HTTP 5xx, network, timeouts | [`Retryable`](TransportErrorKind::Retryable) | `Retry-After` if sent |
+//! | 1, 2, 131000, 131016, 133004, HTTP 5xx | [`Retryable`](TransportErrorKind::Retryable) | `Retry-After` if sent |
 //! | 131057 | [`Retryable`](TransportErrorKind::Retryable) | `Retry-After`, else 60 s (maintenance / throughput upgrade) |
 //! | 0, 190 | [`Auth`](TransportErrorKind::Auth) | never |
 //! | everything else (100, 131008, 131009, 131026, 131047, 131049, 131050, 132xxx ...) | [`Permanent`](TransportErrorKind::Permanent) | never |
@@ -17,6 +17,17 @@
 //! An unknown code is [`Retryable`](TransportErrorKind::Retryable) when the HTTP status is
 //! 5xx or Meta marks it `is_transient`, [`Throttled`](TransportErrorKind::Throttled) on 429,
 //! [`Auth`](TransportErrorKind::Auth) on 401, otherwise permanent.
+//!
+//! Failures without an HTTP answer are classified by what may have reached Meta:
+//!
+//! | Failure | Kind |
+//! |---|---|
+//! | connect error (refused, DNS, TLS, connect timeout): nothing was written | [`Retryable`](TransportErrorKind::Retryable) |
+//! | after connecting (response timeout, connection closed or reset, body read error), `POST` | [`OutcomeUnknown`](TransportErrorKind::OutcomeUnknown) |
+//! | after connecting, idempotent method (`GET`, `DELETE`) | [`Retryable`](TransportErrorKind::Retryable) |
+//! | 2xx whose body is not the expected answer, `POST` (a send without `messages[0].id` ...) | [`OutcomeUnknown`](TransportErrorKind::OutcomeUnknown) |
+//! | 2xx whose body is not the expected answer, `GET` | [`Permanent`](TransportErrorKind::Permanent) (repeating it returns the same body) |
+//! | non-2xx answer whose body cannot be read (a refusal without its reason) | [`Retryable`](TransportErrorKind::Retryable) |
 
 use std::time::Duration;
 
@@ -270,15 +281,28 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
 
-/// Maps a failure to reach the Graph API (connect, timeout, TLS, body read) to
-/// [`TransportErrorKind::Retryable`].
-pub(crate) fn network(error: &reqwest::Error) -> TransportError {
-    let what = if error.is_timeout() {
-        "request timed out"
-    } else if error.is_connect() {
-        "could not connect to the Graph API"
+/// Maps a failure to reach the Graph API, or to read its answer, to a [`TransportError`].
+///
+/// * A connect error (refused, DNS, TLS handshake, connect timeout) and a request that could
+///   not be built are [`Retryable`](TransportErrorKind::Retryable): nothing was written.
+/// * Any other failure (a timeout after connecting, a connection closed or reset while the
+///   request or its answer was in flight, a body that could not be read) cannot prove the far
+///   side did nothing. For a request whose method is idempotent (`GET`, `DELETE` ...),
+///   repeating it is harmless, so it is [`Retryable`](TransportErrorKind::Retryable); for a
+///   `POST` (a send, a template creation, a code request ...) it is
+///   [`OutcomeUnknown`](TransportErrorKind::OutcomeUnknown).
+pub(crate) fn network(error: &reqwest::Error, idempotent: bool) -> TransportError {
+    let nothing_written = error.is_connect() || error.is_builder();
+    let kind = if nothing_written || idempotent {
+        TransportErrorKind::Retryable
     } else {
-        "network error"
+        TransportErrorKind::OutcomeUnknown
+    };
+    let what = match (error.is_connect(), error.is_timeout()) {
+        (true, _) => "could not connect to the Graph API",
+        (false, true) => "request timed out",
+        (false, false) if error.is_body() || error.is_decode() => "answer could not be read",
+        (false, false) => "network error",
     };
     // `{:#}`-like chain without the URL (which holds no secret, but is noisy).
     let mut message = format!("{what}: {error}");
@@ -288,7 +312,10 @@ pub(crate) fn network(error: &reqwest::Error) -> TransportError {
         message.push_str(&s.to_string());
         source = s.source();
     }
-    TransportError::new(TransportErrorKind::Retryable, message)
+    if kind == TransportErrorKind::OutcomeUnknown {
+        message.push_str(" (the request was written; the far side may have acted on it)");
+    }
+    TransportError::new(kind, message)
 }
 
 #[cfg(test)]

@@ -6,8 +6,11 @@
 //!
 //! Failures come back as [`TransportError`]s classified from Meta's `error.code`; see
 //! [`classify`] for the table. `POST /messages` is not idempotent: a timeout after the
-//! request left may still have sent the message, so a retry can send it twice (attach
-//! `biz_opaque_callback_data` to correlate status webhooks).
+//! request left may still have sent the message, so such a failure (and a lost, cut or
+//! unparsable answer) is [`TransportErrorKind::OutcomeUnknown`], never
+//! [`TransportErrorKind::Retryable`]; the dispatcher then applies its unknown-outcome
+//! policy instead of resending silently (attach `biz_opaque_callback_data` to correlate
+//! status webhooks). Only a connect error, where nothing was written, is retryable.
 
 mod meta_error;
 mod types;
@@ -113,13 +116,18 @@ impl MetaTransportBuilder {
         self
     }
 
-    /// Total time allowed per request, default 30 s.
+    /// Total time allowed per request, from connecting to the last byte of the answer,
+    /// default 30 s. A send that runs out of it after connecting fails with
+    /// [`TransportErrorKind::OutcomeUnknown`] (Meta may have accepted it); keep it longer
+    /// than [`connect_timeout`](Self::connect_timeout) so that an unreachable host is
+    /// reported as the retryable connect error it is.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// Time allowed to open a connection, default 10 s.
+    /// Time allowed to open a connection (TCP and TLS), default 10 s. Running out of it is
+    /// [`TransportErrorKind::Retryable`]: nothing was written.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -144,7 +152,9 @@ impl MetaTransportBuilder {
     }
 
     /// Uses a caller-built client (proxy, custom roots ...); the timeout, pool and user-agent
-    /// settings of this builder are then ignored.
+    /// settings of this builder are then ignored. Give it a timeout: without one, a send whose
+    /// answer never comes waits forever instead of failing as
+    /// [`TransportErrorKind::OutcomeUnknown`].
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -413,6 +423,9 @@ impl MetaTransport {
     }
 
     /// Sends a built request; returns the body of a 2xx answer, a classified error otherwise.
+    ///
+    /// A failure after connecting is [`TransportErrorKind::OutcomeUnknown`] for a
+    /// non-idempotent method (see `meta_error::network`).
     async fn execute(
         &self,
         op: &'static str,
@@ -420,21 +433,42 @@ impl MetaTransport {
     ) -> Result<Bytes, TransportError> {
         let started = Instant::now();
         let method = request.method().clone();
-        let response = self.client.execute(request).await.map_err(|e| {
-            let error = meta_error::network(&e);
-            tracing::warn!(op, %method, error = %error.message, "Graph API request failed");
+        let idempotent = method.is_idempotent();
+        let failed = |e: reqwest::Error| {
+            let error = meta_error::network(&e, idempotent);
+            tracing::warn!(
+                op,
+                %method,
+                kind = ?error.kind,
+                error = %error.message,
+                "Graph API request failed"
+            );
             error
-        })?;
+        };
+        let response = self.client.execute(request).await.map_err(failed)?;
         let status = response.status();
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| meta_error::network(&e))?;
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            // A 2xx whose body is cut off was processed: the status line already said so.
+            Err(e) if status.is_success() => return Err(failed(e)),
+            // A refusal whose reason was cut off: nothing was accepted, the reason is unknown.
+            Err(e) => {
+                let mut error = TransportError::new(
+                    TransportErrorKind::Retryable,
+                    format!("HTTP {status} whose body could not be read: {e}"),
+                );
+                if let Some(delay) = retry_after {
+                    error = error.with_retry_after(delay);
+                }
+                tracing::warn!(op, %method, error = %error.message, "Graph API request failed");
+                return Err(error);
+            }
+        };
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if status.is_success() {
             tracing::debug!(op, %method, status = status.as_u16(), elapsed_ms, "Graph API call");
@@ -462,15 +496,22 @@ impl MetaTransport {
         let request = builder
             .build()
             .map_err(|e| permanent(format!("cannot build request: {e}")))?;
+        let idempotent = request.method().is_idempotent();
         let body = self.execute(op, request).await?;
         serde_json::from_slice(&body).map_err(|e| {
-            permanent(format!(
+            let message = format!(
                 "unexpected {op} response from the Graph API: {e}: {}",
                 String::from_utf8_lossy(&body)
                     .chars()
                     .take(200)
                     .collect::<String>()
-            ))
+            );
+            // A 2xx to a POST means Meta acted on it; only its answer is unusable.
+            if idempotent {
+                permanent(message)
+            } else {
+                TransportError::new(TransportErrorKind::OutcomeUnknown, message)
+            }
         })
     }
 
@@ -648,13 +689,19 @@ impl Transport for MetaTransport {
     ) -> Result<SendReceipt, TransportError> {
         let request = self.send_request(channel, message)?;
         let body = self.execute("send", request).await?;
+        // A 2xx says Meta took the message; without a wamid we cannot tell what became of it.
         let answer: SendResponse = serde_json::from_slice(&body).map_err(|e| {
-            permanent(format!(
-                "the Graph API accepted the message but its answer did not parse: {e}"
-            ))
+            TransportError::new(
+                TransportErrorKind::OutcomeUnknown,
+                format!(
+                    "the Graph API accepted the message but its answer did not parse: {e}; \
+                     the message may have been sent"
+                ),
+            )
         })?;
         let Some(first) = answer.messages.into_iter().next() else {
-            return Err(permanent(
+            return Err(TransportError::new(
+                TransportErrorKind::OutcomeUnknown,
                 "the Graph API answered without messages[0].id; the message may have been sent",
             ));
         };
@@ -756,7 +803,8 @@ impl Transport for MetaTransport {
             .client
             .execute(request)
             .await
-            .map_err(|e| meta_error::network(&e))?;
+            // A GET: repeating it is harmless, so a lost answer is merely retryable.
+            .map_err(|e| meta_error::network(&e, true))?;
         let status = response.status();
         if !status.is_success() {
             let retry_after = response
@@ -771,7 +819,7 @@ impl Transport for MetaTransport {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| meta_error::network(&e))?
+            .map_err(|e| meta_error::network(&e, true))?
         {
             if (data.len() + chunk.len()) as u64 > self.max_download_bytes {
                 return Err(permanent(format!(
