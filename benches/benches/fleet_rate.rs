@@ -25,12 +25,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wagw_benches::{peak_rss_mib, phone, rss_mib};
-use wagw_core::content::{MessageContent, OutboundMessage};
-use wagw_core::dispatch::{Dispatcher, DispatcherConfig};
+use wagw_core::content::MessageContent;
+use wagw_core::dispatch::{Dispatcher, DispatcherConfig, NewMessage};
 use wagw_core::event::InboundMessage;
 use wagw_core::ids::TenantId;
 use wagw_core::model::channel::{Channel, Throughput};
-use wagw_core::model::message::{MessageRecord, Priority};
+use wagw_core::model::message::MessageRecord;
 use wagw_core::model::tenant::{Plan, Tenant};
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{ChannelStore, MessageStore, TenantStore};
@@ -65,13 +65,14 @@ type Fleet = Dispatcher<MemoryStore, MemoryQueue, MetaTransport>;
 
 /// The `seq`-th outbound message of a channel. The one place a message is built, so a change
 /// of the dispatcher's input type touches only this function.
-fn message(tenant: TenantId, channel: &Channel, to: PhoneNumber, seq: u64) -> MessageRecord {
-    let body = OutboundMessage::new(
-        to.as_str(),
+fn message(tenant: TenantId, channel: &Channel, to: PhoneNumber, seq: u64) -> NewMessage {
+    NewMessage::new(
+        tenant,
+        channel.id,
+        to,
         MessageContent::text(format!("Halo, tagihan bulan ini sudah terbit ({seq}).")),
-    );
-    MessageRecord::outbound(tenant, channel.id, to, body, Priority::Normal)
-        .with_idempotency_key(format!("fleet-{}-{seq}", channel.id))
+    )
+    .idempotency_key(format!("fleet-{}-{seq}", channel.id))
 }
 
 /// The recipient of a channel's `seq`-th message: its recipients in turn.
@@ -211,7 +212,7 @@ async fn feed(rig: &Rig, stop: &AtomicBool) -> u64 {
                 )
             })
             .collect();
-        rig.dispatcher.submit_many(&batch).await.expect("submit");
+        rig.dispatcher.submit_many(batch).await.expect("submit");
         submitted += FEED_BATCH;
         // Let the dispatcher run between batches on a busy runtime.
         tokio::task::yield_now().await;
