@@ -200,7 +200,7 @@ async fn feed(rig: &Rig, stop: &AtomicBool) -> u64 {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         }
-        let batch: Vec<MessageRecord> = (submitted..submitted + FEED_BATCH)
+        let batch: Vec<NewMessage> = (submitted..submitted + FEED_BATCH)
             .map(|i| {
                 let index = i as usize % numbers;
                 let seq = i / numbers as u64;
