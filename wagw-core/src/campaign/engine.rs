@@ -346,7 +346,7 @@ where
         let mut cursor = Page::first(500);
         let mut tenants: HashMap<TenantId, Tenant> = HashMap::new();
         loop {
-            let page = self.due_campaigns_tmp(now, cursor).await?;
+            let page = self.store().due_campaigns(now, cursor).await?;
             for campaign in page.items {
                 let tenant = match tenants.get(&campaign.tenant_id) {
                     Some(t) => t.clone(),
@@ -379,34 +379,6 @@ where
         }
         *self.sending.lock() = sending;
         Ok(())
-    }
-
-    // TEMPORARY until the store's due_campaigns lands (same session).
-    async fn due_campaigns_tmp(
-        &self,
-        now: DateTime<Utc>,
-        _page: Page,
-    ) -> Result<crate::store::Paged<Campaign>> {
-        let mut out = Vec::new();
-        for t in self.store().list_tenants(Page::first(10_000)).await?.items {
-            for c in self
-                .store()
-                .list_campaigns(t.id, Page::first(10_000))
-                .await?
-                .items
-            {
-                if c.state == CampaignState::Running
-                    || (c.state == CampaignState::Scheduled
-                        && c.start_at.is_none_or(|at| at <= now))
-                {
-                    out.push(c);
-                }
-            }
-        }
-        Ok(crate::store::Paged {
-            items: out,
-            next: None,
-        })
     }
 
     async fn drive(
