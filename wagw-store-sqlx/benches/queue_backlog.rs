@@ -153,7 +153,12 @@ fn main() {
                 }
             };
             let (clean, loaded) = (open("clean.db").await, open("loaded.db").await);
-            run("SQLite (file, WAL, synchronous=NORMAL)", clean.clone(), loaded.clone()).await;
+            run(
+                "SQLite (file, WAL, synchronous=NORMAL)",
+                clean.clone(),
+                loaded.clone(),
+            )
+            .await;
             clean.close().await;
             loaded.close().await;
             let _ = std::fs::remove_dir_all(&dir);

@@ -75,7 +75,10 @@ async fn run(durability: SqliteDurability, dir: &std::path::Path) {
         let m = message(&tenant, &channel, n, "one");
         store.insert_messages(&[m]).await.expect("insert");
     }
-    println!("  message insert, 1 per call         {}", rate(single, t.elapsed()));
+    println!(
+        "  message insert, 1 per call         {}",
+        rate(single, t.elapsed())
+    );
     let mut took = Duration::ZERO;
     for start in (0..batched).step_by(1_000) {
         let batch: Vec<_> = (start..(start + 1_000).min(batched))
@@ -85,7 +88,10 @@ async fn run(durability: SqliteDurability, dir: &std::path::Path) {
         store.insert_messages(&batch).await.expect("insert");
         took += t.elapsed();
     }
-    println!("  message insert, 1,000 per call     {}", rate(batched, took));
+    println!(
+        "  message insert, 1,000 per call     {}",
+        rate(batched, took)
+    );
 
     let t = Instant::now();
     for n in 0..single {
@@ -98,7 +104,10 @@ async fn run(durability: SqliteDurability, dir: &std::path::Path) {
             .await
             .expect("update");
     }
-    println!("  status update, 1 per call          {}", rate(single, t.elapsed()));
+    println!(
+        "  status update, 1 per call          {}",
+        rate(single, t.elapsed())
+    );
     let mut took = Duration::ZERO;
     for start in (0..batched).step_by(1_000) {
         let batch: Vec<_> = (start..(start + 1_000).min(batched))
@@ -114,7 +123,10 @@ async fn run(durability: SqliteDurability, dir: &std::path::Path) {
             .expect("update");
         took += t.elapsed();
     }
-    println!("  status update, 1,000 per call      {}", rate(batched, took));
+    println!(
+        "  status update, 1,000 per call      {}",
+        rate(batched, took)
+    );
 
     let queue = store.queue();
     for start in (0..jobs).step_by(10_000) {
@@ -150,7 +162,10 @@ async fn run(durability: SqliteDurability, dir: &std::path::Path) {
         done += w.await.expect("worker");
     }
     assert_eq!(done, jobs, "every job reserved and acked once");
-    println!("  queue reserve + ack                {}", rate(jobs, t.elapsed()));
+    println!(
+        "  queue reserve + ack                {}",
+        rate(jobs, t.elapsed())
+    );
     store.close().await;
 }
 
@@ -163,7 +178,8 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let dir = std::env::temp_dir().join(format!("wagw-bench-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("wagw-bench-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("tmp");
         for durability in [SqliteDurability::Full, SqliteDurability::Normal] {
             run(durability, &dir).await;

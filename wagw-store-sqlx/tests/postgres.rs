@@ -50,7 +50,10 @@ async fn migrations_apply_from_empty_and_are_idempotent() {
         .await
         .expect("migrations table");
     // Every embedded migration, each applied once.
-    assert_eq!(applied.0 as usize, wagw_store_sqlx::POSTGRES_MIGRATOR.iter().count());
+    assert_eq!(
+        applied.0 as usize,
+        wagw_store_sqlx::POSTGRES_MIGRATOR.iter().count()
+    );
     let tables: (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1 \
          AND table_name IN ('tenants', 'messages', 'campaign_recipients', 'queue_jobs', 'queue_groups')",

@@ -45,7 +45,10 @@ async fn migrations_apply_from_empty_and_are_idempotent() {
         .await
         .expect("migrations table");
     // Every embedded migration, each applied once.
-    assert_eq!(applied.0 as usize, wagw_store_sqlx::SQLITE_MIGRATOR.iter().count());
+    assert_eq!(
+        applied.0 as usize,
+        wagw_store_sqlx::SQLITE_MIGRATOR.iter().count()
+    );
     for table in [
         "tenants",
         "messages",

@@ -193,7 +193,10 @@ pub async fn expiry_on_the_last_attempt_never_dead_letters(queue: &dyn Queue) {
         .reserve(&ReserveOptions::new(1, Duration::from_millis(150)))
         .await
         .expect("reserve");
-    assert_eq!(held[0].job.attempts, 1, "the first and only planned attempt");
+    assert_eq!(
+        held[0].job.attempts, 1,
+        "the first and only planned attempt"
+    );
     for round in 2..=4u32 {
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert_eq!(queue.recover_expired().await.expect("recover"), 1);
@@ -217,7 +220,10 @@ pub async fn expiry_on_the_last_attempt_never_dead_letters(queue: &dyn Queue) {
             .expect("reserve again");
         assert_eq!(again.len(), 1, "round {round}: the job comes back");
         assert_eq!(again[0].job.id, id);
-        assert_eq!(again[0].job.attempts, round, "each expiry counts an attempt");
+        assert_eq!(
+            again[0].job.attempts, round,
+            "each expiry counts an attempt"
+        );
         assert!(again[0].job.attempts > again[0].job.max_attempts);
         let stale = queue.ack(&held[0].lease).await;
         assert_eq!(stale.map_err(|e| e.code()), Err(ErrorCode::Conflict));
