@@ -19,7 +19,8 @@ use wagw_core::{Error, Result};
 ///
 /// Ready jobs are indexed per group, and groups with ready jobs sit in a ring that
 /// `reserve` walks, taking one job per group per turn; that is the fairness the trait
-/// promises. Expired reservations are also recovered at every `reserve`.
+/// promises. Expired reservations are also recovered at every `reserve`, always back to
+/// ready (never to the dead letters; only `nack` puts a job there).
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
     state: Mutex<QueueState>,

@@ -49,10 +49,10 @@ async fn migrations_apply_from_empty_and_are_idempotent() {
         .fetch_one(pool)
         .await
         .expect("migrations table");
-    // Every embedded migration, each once.
+    // Every embedded migration, each applied once.
     assert_eq!(
-        applied.0,
-        wagw_store_sqlx::POSTGRES_MIGRATOR.iter().count() as i64
+        applied.0 as usize,
+        wagw_store_sqlx::POSTGRES_MIGRATOR.iter().count()
     );
     let tables: (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1 \

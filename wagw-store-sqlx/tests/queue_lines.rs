@@ -88,7 +88,7 @@ async fn idle_groups_leave_the_line(store: &SqlStore, sqlite_url: Option<&str>) 
 /// consumers keep emptying the groups, so groups leave and re-enter the line all the time.
 /// Every job must be delivered: a group removed beside a ready job would strand it.
 async fn no_ready_job_is_stranded(queue: SqlQueue) {
-    const PER_PRODUCER: usize = 150;
+    const PER_PRODUCER: usize = 300;
     let producing = Arc::new(AtomicBool::new(true));
     let producers: Vec<_> = (0..4)
         .map(|p| {

@@ -44,10 +44,10 @@ async fn migrations_apply_from_empty_and_are_idempotent() {
         .fetch_one(&pool)
         .await
         .expect("migrations table");
-    // Every embedded migration, each once.
+    // Every embedded migration, each applied once.
     assert_eq!(
-        applied.0,
-        wagw_store_sqlx::SQLITE_MIGRATOR.iter().count() as i64
+        applied.0 as usize,
+        wagw_store_sqlx::SQLITE_MIGRATOR.iter().count()
     );
     for table in [
         "tenants",
