@@ -55,7 +55,8 @@ macro_rules! store_conformance_tests {
             due_campaigns_are_running_and_due_scheduled_ones,
             campaign_counters_match_a_recount,
             rejections_are_stored_without_cap,
-            recipient_insert_reports_duplicates
+            recipient_insert_reports_duplicates,
+            campaign_counters_hold_under_concurrent_updates
         );
     };
 }

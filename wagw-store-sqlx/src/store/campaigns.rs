@@ -376,6 +376,21 @@ async fn pg_update_recipients(
 ) -> Result<u64> {
     let now = Utc::now();
     let mut tx = pool.begin().await.map_err(db_err)?;
+    // The updates below run as several statements, each locking its rows in whatever order
+    // its plan visits them; two such transactions on overlapping recipients would deadlock.
+    // Locking every row up front, in id order, makes them queue instead.
+    let mut ids: Vec<uuid::Uuid> = updates.iter().map(|u| u.id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    sqlx::query(
+        "SELECT id FROM campaign_recipients WHERE tenant_id = $1 AND id = ANY($2) \
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(tenant.0)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err)?;
     let mut moved = 0;
     for run in runs(updates) {
         let mut statuses: Vec<RecipientStatus> = run.iter().map(|u| u.status).collect();
