@@ -903,3 +903,32 @@ async fn recipients_are_fed_once_with_a_cursor() {
             .expect("list");
     assert_eq!(messages.items.len(), 2_500, "one message per recipient");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_whose_every_row_was_refused_cannot_start() {
+    let r = Run::new(80).await;
+    let c = r.text_campaign("Promo");
+    r.engine.create(&c).await.expect("create");
+    let report = r
+        .engine
+        .import_csv(
+            r.s.tenant.id,
+            c.id,
+            "nama,nomor\nBudi,12ab\nSiti,\n".as_bytes(),
+        )
+        .await
+        .expect("import");
+    assert_eq!(report.added, 0);
+    let err = r
+        .engine
+        .start(r.s.tenant.id, c.id, None)
+        .await
+        .expect_err("no recipient to send to");
+    assert_eq!(err.code(), ErrorCode::InvalidState);
+    let report = r.engine.report(r.s.tenant.id, c.id).await.expect("report");
+    assert_eq!(
+        report.recipients.len(),
+        2,
+        "every input row is accounted for"
+    );
+}

@@ -186,7 +186,8 @@ where
         let mut campaign = self.store().get_campaign(tenant, id).await?;
         self.check_content(&campaign, true).await?;
         let counters = self.store().campaign_counters(tenant, id).await?;
-        if counters.total == 0 {
+        // Refused input rows are counted too; they are not recipients.
+        if counters.recipients() == 0 {
             return Err(Error::InvalidState {
                 entity: "campaign",
                 state: "empty".into(),

@@ -62,7 +62,8 @@ macro_rules! store_conformance_tests {
             campaign_counters_match_a_recount,
             rejections_are_stored_without_cap,
             recipient_insert_reports_duplicates,
-            status_racing_the_send_answer_is_never_lost
+            status_racing_the_send_answer_is_never_lost,
+            campaign_counters_hold_under_concurrent_updates
         );
     };
 }

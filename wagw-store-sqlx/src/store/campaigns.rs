@@ -27,6 +27,9 @@ const COLUMNS: &str = "id, tenant_id, campaign_id, phone, contact_id, variables,
 
 /// The counter row that counts refused inputs (as `skipped`); the others are named by status.
 const REJECTED: &str = "rejected";
+/// Counter rows of one campaign past which a read folds them into one per status (only
+/// PostgreSQL's delta rows ever get there).
+const FOLD_AFTER: i64 = 64;
 
 fn rejection_from_row(r: &impl SqlRow) -> Result<Rejection> {
     Ok(Rejection {
@@ -120,6 +123,25 @@ impl SqlStore {
         } else {
             Err(Error::not_found("campaign", id))
         }
+    }
+
+    /// Folds a campaign's counter deltas into one row per status, in one statement: a fold
+    /// running at the same time skips the rows this one took, so nothing is counted twice.
+    async fn fold_counters(&self, tenant: TenantId, id: CampaignId) -> Result<()> {
+        on_write!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "WITH gone AS (DELETE FROM campaign_counters \
+                   WHERE tenant_id = $1 AND campaign_id = $2 RETURNING status, n) \
+                 INSERT INTO campaign_counters (tenant_id, campaign_id, status, n) \
+                 SELECT $1, $2, status, CAST(SUM(n) AS BIGINT) FROM gone GROUP BY status",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .execute(pool)
+            .await
+            .map_err(db_err)?;
+        });
+        Ok(())
     }
 
     /// The campaign exists for the tenant and every recipient belongs to it.
@@ -354,6 +376,21 @@ async fn pg_update_recipients(
 ) -> Result<u64> {
     let now = Utc::now();
     let mut tx = pool.begin().await.map_err(db_err)?;
+    // The updates below run as several statements, each locking its rows in whatever order
+    // its plan visits them; two such transactions on overlapping recipients would deadlock.
+    // Locking every row up front, in id order, makes them queue instead.
+    let mut ids: Vec<uuid::Uuid> = updates.iter().map(|u| u.id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    sqlx::query(
+        "SELECT id FROM campaign_recipients WHERE tenant_id = $1 AND id = ANY($2) \
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(tenant.0)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err)?;
     let mut moved = 0;
     for run in runs(updates) {
         let mut statuses: Vec<RecipientStatus> = run.iter().map(|u| u.status).collect();
@@ -626,7 +663,7 @@ impl CampaignStore for SqlStore {
         if rejections.is_empty() {
             return Ok(0);
         }
-        let stored = in_tx!(&self.db, |tx, _pg| {
+        let stored = in_tx!(&self.db, |tx, pg| {
             let mut stored = 0;
             // 7 values per row keeps SQLite far below its variable limit.
             for chunk in rejections.chunks(1_000) {
@@ -651,18 +688,25 @@ impl CampaignStore for SqlStore {
                     .map_err(db_err)?
                     .rows_affected();
             }
-            // In the same transaction, so the count and the rows never disagree.
-            sqlx::query(
+            // In the same transaction, so the count and the rows never disagree. PostgreSQL
+            // appends a delta (see migration 0003); SQLite updates its one row per status.
+            let sql = if pg {
+                "INSERT INTO campaign_counters (tenant_id, campaign_id, status, n) \
+                 VALUES ($1, $2, $3, $4)"
+            } else {
                 "UPDATE campaign_counters SET n = n + $4 \
-                 WHERE tenant_id = $1 AND campaign_id = $2 AND status = $3",
-            )
-            .bind(tenant.0)
-            .bind(campaign.0)
-            .bind(REJECTED)
-            .bind(to_i64(stored))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+                 WHERE tenant_id = $1 AND campaign_id = $2 AND status = $3"
+            };
+            if stored > 0 {
+                sqlx::query(sql)
+                    .bind(tenant.0)
+                    .bind(campaign.0)
+                    .bind(REJECTED)
+                    .bind(to_i64(stored))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
             stored
         });
         Ok(stored)
@@ -792,23 +836,29 @@ impl CampaignStore for SqlStore {
         tenant: TenantId,
         id: CampaignId,
     ) -> Result<CampaignCounters> {
-        // The maintained rows (seven per campaign), never the recipients themselves.
-        let rows: Vec<(String, i64)> = on_read!(&self.db, |pool, _pg| {
-            sqlx::query(
-                "SELECT status, n FROM campaign_counters WHERE tenant_id = $1 AND campaign_id = $2",
+        self.ensure_campaign(tenant, id).await?;
+        // The maintained counter rows, never the recipients: one per status on SQLite; on
+        // PostgreSQL the deltas appended since the last fold.
+        let (rows, deltas, pg): (Vec<(String, i64)>, i64, bool) = on_read!(&self.db, |pool, pg| {
+            let found = sqlx::query(
+                "SELECT status, CAST(SUM(n) AS BIGINT) AS n, COUNT(*) AS deltas \
+                 FROM campaign_counters WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY status",
             )
             .bind(tenant.0)
             .bind(id.0)
             .fetch_all(pool)
             .await
-            .map_err(db_err)?
-            .iter()
-            .map(|r| Ok((r.text("status")?, r.int("n")?)))
-            .collect::<Result<Vec<_>>>()?
+            .map_err(db_err)?;
+            let mut deltas = 0;
+            let mut rows = Vec::with_capacity(found.len());
+            for r in &found {
+                deltas += r.int("deltas")?;
+                rows.push((r.text("status")?, r.int("n")?));
+            }
+            (rows, deltas, pg)
         });
-        if rows.is_empty() {
-            // Counter rows exist from a campaign's creation to its deletion.
-            return Err(Error::not_found("campaign", id));
+        if pg && deltas > FOLD_AFTER {
+            self.fold_counters(tenant, id).await?;
         }
         let mut counters = CampaignCounters::default();
         for (status, n) in rows {
