@@ -21,6 +21,7 @@ use wagw_core::model::channel::{Channel, Throughput};
 use wagw_core::model::message::{MessageStatus, Transition};
 use wagw_core::model::tenant::{Plan, Tenant};
 use wagw_core::store::{ChannelStore, MessageStore, TenantStore, WamidUpdate};
+use wagw_core::testkit::faults::{FaultPlan, FaultyTransport};
 use wagw_e2e::{SECRET, TOKEN, WABA, phone};
 use wagw_meta::MetaTransport;
 use wagw_meta::emulator::{Emulator, PhoneNumberSpec, StatusTiming, Throughput as EmuRate};
@@ -147,6 +148,10 @@ async fn statuses_arriving_before_the_send_answer_are_not_lost() {
         .access_token(TOKEN)
         .build()
         .expect("transport");
+    // The send's answer comes back slowly, so the 0 ms webhooks surely win the race.
+    let slow_answers = FaultPlan::new();
+    slow_answers.set_answer_latency(Duration::from_millis(30));
+    let transport = FaultyTransport::new(Arc::new(transport), slow_answers);
 
     let dispatcher = Dispatcher::new(
         Arc::clone(&store),

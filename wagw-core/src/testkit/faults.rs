@@ -86,6 +86,7 @@ struct PlanState {
     armed: Option<(Step, u64, Fault)>,
     seen: HashMap<Step, u64>,
     send_latency: Duration,
+    answer_latency: Duration,
 }
 
 /// Where and how the decorators of one simulated process fail. Cheap to clone.
@@ -111,6 +112,12 @@ impl FaultPlan {
     /// sees it.
     pub fn set_send_latency(&self, latency: Duration) {
         self.state.lock().send_latency = latency;
+    }
+
+    /// Makes every send's answer take `latency` to come back (after the far side accepted
+    /// the message): status webhooks then race ahead of it.
+    pub fn set_answer_latency(&self, latency: Duration) {
+        self.state.lock().answer_latency = latency;
     }
 
     /// Whether the simulated process has crashed.
@@ -304,7 +311,12 @@ impl<T: Transport + ?Sized> Transport for FaultyTransport<T> {
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        let receipt = self.inner.send(channel, message).await?;
+        let receipt = self.inner.send(channel, message).await;
+        let latency = self.plan.state.lock().answer_latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let receipt = receipt?;
         self.plan.transport(Step::DuringSend).await.map_err(|_| {
             TransportError::new(
                 TransportErrorKind::OutcomeUnknown,
