@@ -37,7 +37,10 @@
 //!
 //! Errors are classified from Meta's `error.code` (see [`transport::classify`]): the
 //! dispatcher retries [`Retryable`](wagw_core::TransportErrorKind::Retryable) and throttled
-//! failures and gives up on permanent and auth ones.
+//! failures and gives up on permanent and auth ones. A send whose request was written but
+//! whose answer was lost (response timeout, connection cut, unparsable success) is
+//! [`OutcomeUnknown`](wagw_core::TransportErrorKind::OutcomeUnknown): the dispatcher applies
+//! its unknown-outcome policy instead of resending silently.
 //!
 //! ## Receiving
 //!
