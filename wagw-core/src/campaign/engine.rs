@@ -248,7 +248,21 @@ where
         // The campaign first: were the process to stop in between, a running campaign with
         // failed recipients is harmless, pending recipients in a completed one are not.
         self.store().update_campaign(&campaign).await?;
-        self.store().retry_failed_recipients(tenant, id).await
+        let retried = self.store().retry_failed_recipients(tenant, id).await?;
+        // A feeder in another process may have run between the two writes, found nothing
+        // pending and closed the round: open it again now that the recipients are pending.
+        loop {
+            let mut campaign = self.store().get_campaign(tenant, id).await?;
+            if !campaign.feed.done || campaign.state != CampaignState::Running {
+                return Ok(retried);
+            }
+            campaign.feed = FeedCursor::default();
+            match self.store().update_campaign(&campaign).await {
+                Ok(_) => return Ok(retried),
+                Err(Error::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Cancels a campaign for good: messages not yet sent fail with reason
