@@ -74,7 +74,10 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         for (label, poll) in [
-            ("default idle_poll (20 ms)", DispatcherConfig::default().idle_poll),
+            (
+                "default idle_poll (20 ms)",
+                DispatcherConfig::default().idle_poll,
+            ),
             ("idle_poll 2 ms", Duration::from_millis(2)),
         ] {
             let (rate, throttled) = run(poll).await;
