@@ -6,12 +6,16 @@
 //!
 //! - `allowed`: numbers at 1,000,000/s and pairs with burst to spare; every decision is
 //!   allowed (this is `dispatch/decision` in `dispatch.rs`, which also calls both checks);
-//! - `number refuses`: numbers at 80/s hammered at millions of decisions per second, so
-//!   nearly every decision is a refusal of the number's limiter (the pair allows);
+//! - `number refuses`: 100 of the numbers, at 80/s, take all the decisions (the other 9,900
+//!   hold state too), so nearly every decision is a refusal of the number's limiter (the pair
+//!   allows);
+//! - `numbers mixed`: all 10,000 numbers at 80/s hammered in turn; together they allow
+//!   800,000 decisions/s, so on one core about half of the decisions are refusals;
 //! - `pair refuses`: every pair's burst of 45 used up beforehand (numbers at 1,000,000/s), so
 //!   nearly every decision is a refusal of the pair limit.
 //!
-//! Each case prints ns per decision and the share of refusals, median of the runs; the cases
+//! Pairs earn a message back every 6 s, so `pair refuses` uses the pairs up again (untimed)
+//! before each run, and some still send during it. Each case prints ns per decision and the share of refusals, median of the runs; the cases
 //! alternate within each run.
 //!
 //! `cargo bench -p wagw-benches --bench decision_refusals`; `WAGW_BENCH_RUNS` (3) and
@@ -34,14 +38,25 @@ struct Case {
     name: &'static str,
     pacer: Pacer,
     channels: Vec<ChannelId>,
+    /// The first `hot` numbers take the decisions.
+    hot: usize,
+    /// Pairs are used up again before each run.
+    exhausted: bool,
     ns: Vec<f64>,
     refused: Vec<f64>,
 }
 
 impl Case {
-    /// A pacer with the default pair limit, `NUMBERS` numbers at `rate`, and every pair
-    /// checked `warm` times (at least once, so all 1,000,000 hold state).
-    fn new(name: &'static str, rate: u32, warm: usize, recipients: &[PhoneNumber]) -> Self {
+    /// A pacer with the default pair limit, `NUMBERS` numbers at `rate` of which the first
+    /// `hot` send, and every pair checked `warm` times (at least once, so all 1,000,000 hold
+    /// state).
+    fn new(
+        name: &'static str,
+        rate: u32,
+        hot: usize,
+        warm: usize,
+        recipients: &[PhoneNumber],
+    ) -> Self {
         let pacer = Pacer::new(Some(PairLimit::default()));
         let channels: Vec<_> = (0..NUMBERS).map(|_| ChannelId::new()).collect();
         for ch in &channels {
@@ -49,7 +64,7 @@ impl Case {
         }
         for (i, to) in recipients.iter().enumerate() {
             for _ in 0..warm.max(1) {
-                let _ = pacer.check_pair(channels[i % NUMBERS], to);
+                let _ = pacer.check_pair(channels[i % hot], to);
             }
         }
         assert_eq!(pacer.tracked_pairs(), RECIPIENTS, "every pair holds state");
@@ -57,19 +72,36 @@ impl Case {
             name,
             pacer,
             channels,
+            hot,
+            exhausted: warm > PairLimit::default().burst as usize,
             ns: Vec::new(),
             refused: Vec::new(),
         }
     }
 
+    /// Uses up every pair's burst again (a pair earns a message back every 6 s, and time has
+    /// passed since the last run). Not timed.
+    fn exhaust_pairs(&self, recipients: &[PhoneNumber]) {
+        for (i, to) in recipients.iter().enumerate() {
+            while self
+                .pacer
+                .check_pair(self.channels[i % self.hot], to)
+                .is_ok()
+            {}
+        }
+    }
+
     /// `decisions` decisions, as the dispatcher takes them; records ns each and the refusals.
     fn run(&mut self, decisions: usize, recipients: &[PhoneNumber]) {
+        if self.exhausted {
+            self.exhaust_pairs(recipients);
+        }
         let mut refused = 0usize;
         let mut i = 0usize;
         let started = Instant::now();
         for _ in 0..decisions {
             i = (i + STRIDE) % RECIPIENTS;
-            let channel = self.channels[i % NUMBERS];
+            let channel = self.channels[i % self.hot];
             let decision = self
                 .pacer
                 .check_pair(channel, &recipients[i])
@@ -99,9 +131,10 @@ fn main() {
     let setup = Instant::now();
     let burst = PairLimit::default().burst as usize;
     let mut cases = [
-        Case::new("allowed", 1_000_000, 1, &recipients),
-        Case::new("number refuses", 80, 1, &recipients),
-        Case::new("pair refuses", 1_000_000, burst + 1, &recipients),
+        Case::new("allowed", 1_000_000, NUMBERS, 1, &recipients),
+        Case::new("number refuses", 80, 100, 1, &recipients),
+        Case::new("numbers mixed", 80, NUMBERS, 1, &recipients),
+        Case::new("pair refuses", 1_000_000, NUMBERS, burst + 1, &recipients),
     ];
     println!(
         "{NUMBERS} numbers, {RECIPIENTS} recipients, {decisions} decisions per case and run (setup {:.1} s)",
