@@ -10,7 +10,8 @@
 //!
 //! Each run also measures the old baseline, exactly as `benches/benches/dispatch.rs` does
 //! (memory, pair limit and window off, no campaign, `idle_poll` 1 ms) with the same numbers
-//! and message count, for the ratio. Runs alternate between the configurations so that the
+//! and message count, for the ratio; and, on each SQL backend, the same limits-off
+//! configuration, for what the limits cost there. Runs alternate between the configurations so that the
 //! noise of a shared machine falls on all of them alike.
 //!
 //! Messages are all submitted first (timed apart), then the dispatcher starts on a
@@ -20,6 +21,8 @@
 //! `cargo bench -p wagw-benches --bench pipeline_limits`; `WAGW_TEST_POSTGRES_URL` adds
 //! PostgreSQL. Sizes: `WAGW_BENCH_RUNS` (3), `WAGW_BENCH_NUMBERS` (1,000),
 //! `WAGW_BENCH_MESSAGES` (memory, 100,000 per run), `WAGW_BENCH_SQL_MESSAGES` (20,000 per run).
+//! `WAGW_BENCH_QUOTA=off` turns the monthly quota off in every configuration (a diagnostic:
+//! the quota is on in the figures).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -170,15 +173,22 @@ async fn prepare<S: Store + ?Sized>(
 }
 
 fn config(limits: bool) -> DispatcherConfig {
+    // A diagnostic: every message of a tenant charges one usage counter, which the SQL
+    // backends update under a row lock per message.
+    let enforce_quota = std::env::var("WAGW_BENCH_QUOTA").map_or(true, |v| v != "off");
+    let config = DispatcherConfig {
+        enforce_quota,
+        ..DispatcherConfig::default()
+    };
     if limits {
-        DispatcherConfig::default()
+        config
     } else {
         // The baseline, as benches/benches/dispatch.rs configures it.
         DispatcherConfig {
             enforce_window: false,
             pair_limit: None,
             idle_poll: Duration::from_millis(1),
-            ..DispatcherConfig::default()
+            ..config
         }
     }
 }
@@ -273,8 +283,14 @@ impl Series {
 struct SqlBackend {
     db: BenchDb,
     fixture: Fixture,
+    /// Limits on.
     series: Series,
+    /// Limits off, configured as the baseline: what the limits cost on this backend.
+    off: Series,
 }
+
+/// Recipients of the limits-off SQL runs start here, apart from the limits-on ones.
+const OFF_RECIPIENTS: u64 = 50_000_000;
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -301,10 +317,12 @@ fn main() {
         for db in std::iter::once(BenchDb::sqlite().await).chain(postgres) {
             let fixture = fixture(&db.store, numbers, true).await;
             let series = Series::new(format!("{}, limits on", db.name), sql_messages);
+            let off = Series::new(format!("{}, limits off", db.name), sql_messages);
             sql.push(SqlBackend {
                 db,
                 fixture,
                 series,
+                off,
             });
         }
         println!(
@@ -341,16 +359,22 @@ fn main() {
                     prepare(&backend.db.store, &backend.fixture, first, sql_messages, true).await;
                 let store = Arc::new(backend.db.store.clone());
                 let queue = Arc::new(backend.db.store.queue());
+                backend.series.record(
+                    run_once(Arc::clone(&store), Arc::clone(&queue), messages, true).await,
+                );
+                let first = OFF_RECIPIENTS + run * sql_messages;
+                let messages =
+                    prepare(&backend.db.store, &backend.fixture, first, sql_messages, false).await;
                 backend
-                    .series
-                    .record(run_once(store, queue, messages, true).await);
+                    .off
+                    .record(run_once(store, queue, messages, false).await);
             }
         }
         let base = baseline.dispatch_median();
         println!("medians over {runs} runs (dispatch phase; ratio = baseline / this):");
         let all = [&baseline, &memory]
             .into_iter()
-            .chain(sql.iter().map(|b| &b.series));
+            .chain(sql.iter().flat_map(|b| [&b.series, &b.off]));
         for series in all {
             let rate = series.dispatch_median();
             println!(
