@@ -222,6 +222,7 @@ where
     let submitted = submitting.elapsed();
     let started = Instant::now();
     let handle = dispatcher.start();
+    let (mut progress, mut progressed) = (0, Instant::now());
     loop {
         let stats = dispatcher.stats();
         // A refusal (window, quota, campaign) would mean the limits were not passed, and the
@@ -230,6 +231,14 @@ where
         if stats.sent >= count {
             break;
         }
+        // A message held (a campaign not running) is never sent: say so instead of waiting.
+        if stats.sent > progress {
+            (progress, progressed) = (stats.sent, Instant::now());
+        }
+        assert!(
+            progressed.elapsed() < Duration::from_secs(60),
+            "no message sent for a minute: {stats:?}"
+        );
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
     let sent = started.elapsed();
