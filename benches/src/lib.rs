@@ -122,3 +122,101 @@ pub mod emulated {
         }
     }
 }
+
+/// The median of `values` (the mean of the two middle ones for an even count); `NaN` for none.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// A size from the environment variable `var`, or `default` when it is unset or not a number.
+pub fn env_size(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// SQL stores opened in a place of their own, so a bench never touches anyone else's data.
+pub mod sql {
+    use std::path::PathBuf;
+
+    use wagw_store_sqlx::SqlStore;
+
+    /// Where a bench store lives, removed by [`BenchDb::finish`].
+    enum Place {
+        Dir(PathBuf),
+        Schema { admin: sqlx::PgPool, schema: String },
+    }
+
+    /// A migrated SQL store in a fresh SQLite file or a fresh PostgreSQL schema.
+    pub struct BenchDb {
+        /// The store (its queue is [`SqlStore::queue`]).
+        pub store: SqlStore,
+        /// What it is, for the printed figures.
+        pub name: &'static str,
+        place: Place,
+    }
+
+    impl BenchDb {
+        /// A SQLite file (WAL, `synchronous = NORMAL`) in a new temporary directory.
+        pub async fn sqlite() -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("wagw-bench-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).expect("temporary directory");
+            let url = format!("sqlite://{}", dir.join("bench.db").display());
+            let store = SqlStore::connect(&url).await.expect("sqlite");
+            Self {
+                store,
+                name: "SQLite (file)",
+                place: Place::Dir(dir),
+            }
+        }
+
+        /// A new schema in the database at `WAGW_TEST_POSTGRES_URL`, with a pool of
+        /// `connections`; `None` when the variable is unset.
+        pub async fn postgres(connections: u32) -> Option<Self> {
+            let url = std::env::var("WAGW_TEST_POSTGRES_URL")
+                .ok()
+                .filter(|u| !u.is_empty())?;
+            let schema = format!("wagw_bench_{}", uuid::Uuid::new_v4().simple());
+            let admin = sqlx::PgPool::connect(&url).await.expect("postgres");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&admin)
+                .await
+                .expect("schema");
+            let options: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
+            let options = options.options([("search_path", schema.as_str())]);
+            let store = SqlStore::postgres(options, connections)
+                .await
+                .expect("open");
+            Some(Self {
+                store,
+                name: "PostgreSQL",
+                place: Place::Schema { admin, schema },
+            })
+        }
+
+        /// Closes the store and removes its file or schema.
+        pub async fn finish(self) {
+            self.store.close().await;
+            match self.place {
+                Place::Dir(dir) => {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+                Place::Schema { admin, schema } => {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                        .execute(&admin)
+                        .await
+                        .expect("drop schema");
+                    admin.close().await;
+                }
+            }
+        }
+    }
+}
