@@ -2,7 +2,6 @@
 //! channel, unknown outcome, window, quota, limits), the send, and the recording of its
 //! outcome.
 
-use super::reserve_loop::LaneSlot;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
@@ -10,6 +9,7 @@ use tokio::sync::watch;
 
 use super::leases::HeldLease;
 use super::pacing::Stopped;
+use super::reserve_loop::LaneSlot;
 use super::{DispatchJob, Inner, Settlement, UnknownOutcome, bump, to_delta};
 use crate::content::{MessageContent, OutboundMessage};
 use crate::model::campaign::{CampaignState, RecipientStatus};
