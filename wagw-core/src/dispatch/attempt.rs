@@ -2,7 +2,7 @@
 //! channel, unknown outcome, window, quota, limits), the send, and the recording of its
 //! outcome.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use tokio::sync::watch;
@@ -45,8 +45,7 @@ where
             return Ok(Settlement::Ack);
         }
         if self.outcome_unknown(&message, reservation) {
-            bump(&self.counters.ambiguous);
-            self.store.mark_ambiguous(job.tenant, message.id).await?;
+            self.note_ambiguous(&message).await?;
         }
         Ok(Settlement::Retry {
             at: Utc::now(),
@@ -68,7 +67,7 @@ where
             return true;
         }
         self.leases
-            .renew(&*self.queue, self.config.visibility, self.config.visibility)
+            .renew_job(&*self.queue, &reservation.lease, self.config.visibility)
             .await;
         !held.is_lost() && self.leases.live_for(reservation.lease.job_id, margin)
     }
@@ -134,9 +133,7 @@ where
         }
 
         if self.outcome_unknown(&message, reservation) {
-            bump(&self.counters.ambiguous);
-            self.store.mark_ambiguous(job.tenant, message.id).await?;
-            tracing::warn!(message = %message.id, attempts = message.attempts, "outcome of the last attempt is unknown");
+            self.note_ambiguous(&message).await?;
             if self.config.unknown_outcome == UnknownOutcome::AtMostOnce {
                 self.refuse(
                     &message,
@@ -195,12 +192,14 @@ where
             }
             self.pacer.acquire_channel(channel.id, stop).await
         };
+        let waited_from = Instant::now();
         if paced.await == Err(Stopped) {
             return Ok(Settlement::Release);
         }
         lane.leave();
-        // Waiting for a slot can take a while: a pause or cancel in the meantime wins.
-        if message.campaign_id.is_some() {
+        // Waiting for a slot can take a while: a pause or cancel in the meantime wins. A
+        // message the limiters let through at once was checked a moment ago.
+        if message.campaign_id.is_some() && waited_from.elapsed() >= RECHECK_AFTER {
             match self.campaign_gate(&message).await? {
                 Gate::Open(_) => {}
                 Gate::Hold => return Ok(Settlement::Ack),
@@ -270,6 +269,15 @@ where
         })
     }
 
+    /// Counts and flags a message whose last attempt may or may not have reached WhatsApp.
+    async fn note_ambiguous(&self, message: &MessageRecord) -> Result<()> {
+        bump(&self.counters.ambiguous);
+        tracing::warn!(message = %message.id, attempts = message.attempts, "the outcome of the last attempt is unknown");
+        self.store
+            .mark_ambiguous(message.tenant_id, message.id)
+            .await
+    }
+
     /// A message is `sending` with attempts recorded, but the job's last settled error does
     /// not belong to that attempt: the process died between recording and settling it.
     fn outcome_unknown(&self, message: &MessageRecord, reservation: &Reservation) -> bool {
@@ -299,11 +307,7 @@ where
             // The request may have gone through: the same policy as for a crash mid-send,
             // never a silent resend. The tagged error keeps it from being counted twice.
             TransportErrorKind::OutcomeUnknown => {
-                bump(&self.counters.ambiguous);
-                self.store
-                    .mark_ambiguous(message.tenant_id, message.id)
-                    .await?;
-                tracing::warn!(message = %message.id, error = %error, "the outcome of a send is unknown");
+                self.note_ambiguous(message).await?;
                 if self.config.unknown_outcome == UnknownOutcome::AtMostOnce {
                     let reason = format!(
                         "the outcome of the send is unknown ({}); not sent again (at-most-once)",
@@ -394,6 +398,10 @@ enum Gate {
     /// Never: the campaign is over.
     Stopped,
 }
+
+/// A campaign message that waited at least this long for its limiters reads its campaign
+/// again before it is sent.
+const RECHECK_AFTER: Duration = Duration::from_millis(1);
 
 const CAMPAIGN_STOPPED: &str = "the campaign was stopped before this message was sent";
 

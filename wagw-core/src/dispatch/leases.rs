@@ -84,21 +84,49 @@ impl Leases {
             .map(|h| (h.lease, Arc::clone(&h.lost)))
             .collect();
         for (lease, lost) in due {
-            match queue.extend(&lease, visibility).await {
-                Ok(until) => {
-                    if let Some(h) = self.held.lock().get_mut(&lease.job_id) {
-                        h.expires_at = until;
-                    }
+            self.extend(queue, &lease, &lost, visibility).await;
+        }
+    }
+
+    /// Extends one held reservation now; marks it lost if the queue refuses.
+    pub(crate) async fn renew_job<Q: Queue + ?Sized>(
+        &self,
+        queue: &Q,
+        lease: &Lease,
+        visibility: Duration,
+    ) {
+        let Some(lost) = self
+            .held
+            .lock()
+            .get(&lease.job_id)
+            .map(|h| Arc::clone(&h.lost))
+        else {
+            return;
+        };
+        self.extend(queue, lease, &lost, visibility).await;
+    }
+
+    async fn extend<Q: Queue + ?Sized>(
+        &self,
+        queue: &Q,
+        lease: &Lease,
+        lost: &AtomicBool,
+        visibility: Duration,
+    ) {
+        match queue.extend(lease, visibility).await {
+            Ok(until) => {
+                if let Some(h) = self.held.lock().get_mut(&lease.job_id) {
+                    h.expires_at = until;
                 }
-                Err(e) if matches!(e.code(), ErrorCode::Conflict | ErrorCode::NotFound) => {
-                    tracing::warn!(job = %lease.job_id, "reservation lost before its job was done");
-                    lost.store(true, Ordering::Release);
-                }
-                // The queue is unreachable: try again on the next round; a job whose
-                // reservation runs out meanwhile is treated as lost before it sends.
-                Err(e) => {
-                    tracing::warn!(job = %lease.job_id, error = %e, "extending a reservation failed")
-                }
+            }
+            Err(e) if matches!(e.code(), ErrorCode::Conflict | ErrorCode::NotFound) => {
+                tracing::warn!(job = %lease.job_id, "reservation lost before its job was done");
+                lost.store(true, Ordering::Release);
+            }
+            // The queue is unreachable: try again on the next round; a job whose
+            // reservation runs out meanwhile is treated as lost before it sends.
+            Err(e) => {
+                tracing::warn!(job = %lease.job_id, error = %e, "extending a reservation failed")
             }
         }
     }

@@ -319,23 +319,7 @@ where
     /// was given up on purpose (held while their campaign was paused) or lost. Returns how
     /// many jobs were created.
     pub async fn requeue(&self, messages: &[MessageRecord]) -> Result<usize> {
-        let jobs: Vec<_> = messages
-            .iter()
-            .filter(|m| m.status == MessageStatus::Queued && m.direction == Direction::Outbound)
-            .map(|m| DispatchJob::new_job(m, m.id, self.inner.config.max_attempts))
-            .collect();
-        if jobs.is_empty() {
-            return Ok(0);
-        }
-        let enqueued = self.inner.queue.enqueue_many(jobs).await?;
-        let created = enqueued
-            .iter()
-            .filter(|e| matches!(e, crate::queue::Enqueued::Created(_)))
-            .count();
-        if created > 0 {
-            self.inner.wake.notify_one();
-        }
-        Ok(created)
+        self.inner.requeue(messages).await
     }
 
     /// The store messages are recorded in.
@@ -447,6 +431,29 @@ where
             template.check_send(send)?;
         }
         Ok(())
+    }
+
+    /// Queues a job for each stored message still `queued` (see [`Dispatcher::requeue`]).
+    async fn requeue(&self, messages: &[MessageRecord]) -> Result<usize> {
+        let jobs: Vec<_> = messages
+            .iter()
+            .filter(|m| m.status == MessageStatus::Queued && m.direction == Direction::Outbound)
+            .map(|m| DispatchJob::new_job(m, m.id, self.config.max_attempts))
+            .collect();
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let created = self
+            .queue
+            .enqueue_many(jobs)
+            .await?
+            .iter()
+            .filter(|e| matches!(e, crate::queue::Enqueued::Created(_)))
+            .count();
+        if created > 0 {
+            self.wake.notify_one();
+        }
+        Ok(created)
     }
 
     /// Records checked messages, then queues a job for each (a duplicate submission refers

@@ -6,9 +6,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::{NoContext, Timestamp, Uuid};
 
-use super::{DispatchJob, Inner};
+use super::Inner;
 use crate::Result;
-use crate::model::message::MessageStatus;
 use crate::queue::Queue;
 use crate::store::{Page, Store};
 use crate::transport::Transport;
@@ -45,21 +44,12 @@ where
         let mut created = 0;
         loop {
             let found = self.store.queued_messages(before, page).await?;
-            let jobs: Vec<_> = found
+            let orphans: Vec<_> = found
                 .items
-                .iter()
-                .filter(|m| m.campaign_id.is_none() && m.status == MessageStatus::Queued)
-                .map(|m| DispatchJob::new_job(m, m.id, self.config.max_attempts))
+                .into_iter()
+                .filter(|m| m.campaign_id.is_none())
                 .collect();
-            if !jobs.is_empty() {
-                created += self
-                    .queue
-                    .enqueue_many(jobs)
-                    .await?
-                    .iter()
-                    .filter(|e| matches!(e, crate::queue::Enqueued::Created(_)))
-                    .count();
-            }
+            created += self.requeue(&orphans).await?;
             match found.next {
                 Some(next) => page = Page::after(BATCH, next),
                 None => break,
@@ -68,7 +58,6 @@ where
         cursor.horizon = Some(before);
         if created > 0 {
             tracing::warn!(jobs = created, "queued messages that had lost their jobs");
-            self.wake.notify_one();
         }
         Ok(created)
     }
