@@ -276,21 +276,7 @@ impl MessageStore for MemoryStore {
         if state.messages.get(tenant, id)?.charged {
             return Ok(false);
         }
-        let resource = QuotaResource::MessagesPerMonth;
-        let key = (tenant, period.as_str().to_owned(), resource);
-        let total = state
-            .usage
-            .get(&key)
-            .copied()
-            .unwrap_or(0)
-            .saturating_add(1);
-        if let Some(limit) = limit.filter(|limit| total > *limit) {
-            return Err(Error::QuotaExceeded {
-                resource: resource.as_str().to_owned(),
-                limit,
-            });
-        }
-        state.usage.insert(key, total);
+        state.add_usage(tenant, period, QuotaResource::MessagesPerMonth, 1, limit)?;
         state.messages.get_mut(tenant, id)?.charged = true;
         Ok(true)
     }

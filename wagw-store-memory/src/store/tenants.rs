@@ -6,8 +6,8 @@ use wagw_core::model::tenant::{ApiKey, QuotaResource, Tenant, UsagePeriod, User}
 use wagw_core::store::{ActivityStore, Page, Paged, TenantStore};
 use wagw_core::{Error, Result};
 
-use super::MemoryStore;
 use super::table::parse_cursor;
+use super::{MemoryStore, State};
 
 #[async_trait]
 impl TenantStore for MemoryStore {
@@ -156,20 +156,9 @@ impl TenantStore for MemoryStore {
         amount: u64,
         limit: Option<u64>,
     ) -> Result<u64> {
-        let mut state = self.state.write();
-        let counter = state
-            .usage
-            .entry((tenant, period.as_str().to_owned(), resource))
-            .or_default();
-        let total = counter.saturating_add(amount);
-        if let Some(limit) = limit.filter(|limit| total > *limit) {
-            return Err(Error::QuotaExceeded {
-                resource: resource.as_str().to_owned(),
-                limit,
-            });
-        }
-        *counter = total;
-        Ok(total)
+        self.state
+            .write()
+            .add_usage(tenant, period, resource, amount, limit)
     }
 
     async fn usage(
@@ -194,5 +183,31 @@ impl ActivityStore for MemoryStore {
 
     async fn list_activity(&self, tenant: TenantId, page: Page) -> Result<Paged<ActivityEntry>> {
         self.state.read().activity.page(tenant, &page, |_| true)
+    }
+}
+
+impl State {
+    /// Adds to a usage counter unless that takes it past `limit` (then nothing changes).
+    pub(super) fn add_usage(
+        &mut self,
+        tenant: TenantId,
+        period: &UsagePeriod,
+        resource: QuotaResource,
+        amount: u64,
+        limit: Option<u64>,
+    ) -> Result<u64> {
+        let counter = self
+            .usage
+            .entry((tenant, period.as_str().to_owned(), resource))
+            .or_default();
+        let total = counter.saturating_add(amount);
+        if let Some(limit) = limit.filter(|limit| total > *limit) {
+            return Err(Error::QuotaExceeded {
+                resource: resource.as_str().to_owned(),
+                limit,
+            });
+        }
+        *counter = total;
+        Ok(total)
     }
 }
