@@ -884,27 +884,10 @@ impl MessageStore for SqlStore {
         let now = Ts(Utc::now());
         let failed = in_tx!(&self.db, |tx, _pg| {
             ensure_row!(tx, "campaigns", "campaign", tenant, campaign);
-            // Recipients first, while their messages are still queued; same forward-only
-            // rule as update_recipients.
-            if let Some(allowed) = recipient_advancing_from(recipient_status) {
-                let sql = format!(
-                    "UPDATE campaign_recipients SET status = $3, reason = $4, updated_at = $5 \
-                     WHERE tenant_id = $1 AND campaign_id = $2 AND status IN ({allowed}) \
-                     AND id IN (SELECT recipient_id FROM messages WHERE tenant_id = $1 \
-                     AND campaign_id = $2 AND status = 'queued' AND direction = 'outbound' \
-                     AND recipient_id IS NOT NULL)"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(tenant.0)
-                    .bind(campaign.0)
-                    .bind(recipient_status.as_str())
-                    .bind(&error.reason)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            }
-            sqlx::query(
+            // Messages first: a message a dispatcher moved to `sending` meanwhile is not
+            // failed here, so neither is its recipient (this statement's rows are the ones
+            // failed with this reason at this instant).
+            let failed = sqlx::query(
                 "UPDATE messages SET prev_status = status, status = 'failed', error_code = $3, \
                  error_reason = $4, updated_at = $5 \
                  WHERE tenant_id = $1 AND campaign_id = $2 AND status = 'queued' \
@@ -918,7 +901,27 @@ impl MessageStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?
-            .rows_affected()
+            .rows_affected();
+            // Same forward-only rule as update_recipients.
+            if let Some(allowed) = recipient_advancing_from(recipient_status) {
+                let sql = format!(
+                    "UPDATE campaign_recipients SET status = $3, reason = $4, updated_at = $5 \
+                     WHERE tenant_id = $1 AND campaign_id = $2 AND status IN ({allowed}) \
+                     AND id IN (SELECT recipient_id FROM messages WHERE tenant_id = $1 \
+                     AND campaign_id = $2 AND status = 'failed' AND error_reason = $4 \
+                     AND updated_at = $5 AND recipient_id IS NOT NULL)"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.0)
+                    .bind(campaign.0)
+                    .bind(recipient_status.as_str())
+                    .bind(&error.reason)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            failed
         });
         Ok(failed)
     }
