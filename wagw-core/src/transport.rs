@@ -274,11 +274,19 @@ impl TransportError {
         }
     }
 
-    /// How to retry: never for permanent and auth failures, after the suggested delay when
+    /// How to retry: never for permanent and auth failures nor when the outcome is unknown,
+    /// after the suggested delay when
     /// one is known, otherwise with backoff.
     pub fn retry(&self) -> Retry {
         match (self.kind, self.retry_after) {
-            (TransportErrorKind::Permanent | TransportErrorKind::Auth, _) => Retry::Never,
+            // A blind retry of a send that may have gone through could deliver it twice; the
+            // dispatcher's unknown-outcome policy decides instead.
+            (
+                TransportErrorKind::Permanent
+                | TransportErrorKind::Auth
+                | TransportErrorKind::OutcomeUnknown,
+                _,
+            ) => Retry::Never,
             (_, Some(delay)) => Retry::After(delay),
             (_, None) => Retry::Backoff,
         }

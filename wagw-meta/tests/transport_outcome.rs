@@ -146,6 +146,7 @@ fn assert_unknown(error: &TransportError, requests: usize) {
     assert_eq!(error.kind, K::OutcomeUnknown, "{error}");
     assert_eq!(requests, 1, "the request reached the server exactly once");
     assert_eq!(error.code(), ErrorCode::TransportUnavailable);
+    assert_eq!(error.retry(), Retry::Never, "never retried blindly");
     assert!(
         error.message.contains("may have"),
         "the reason says the message may have been sent: {}",
