@@ -179,7 +179,14 @@ async fn rig() -> Rig {
         Arc::clone(&store),
         Arc::new(MemoryQueue::new()),
         Arc::new(meta),
-        DispatcherConfig::default(),
+        DispatcherConfig {
+            // `WAGW_FLEET_CONCURRENCY` overrides the default number of jobs in hand.
+            concurrency: std::env::var("WAGW_FLEET_CONCURRENCY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DispatcherConfig::default().concurrency),
+            ..DispatcherConfig::default()
+        },
     );
     Rig {
         emulator,
