@@ -9,6 +9,7 @@ use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{CampaignStore, Page, Paged, RecipientUpdate};
 use wagw_core::{Error, Result};
 
+use super::messages::MessageTx;
 use super::{cursor, overfetch};
 use crate::SqlStore;
 use crate::db::{
@@ -319,7 +320,6 @@ async fn sqlite_update_recipients(
     tenant: TenantId,
     updates: &[RecipientUpdate],
 ) -> Result<u64> {
-    let now = crate::db::Ts(Utc::now());
     let mut tx = pools
         .writer
         .begin_with("BEGIN IMMEDIATE")
@@ -327,42 +327,7 @@ async fn sqlite_update_recipients(
         .map_err(db_err)?;
     let mut moved = 0;
     for u in updates {
-        let mut advanced = 0;
-        if let Some(allowed) = recipient_advancing_from(u.status) {
-            let sql = format!(
-                "UPDATE campaign_recipients SET status = $3, reason = COALESCE($4, reason), \
-                 message_id = COALESCE($5, message_id), updated_at = $6 \
-                 WHERE tenant_id = $1 AND id = $2 AND status IN ({allowed})"
-            );
-            advanced = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(tenant.0)
-                .bind(u.id.0)
-                .bind(u.status.as_str())
-                .bind(&u.reason)
-                .bind(u.message_id.map(|m| m.0))
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
-        }
-        if advanced == 0 && u.message_id.is_some() {
-            // A repeat of the current status may still attach the message.
-            sqlx::query(
-                "UPDATE campaign_recipients SET reason = COALESCE($4, reason), message_id = $5, \
-                 updated_at = $6 WHERE tenant_id = $1 AND id = $2 AND status = $3",
-            )
-            .bind(tenant.0)
-            .bind(u.id.0)
-            .bind(u.status.as_str())
-            .bind(&u.reason)
-            .bind(u.message_id.map(|m| m.0))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        moved += advanced;
+        moved += tx.apply_recipient(tenant, u).await?;
     }
     tx.commit().await.map_err(db_err)?;
     Ok(moved)

@@ -107,7 +107,7 @@ const CHARGE_USAGE_SQL: &str = "INSERT INTO usage_counters (tenant_id, period, r
      RETURNING amount";
 
 /// What applying one update inside a transaction did.
-struct Applied {
+pub(super) struct Applied {
     change: StatusChange,
     /// Whether statuses kept for the recorded wamid were applied.
     took_pending: bool,
@@ -165,7 +165,7 @@ fn fold_kept(from: MessageStatus, kept: &[StatusUpdate]) -> Option<StatusUpdate>
 }
 
 /// Message writes that must share a transaction with other writes, for each database.
-trait MessageTx {
+pub(super) trait MessageTx {
     /// Applies `update` to a message (forward only) and, when it records a wamid, the
     /// statuses kept for that wamid. `NotFound` for an unknown message.
     async fn apply_update(
@@ -176,8 +176,9 @@ trait MessageTx {
         update: &StatusUpdate,
     ) -> Result<Applied>;
 
-    /// Applies one recipient update with the rule of `update_recipients`.
-    async fn apply_recipient(&mut self, tenant: TenantId, update: &RecipientUpdate) -> Result<()>;
+    /// Applies one recipient update with the rule of `update_recipients`; returns how many
+    /// statuses moved (0 or 1).
+    async fn apply_recipient(&mut self, tenant: TenantId, update: &RecipientUpdate) -> Result<u64>;
 }
 
 macro_rules! impl_message_tx {
@@ -301,7 +302,7 @@ macro_rules! impl_message_tx {
                 &mut self,
                 tenant: TenantId,
                 u: &RecipientUpdate,
-            ) -> Result<()> {
+            ) -> Result<u64> {
                 let now = Ts(Utc::now());
                 let mut advanced = 0;
                 if let Some(allowed) = recipient_advancing_from(u.status) {
@@ -339,7 +340,7 @@ macro_rules! impl_message_tx {
                     .await
                     .map_err(db_err)?;
                 }
-                Ok(())
+                Ok(advanced)
             }
         }
     };
