@@ -164,7 +164,8 @@ pub mod sql {
     }
 
     impl BenchDb {
-        /// A SQLite file (WAL, `synchronous = NORMAL`) in a new temporary directory.
+        /// A SQLite file in a new temporary directory, opened as `SqlStore::connect` opens it
+        /// (WAL, `synchronous = FULL`, the default).
         pub async fn sqlite() -> Self {
             let dir =
                 std::env::temp_dir().join(format!("wagw-bench-{}", uuid::Uuid::new_v4().simple()));
