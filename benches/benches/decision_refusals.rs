@@ -2,7 +2,7 @@
 //!
 //! 10,000 numbers and 1,000,000 recipients in the limiters' state, one decision per message
 //! taken the way the dispatcher takes it: the pair limit first, then, if the pair may send,
-//! the number's limiter. Three cases, each with its own [`Pacer`]:
+//! the number's limiter. Four cases, each with its own [`Pacer`]:
 //!
 //! - `allowed`: numbers at 1,000,000/s and pairs with burst to spare; every decision is
 //!   allowed (this is `dispatch/decision` in `dispatch.rs`, which also calls both checks);
