@@ -55,6 +55,10 @@ struct ChannelPace {
     limiter: Arc<Keyed<ChannelId>>,
     paused_until: Option<Instant>,
     calm_since: Instant,
+    /// Jobs take the number's send slots in the order they arrive (tokio's mutex is fair):
+    /// a reply that arrives behind two waiting blast jobs waits for those two, never for the
+    /// ones that enter the lane after it.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for ChannelPace {
@@ -129,6 +133,7 @@ impl Pacer {
             limiter: self.channel_limiter(rate),
             paused_until: None,
             calm_since: Instant::now(),
+            turn: Arc::default(),
         }
     }
 
@@ -253,6 +258,20 @@ impl Pacer {
         channel: ChannelId,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), Stopped> {
+        let turn = loop {
+            if let Some(pace) = self.channels.read().get(&channel) {
+                break Arc::clone(&pace.turn);
+            }
+            // Not observed yet: the most careful rate until the channel record is known.
+            self.observe(channel, 1);
+        };
+        if *stop.borrow() {
+            return Err(Stopped);
+        }
+        let _turn = tokio::select! {
+            guard = turn.lock() => guard,
+            _ = stop.changed() => return Err(Stopped),
+        };
         while let Err(wait) = self.check_channel(channel) {
             sleep_or_stop(wait, stop).await?;
         }
