@@ -70,6 +70,8 @@ async fn statuses_are_signed_and_in_metas_envelope() {
         );
     }
     assert!(statuses[0].2["conversation"]["expiration_timestamp"].is_string());
+    // The sink records a delivery before the emulator has read its answer.
+    assert!(emulator.webhooks_idle(Duration::from_secs(5)).await);
     let stats = emulator.webhook_stats();
     assert_eq!(stats.delivered, 3);
     assert_eq!(stats.status_items, 3);
