@@ -11,6 +11,24 @@
 //! * [`PhoneNumber`]'s [`FromStr`] and serde forms accept only the normalised form (optionally
 //!   with a leading `+`), so stored numbers read back exactly as written.
 //!
+//! # Which form goes where
+//!
+//! A number has two written forms, and wagw never mixes them up:
+//!
+//! * **the wire and storage form**, digits only (`628123456789`, [`PhoneNumber::as_str`],
+//!   [`Display`](fmt::Display), serde): what Meta's API takes in `to` and sends in `wa_id` /
+//!   `from`, and what stores and queues keep. Machines read it; it is unambiguous only to
+//!   them.
+//! * **the form for people and re-import**, `+` E.164 (`+628123456789`,
+//!   [`PhoneNumber::e164`]): every place wagw writes a number that a person may read or feed
+//!   back as input — campaign reports (JSON `phone` and the CSV `phone` column), contact and
+//!   message exports, expansion reports. Digits alone are read in the importing tenant's
+//!   default region, so a Singaporean `6564551245` exported bare would come back in an `ID`
+//!   tenant as `626564551245`, someone else; the `+` form reads back as itself in every
+//!   region (a property test over libphonenumber's metadata checks it).
+//!
+//! Refused inputs are kept as typed (a rejection's `input`): they never became a number.
+//!
 //! # Example
 //!
 //! ```

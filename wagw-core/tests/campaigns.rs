@@ -932,3 +932,74 @@ async fn a_campaign_whose_every_row_was_refused_cannot_start() {
         "every input row is accounted for"
     );
 }
+
+/// A report's CSV, uploaded again as the audience of a new campaign in an Indonesian tenant
+/// (how people retry failed recipients), gives back exactly the same numbers, foreign ones
+/// included: reports write the `+` form, never the bare wire digits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_csv_uploaded_again_gives_the_same_numbers() {
+    let r = Run::new(500).await;
+    assert_eq!(r.s.tenant.default_region.as_str(), "ID");
+    let first = r.text_campaign("Halo {nama}");
+    r.engine.create(&first).await.expect("create");
+    // Indonesian, Singaporean, Malaysian and US numbers, as people type them.
+    let csv = "nama,nomor\n\
+               Budi,0812-3456-789\n\
+               Tan,+65 6455 1245\n\
+               Aminah,+60 12-345 6789\n\
+               John,+1 (650) 253-0000\n";
+    let report = r
+        .engine
+        .import_csv(r.s.tenant.id, first.id, csv.as_bytes())
+        .await
+        .expect("import");
+    assert_eq!((report.added, report.rejected), (4, 0));
+    r.engine
+        .start(r.s.tenant.id, first.id, None)
+        .await
+        .expect("start");
+    r.drive_until("completed", async || {
+        r.state(&first).await == CampaignState::Completed
+    })
+    .await
+    .shutdown()
+    .await;
+    let mut written = Vec::new();
+    r.engine
+        .report(r.s.tenant.id, first.id)
+        .await
+        .expect("report")
+        .write_csv(&mut written)
+        .expect("csv");
+
+    let again = r.text_campaign("Halo lagi");
+    r.engine.create(&again).await.expect("create");
+    let report = r
+        .engine
+        .import_csv(r.s.tenant.id, again.id, written.as_slice())
+        .await
+        .expect("import the report");
+    assert_eq!(
+        (report.added, report.rejected, report.duplicates),
+        (4, 0, 0),
+        "{report:?}"
+    );
+    let numbers = async |c: &Campaign| -> BTreeSet<String> {
+        let page =
+            r.s.store
+                .list_recipients(r.s.tenant.id, c.id, None, Default::default())
+                .await
+                .expect("recipients");
+        page.items.iter().map(|x| x.phone.e164()).collect()
+    };
+    let expected: BTreeSet<String> = [
+        "+628123456789",
+        "+6564551245",
+        "+60123456789",
+        "+16502530000",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(numbers(&first).await, expected);
+    assert_eq!(numbers(&again).await, expected);
+}

@@ -27,7 +27,10 @@ pub struct CampaignReport {
 /// One recipient's (or refused input's) line in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientRow {
-    /// The number; empty for a refused input.
+    /// The number in the `+` E.164 form (`+6564551245`), empty for a refused input. Reports
+    /// are read by people and fed back as audiences, so they never carry the bare digits of
+    /// the wire form: `6564551245` would read as an Indonesian national number in an `ID`
+    /// tenant.
     pub phone: String,
     /// Where the recipient got to.
     pub status: RecipientStatus,
@@ -58,7 +61,7 @@ impl CampaignReport {
         loop {
             let batch = store.list_recipients(tenant, id, None, page).await?;
             recipients.extend(batch.items.into_iter().map(|r| RecipientRow {
-                phone: r.phone.as_str().to_owned(),
+                phone: r.phone.e164(),
                 status: r.status,
                 reason: r.reason,
                 message_id: r.message_id,
