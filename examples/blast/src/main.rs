@@ -316,7 +316,11 @@ async fn drive(
         // Everything is sent: wait for the deliveries and reads still on their way.
         let deadline = Instant::now() + Duration::from_secs(cli.wait);
         while counters.sent > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::select! {
+                // Ctrl-C now only stops waiting: everything is sent already.
+                _ = &mut interrupt => break,
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
             counters = engine.counters(tenant, id).await?;
             show(&bar, &counters, 0.0);
         }

@@ -10,9 +10,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A minimal HTTP/1.1 exchange: the status and the JSON body.
 async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    http_with(addr, method, path, "", body).await
+}
+
+/// [`http`] with extra header lines (each ending in `\r\n`).
+async fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}connection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.expect("write");
@@ -120,10 +131,28 @@ async fn an_order_confirmation_is_sent_and_its_statuses_update_the_shop_table() 
         "one confirmation per order, the repeat click sent nothing: {counters:?}"
     );
     let (_, order) = http(addr, "GET", &format!("/orders/{id}"), "").await;
+    let final_status = order["whatsapp"].clone();
     assert!(
-        matches!(order["whatsapp"].as_str(), Some("delivered" | "read")),
-        "never moved back: {order}"
+        matches!(final_status.as_str(), Some("delivered" | "read")),
+        "{order}"
     );
+
+    // A late, redelivered `sent` for the order (Meta delivers out of order) cannot move the
+    // shop's table back; an unsigned one is refused.
+    let late = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "6281110003000", "phone_number_id": "106540352242923"},
+        "statuses": [{"id": "wamid.late", "status": "sent", "timestamp": "1764370000", "recipient_id": "6281234567890", "biz_opaque_callback_data": format!("order:{id}")}]
+    }}]}]})
+    .to_string();
+    let signature = wagw::meta::webhook::sign(b"sandbox-app-secret", late.as_bytes());
+    let (status, _) = http_with(addr, "POST", "/whatsapp/webhook", "", &late).await;
+    assert_eq!(status, 401, "unsigned");
+    let header = format!("{}: {signature}\r\n", wagw::meta::webhook::SIGNATURE_HEADER);
+    let (status, _) = http_with(addr, "POST", "/whatsapp/webhook", &header, &late).await;
+    assert_eq!(status, 200);
+    let (_, order) = http(addr, "GET", &format!("/orders/{id}"), "").await;
+    assert_eq!(order["whatsapp"], final_status, "never moved back: {order}");
 
     server.abort();
     running.shutdown().await;

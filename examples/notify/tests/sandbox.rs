@@ -245,3 +245,31 @@ fn bad_input_is_refused_with_a_code_and_sends_nothing() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_readme_command_runs_on_the_shipped_files() {
+    let dir = temp_dir("readme");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let customers = manifest.join("customers.csv");
+    let notices = manifest.join("notices.csv");
+    let output = notify(
+        &dir,
+        &[
+            "--customers",
+            customers.to_str().expect("path"),
+            "--notices",
+            notices.to_str().expect("path"),
+            "node",
+            "ODP-001",
+            "--notice",
+            "1",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Rudi is inactive; Andi ("0") and Dewi (empty) are skipped.
+    assert!(
+        stdout.starts_with("total 5  sent 3  failed 0  skipped 2\n"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
