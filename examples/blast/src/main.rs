@@ -187,13 +187,26 @@ async fn send(
         },
     );
     engine.create(&campaign).await?;
-    let imported = engine
+    // Bad input changes nothing: a CSV that cannot be read, or holds no valid recipient,
+    // leaves no draft campaign behind.
+    let discard = async |error: BlastError| -> Result<()> {
+        gateway
+            .store
+            .delete_campaign(gateway.tenant.id, campaign.id)
+            .await?;
+        Err(error)
+    };
+    let imported = match engine
         .import_csv(
             gateway.tenant.id,
             campaign.id,
             std::io::BufReader::new(file),
         )
-        .await?;
+        .await
+    {
+        Ok(imported) => imported,
+        Err(e) => return discard(e.into()).await,
+    };
     eprintln!(
         "blast: campaign {} \"{}\": {} recipient(s), {} duplicate(s), {} refused",
         campaign.id, campaign.name, imported.added, imported.duplicates, imported.rejected
@@ -205,10 +218,8 @@ async fn send(
         }
     }
     if imported.added == 0 {
-        return Err(BlastError::Input(format!(
-            "{} has no valid recipient; nothing to send",
-            csv.display()
-        )));
+        let error = format!("{} has no valid recipient; nothing to send", csv.display());
+        return discard(BlastError::Input(error)).await;
     }
     engine.start(gateway.tenant.id, campaign.id, None).await?;
     drive(cli, gateway, &dispatcher, &engine, campaign.id).await

@@ -288,3 +288,27 @@ fn a_template_blast_fills_parameters_per_row() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_csv_without_a_phone_column_is_refused_and_leaves_nothing_behind() {
+    let dir = temp_dir("bad");
+    std::fs::write(dir.join("contacts.csv"), "nama,kota\nBudi,Bandung\n").expect("csv");
+    let refused = blast(&dir)
+        .args(["send", "--csv", "contacts.csv", "--text", "Halo {nama}"])
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("[INVALID_INPUT]") && stderr.contains("no phone column"),
+        "{stderr}"
+    );
+    let report = blast(&dir).args(["report"]).output().expect("run");
+    assert!(!report.status.success());
+    assert!(
+        String::from_utf8_lossy(&report.stderr).contains("no campaign in this database yet"),
+        "the draft was removed: {}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

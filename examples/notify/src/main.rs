@@ -147,7 +147,7 @@ struct Target {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let (targets, message) = select(&cli).await?;
+    let targets = select(&cli).await?;
     if targets.is_empty() {
         return Err(NotifyError::Input("no customer matches".into()));
     }
@@ -215,8 +215,6 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
     }
-    tracing::debug!(message = %message, "submitted");
-
     // Final statuses come from Meta's webhooks, not from the send call.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(cli.wait);
     let mut last: BTreeMap<MessageId, MessageRecord> = BTreeMap::new();
@@ -244,7 +242,7 @@ async fn run(cli: Cli) -> Result<()> {
     for (id, position) in &waiting {
         let record = gateway.store.get_message(gateway.tenant.id, *id).await?;
         let row = &mut rows[*position];
-        row.status = status_name(record.status).to_owned();
+        row.status = record.status.as_str().to_owned();
         row.success = matches!(
             record.status,
             MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Read
@@ -284,7 +282,7 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// The customers this command picks, each with the message rendered for them.
-async fn select(cli: &Cli) -> Result<(Vec<Target>, String)> {
+async fn select(cli: &Cli) -> Result<Vec<Target>> {
     let message_args = match &cli.command {
         Command::All { message }
         | Command::Ids { message, .. }
@@ -369,11 +367,7 @@ async fn select(cli: &Cli) -> Result<(Vec<Target>, String)> {
             }
         })
         .collect();
-    Ok((targets, template))
-}
-
-fn status_name(status: MessageStatus) -> &'static str {
-    status.as_str()
+    Ok(targets)
 }
 
 /// What a person reads for a refused input: the reason, without the error's wrapping.
