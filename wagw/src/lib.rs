@@ -36,6 +36,16 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Programs built on it
+//!
+//! - [`examples/embed`](https://github.com/wagw/wagw/tree/main/examples/embed): an existing
+//!   axum service adds WhatsApp order confirmations in about 30 lines (one route that sends,
+//!   status webhooks that update the service's own table).
+//! - [`examples/notify`](https://github.com/wagw/wagw/tree/main/examples/notify) (an outage
+//!   notifier) and [`examples/blast`](https://github.com/wagw/wagw/tree/main/examples/blast) (a
+//!   CSV blast CLI with pause and resume): programs for single jobs over the SQLite store,
+//!   Meta's Cloud API or the in-process emulator.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
