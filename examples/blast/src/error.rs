@@ -11,6 +11,9 @@ pub enum BlastError {
     /// The Cloud API transport or the emulator could not start.
     #[error(transparent)]
     Meta(#[from] wagw::meta::Error),
+    /// The store, the number or Meta's connection could not be set up.
+    #[error(transparent)]
+    Setup(#[from] single_number::SetupError),
     /// The Cloud API refused a call made outside the dispatcher (listing templates).
     #[error("Cloud API: {0}")]
     Transport(#[from] wagw::TransportError),
@@ -25,11 +28,6 @@ pub enum BlastError {
     /// The report could not be written as CSV.
     #[error("writing the report: {0}")]
     Csv(#[from] csv::Error),
-    /// A Cloud API setting is missing.
-    #[error(
-        "{0} is not set (it is needed with WHATSAPP_TOKEN; unset the token to use the sandbox)"
-    )]
-    MissingSetting(&'static str),
     /// The input does not make sense (no such campaign, nothing to resume ...).
     #[error("{0}")]
     Input(String),
@@ -50,10 +48,10 @@ impl BlastError {
         match self {
             Self::Wagw(e) => e.code().as_str(),
             Self::Meta(_) => "META",
+            Self::Setup(e) => e.code(),
             Self::Transport(_) => "TRANSPORT",
             Self::Io { .. } => "IO",
             Self::Csv(_) => "CSV",
-            Self::MissingSetting(_) => "MISSING_SETTING",
             Self::Input(_) => "INVALID_INPUT",
         }
     }

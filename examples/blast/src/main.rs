@@ -21,7 +21,6 @@
 //! emulator (the sandbox). `blast --help` lists the settings and their environment variables.
 
 mod error;
-mod gateway;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -40,7 +39,7 @@ use wagw::store::{CampaignStore, Page, TemplateStore};
 use wagw::{ErrorCode, Transport};
 
 use error::{BlastError, Result};
-use gateway::{Gateway, GatewayArgs, Mode, SqlDispatcher};
+use single_number::{Gateway, GatewayArgs, Mode, SqlDispatcher};
 
 type Engine = CampaignEngine<SqlStore, SqlQueue, MetaTransport>;
 

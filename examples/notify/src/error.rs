@@ -10,6 +10,9 @@ pub enum NotifyError {
     /// The Cloud API transport or the emulator could not start.
     #[error(transparent)]
     Meta(#[from] wagw::meta::Error),
+    /// The store, the number or Meta's connection could not be set up.
+    #[error(transparent)]
+    Setup(#[from] single_number::SetupError),
     /// A file could not be read or written.
     #[error("{what}: {source}")]
     Io {
@@ -29,11 +32,6 @@ pub enum NotifyError {
     /// The customers database could not be read.
     #[error("customers database: {0}")]
     Database(#[from] sqlx::Error),
-    /// A Cloud API setting is missing.
-    #[error(
-        "{0} is not set (it is needed with WHATSAPP_TOKEN; unset the token to use the sandbox)"
-    )]
-    MissingSetting(&'static str),
     /// The input does not make sense (unknown notice, no message ...).
     #[error("{0}")]
     Input(String),
@@ -53,10 +51,10 @@ impl NotifyError {
         match self {
             Self::Wagw(e) => e.code().as_str(),
             Self::Meta(_) => "META",
+            Self::Setup(e) => e.code(),
             Self::Io { .. } => "IO",
             Self::Csv { .. } => "CSV",
             Self::Database(_) => "DATABASE",
-            Self::MissingSetting(_) => "MISSING_SETTING",
             Self::Input(_) => "INVALID_INPUT",
         }
     }

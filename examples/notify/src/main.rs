@@ -23,7 +23,6 @@
 
 mod customers;
 mod error;
-mod gateway;
 mod report;
 
 use std::collections::BTreeMap;
@@ -41,8 +40,8 @@ use wagw::store::MessageStore;
 
 use customers::{Customer, CustomerDb, Notice};
 use error::{NotifyError, Result};
-use gateway::{Gateway, GatewayArgs};
 use report::{Report, ReportRow};
+use single_number::{Gateway, GatewayArgs};
 
 /// Tell customers on a network node (or all, or some) that their line is down.
 #[derive(Parser, Debug)]
@@ -159,8 +158,8 @@ async fn run(cli: Cli) -> Result<()> {
         targets.len(),
         gateway.channel.display_number.e164(),
         match gateway.mode {
-            gateway::Mode::Sandbox => "sandbox",
-            gateway::Mode::CloudApi => "Cloud API",
+            single_number::Mode::Sandbox => "sandbox",
+            single_number::Mode::CloudApi => "Cloud API",
         },
         gateway.channel.throughput.get(),
     );

@@ -1,3 +1,6 @@
+//! One number, one store, Meta or the sandbox: the wiring wagw's single-job programs
+//! (`notify`, `blast`) share.
+//!
 //! The wiring every run needs: the SQLite store and queue, one sending number, Meta's Cloud
 //! API (or the in-process emulator when no access token is configured), a dispatcher that
 //! paces sends at the number's rate, and a webhook endpoint that verifies Meta's signed status
@@ -22,8 +25,6 @@ use wagw::model::tenant::{Plan, Tenant};
 use wagw::phone::normalize;
 use wagw::sql::{SqlQueue, SqlStore};
 use wagw::store::{ChannelStore, Page, TenantStore, WamidUpdate};
-
-use crate::error::{NotifyError, Result};
 
 /// The dispatcher over the SQLite store and queue and Meta's transport.
 pub type SqlDispatcher = Dispatcher<SqlStore, SqlQueue, MetaTransport>;
@@ -191,10 +192,10 @@ impl Gateway {
 
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| NotifyError::io(format!("cannot listen for webhooks on {listen}"), e))?;
+            .map_err(|e| SetupError::io(format!("cannot listen for webhooks on {listen}"), e))?;
         let webhook_addr = listener
             .local_addr()
-            .map_err(|e| NotifyError::io("webhook listener address", e))?;
+            .map_err(|e| SetupError::io("webhook listener address", e))?;
         let app = axum::Router::new()
             .route("/webhook", get(handshake).post(receive))
             .with_state(Receiver {
@@ -288,6 +289,11 @@ impl Gateway {
         )
     }
 
+    /// The emulator, in the sandbox.
+    pub fn emulator(&self) -> Option<&Emulator> {
+        self.emulator.as_ref()
+    }
+
     /// In the sandbox, waits (up to `limit`) until the emulator has delivered every status
     /// webhook it scheduled; with the Cloud API statuses arrive when Meta sends them.
     pub async fn settle(&self, limit: Duration) {
@@ -310,7 +316,7 @@ fn required(value: &Option<String>, env: &'static str) -> Result<String> {
     value
         .clone()
         .filter(|v| !v.trim().is_empty())
-        .ok_or(NotifyError::MissingSetting(env))
+        .ok_or(SetupError::MissingSetting(env))
 }
 
 fn time_seed() -> u64 {
@@ -356,7 +362,7 @@ async fn local_channel(
             }
             Ok(channel)
         }
-        Ok(_) => Err(NotifyError::Input(format!(
+        Ok(_) => Err(SetupError::Input(format!(
             "phone-number id {pnid} belongs to another tenant in this database"
         ))),
         Err(e)
@@ -371,3 +377,55 @@ async fn local_channel(
         Err(e) => Err(e.into()),
     }
 }
+
+/// What can stop the set-up. Every variant has a stable machine-readable
+/// [`code`](Self::code).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// wagw refused or failed (invalid number, store error ...).
+    #[error(transparent)]
+    Wagw(#[from] wagw::Error),
+    /// The Cloud API transport or the emulator could not start.
+    #[error(transparent)]
+    Meta(#[from] wagw::meta::Error),
+    /// The webhook listener could not start.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A Cloud API setting is missing.
+    #[error(
+        "{0} is not set (it is needed with WHATSAPP_TOKEN; unset the token to use the sandbox)"
+    )]
+    MissingSetting(&'static str),
+    /// A setting does not make sense.
+    #[error("{0}")]
+    Input(String),
+}
+
+impl SetupError {
+    fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// A stable code: `META`, `IO`, `MISSING_SETTING`, `INVALID_INPUT`, or wagw's own code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Wagw(e) => e.code().as_str(),
+            Self::Meta(_) => "META",
+            Self::Io { .. } => "IO",
+            Self::MissingSetting(_) => "MISSING_SETTING",
+            Self::Input(_) => "INVALID_INPUT",
+        }
+    }
+}
+
+/// The set-up's result.
+pub type Result<T, E = SetupError> = std::result::Result<T, E>;
