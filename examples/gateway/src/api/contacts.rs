@@ -333,14 +333,16 @@ struct ImportQuery {
     strict: bool,
 }
 
+/// The good rows of a CSV (with their line) and the bad ones reported by line.
+struct ParsedCsv {
+    rows: Vec<(u64, Contact)>,
+    errors: Vec<Value>,
+}
+
 /// Parses a contacts CSV: a header with a `phone` (or `number`/`nomor`) column; `name` (or
 /// `nama`), `tags` (separated by `;`), `email` and any other columns become fields. Errors
 /// are reported by line (the header is line 1).
-fn parse_csv(
-    bytes: &[u8],
-    tenant: TenantId,
-    region: Region,
-) -> ApiResult<(Vec<(u64, Contact)>, Vec<Value>)> {
+fn parse_csv(bytes: &[u8], tenant: TenantId, region: Region) -> ApiResult<ParsedCsv> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::All)
@@ -395,7 +397,7 @@ fn parse_csv(
         }
         good.push((line, contact));
     }
-    Ok((good, errors))
+    Ok(ParsedCsv { rows: good, errors })
 }
 
 async fn import_csv(
@@ -409,7 +411,10 @@ async fn import_csv(
     if let Some(list) = list {
         state.store.get_list(tenant.id, list).await?;
     }
-    let (mut good, errors) = parse_csv(body, tenant.id, tenant.default_region)?;
+    let ParsedCsv {
+        rows: mut good,
+        errors,
+    } = parse_csv(body, tenant.id, tenant.default_region)?;
     if strict && !errors.is_empty() {
         return Err(
             ApiError::invalid("csv", "some rows are invalid; nothing was imported")

@@ -288,7 +288,9 @@ impl Filters {
         {
             return Err(ApiError::invalid("from", "must be before to"));
         }
-        Ok(MessageQuery {
+        // `..default()` on purpose: a filter added to MessageQuery later means "any" here.
+        #[allow(clippy::needless_update)]
+        let query = MessageQuery {
             channel: self.channel_id.map(ChannelId),
             contact,
             direction: self.direction,
@@ -298,7 +300,8 @@ impl Filters {
             until: self.to,
             text: self.q.clone().filter(|q| !q.is_empty()),
             ..MessageQuery::default()
-        })
+        };
+        Ok(query)
     }
 }
 
