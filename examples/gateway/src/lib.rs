@@ -7,7 +7,7 @@
 //!
 //! The binary is thin: [`Gateway::build`] assembles store, queue, transport, dispatcher and
 //! engines from a [`Config`]; [`app::app`] is the router; [`Gateway::runtime`] starts the
-//! background loops (wagw-core's [`Runtime`](wagw_core::runtime::Runtime)).
+//! background loops (wagw-core's [`wagw_core::runtime::Runtime`]).
 
 pub mod api;
 pub mod app;
