@@ -54,6 +54,9 @@ pub async fn apply_status_updates<S: Store + ?Sized>(
     updates: &[WamidUpdate],
 ) -> Result<Vec<Option<StatusChange>>> {
     let changes = store.update_statuses_by_wamid(tenant, updates).await?;
+    for change in changes.iter().flatten().filter(|c| c.moved()) {
+        crate::metrics::status_moved(change.to);
+    }
     let recipients: Vec<_> = changes
         .iter()
         .zip(updates)

@@ -45,9 +45,11 @@ pub mod event;
 pub mod flow_engine;
 pub mod ids;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod phone;
 pub mod queue;
+pub mod runtime;
 pub mod scheduler;
 pub mod store;
 #[cfg(feature = "testkit")]

@@ -221,7 +221,10 @@ where
             bump(&self.counters.skipped);
             return Ok(Settlement::Ack);
         }
-        match self.transport.send(&channel, body).await {
+        let send_started = Instant::now();
+        let sent = self.transport.send(&channel, body).await;
+        crate::metrics::send_latency(channel.id, send_started.elapsed());
+        match sent {
             Ok(receipt) => {
                 // The message and its recipient in one store call: a crash never leaves a
                 // sent message with a pending recipient (and a campaign running forever).
@@ -235,6 +238,7 @@ where
                     .await?;
                 self.pacer.succeeded(channel.id);
                 bump(&self.counters.sent);
+                crate::metrics::sent(channel.id);
                 Ok(Settlement::Ack)
             }
             Err(e) => self.after_failure(&message, &channel, reservation, e).await,
@@ -272,6 +276,7 @@ where
     /// Counts and flags a message whose last attempt may or may not have reached WhatsApp.
     async fn note_ambiguous(&self, message: &MessageRecord) -> Result<()> {
         bump(&self.counters.ambiguous);
+        crate::metrics::ambiguous(message.channel_id);
         tracing::warn!(message = %message.id, attempts = message.attempts, "the outcome of the last attempt is unknown");
         self.store
             .mark_ambiguous(message.tenant_id, message.id)
@@ -320,12 +325,14 @@ where
             }
             TransportErrorKind::ThrottledNumber => {
                 bump(&self.counters.throttled_number);
+                crate::metrics::throttled(channel.id, crate::metrics::Throttle::Number);
                 let pause = error.retry_after.unwrap_or(Duration::from_secs(1));
                 self.pacer.throttled(channel.id, pause);
                 pause
             }
             TransportErrorKind::ThrottledRecipient => {
                 bump(&self.counters.throttled_recipient);
+                crate::metrics::throttled(channel.id, crate::metrics::Throttle::Recipient);
                 error
                     .retry_after
                     .unwrap_or_default()
@@ -384,6 +391,7 @@ where
             )
             .await?;
         bump(&self.counters.failed);
+        crate::metrics::failed(message.channel_id);
         tracing::info!(message = %message.id, reason, "message failed");
         Ok(())
     }

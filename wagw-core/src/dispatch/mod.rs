@@ -463,6 +463,11 @@ where
             return Ok(Vec::new());
         }
         let inserted = self.store.insert_messages(records).await?;
+        for (record, inserted) in records.iter().zip(&inserted) {
+            if inserted.created {
+                crate::metrics::submitted(record.channel_id);
+            }
+        }
         let jobs = records
             .iter()
             .zip(&inserted)

@@ -91,6 +91,10 @@ pub struct ContactFilter {
     /// Include contacts who opted out (off by default).
     #[serde(default)]
     pub include_opted_out: bool,
+    /// Whose name or phone (wa_id digits) contains this, ignoring the case of ASCII letters
+    /// (other characters match exactly, on every backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 impl ContactFilter {
@@ -103,5 +107,13 @@ impl ContactFilter {
                 .fields
                 .iter()
                 .all(|(k, v)| contact.fields.get(k) == Some(v))
+            && self.text.as_deref().is_none_or(|needle| {
+                let needle = needle.to_ascii_lowercase();
+                contact.phone.as_str().contains(&needle)
+                    || contact
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| n.to_ascii_lowercase().contains(&needle))
+            })
     }
 }

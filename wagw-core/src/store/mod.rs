@@ -282,6 +282,13 @@ pub struct MessageQuery {
     pub status: Option<MessageStatus>,
     /// Only this campaign.
     pub campaign: Option<CampaignId>,
+    /// Only messages created at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only messages created before this instant.
+    pub until: Option<DateTime<Utc>>,
+    /// Only messages whose [searchable text](MessageQuery::SEARCHED_PATHS) contains this,
+    /// ignoring the case of ASCII letters (other characters match exactly, on every backend).
+    pub text: Option<String>,
 }
 
 impl MessageQuery {
@@ -295,7 +302,47 @@ impl MessageQuery {
             && self.direction.is_none_or(|d| d == message.direction)
             && self.status.is_none_or(|s| s == message.status)
             && self.campaign.is_none_or(|c| Some(c) == message.campaign_id)
+            && self.since.is_none_or(|at| message.created_at >= at)
+            && self.until.is_none_or(|at| message.created_at < at)
+            && self.text.as_deref().is_none_or(|needle| {
+                searchable_text(message)
+                    .to_ascii_lowercase()
+                    .contains(&needle.to_ascii_lowercase())
+            })
     }
+
+    /// The parts of a stored message body that [`text`](Self::text) searches, as paths into
+    /// its JSON form (`{"direction", "message": <Meta's wire shape>}`): the text, captions,
+    /// a document's file name, a template's name and the titles of interactive replies.
+    /// SQL backends read the same paths, joined by newlines in this order (absent ones empty).
+    pub const SEARCHED_PATHS: [&'static [&'static str]; 8] = [
+        &["message", "text", "body"],
+        &["message", "image", "caption"],
+        &["message", "video", "caption"],
+        &["message", "document", "caption"],
+        &["message", "document", "filename"],
+        &["message", "template", "name"],
+        &["message", "interactive", "button_reply", "title"],
+        &["message", "interactive", "list_reply", "title"],
+    ];
+}
+
+/// The text [`MessageQuery::text`] searches in a message: the string values at
+/// [`MessageQuery::SEARCHED_PATHS`], an absent one as the empty string, joined by newlines.
+pub fn searchable_text(message: &MessageRecord) -> String {
+    let Ok(body) = serde_json::to_value(&message.body) else {
+        return String::new();
+    };
+    let parts: Vec<&str> = MessageQuery::SEARCHED_PATHS
+        .iter()
+        .map(|path| {
+            path.iter()
+                .try_fold(&body, |value, key| value.get(key))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+        })
+        .collect();
+    parts.join("\n")
 }
 
 /// Message records, in and out.

@@ -63,7 +63,9 @@ macro_rules! store_conformance_tests {
             rejections_are_stored_without_cap,
             recipient_insert_reports_duplicates,
             status_racing_the_send_answer_is_never_lost,
-            campaign_counters_hold_under_concurrent_updates
+            campaign_counters_hold_under_concurrent_updates,
+            message_query_filters_by_date_direction_status_and_text,
+            contact_filter_by_text_matches_name_and_phone
         );
     };
 }

@@ -24,6 +24,7 @@ mod fixtures;
 mod macros;
 pub mod message_cases;
 pub mod openapi;
+pub mod query_cases;
 pub mod queue_cases;
 pub mod store_cases;
 mod stub_transport;

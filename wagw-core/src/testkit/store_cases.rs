@@ -1878,3 +1878,6 @@ pub async fn activity_log_is_isolated(store: &dyn Store) {
 
 // The campaign cases live in their own file; the conformance macro stamps them from here.
 pub use super::campaign_cases::*;
+
+// The listing-filter cases live in their own file; the conformance macro stamps them from here.
+pub use super::query_cases::*;

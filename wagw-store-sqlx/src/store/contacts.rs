@@ -371,6 +371,22 @@ impl ContactStore for SqlStore {
                         .push(")");
                 }
             }
+            if let Some(text) = &filter.text {
+                // Folds only ASCII letters on both dialects, like `ContactFilter::matches`.
+                let name = if pg {
+                    "translate(COALESCE(name, ''), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', \
+                     'abcdefghijklmnopqrstuvwxyz')"
+                } else {
+                    "lower(COALESCE(name, ''))"
+                };
+                let find = if pg { "strpos" } else { "instr" };
+                let needle = text.to_ascii_lowercase();
+                qb.push(format!(" AND ({find}({name}, "))
+                    .push_bind(needle.clone())
+                    .push(format!(") > 0 OR {find}(phone, "))
+                    .push_bind(needle)
+                    .push(") > 0)");
+            }
             if !filter.lists.is_empty() {
                 qb.push(
                     " AND EXISTS (SELECT 1 FROM contact_list_members m WHERE m.tenant_id = c.tenant_id \

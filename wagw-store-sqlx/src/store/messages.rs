@@ -61,6 +61,31 @@ fn message_from_row(r: &impl SqlRow) -> Result<MessageRecord> {
     })
 }
 
+/// The start of an SQL test that a message's searchable text (see
+/// [`MessageQuery::SEARCHED_PATHS`]) contains a bound needle, ASCII case folded like
+/// `to_ascii_lowercase`: push the needle (lower-cased) and `) > 0` after it.
+fn searchable_text_contains(pg: bool) -> String {
+    let parts: Vec<String> = MessageQuery::SEARCHED_PATHS
+        .iter()
+        .map(|path| {
+            if pg {
+                format!("COALESCE(body #>> '{{{}}}', '')", path.join(","))
+            } else {
+                format!("COALESCE(json_extract(body, '$.{}'), '')", path.join("."))
+            }
+        })
+        .collect();
+    if pg {
+        // translate folds only ASCII letters, as SQLite's lower() and to_ascii_lowercase do.
+        format!(
+            "strpos(translate({}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), ",
+            parts.join(" || E'\\n' || ")
+        )
+    } else {
+        format!("instr(lower({}), ", parts.join(" || char(10) || "))
+    }
+}
+
 /// The statuses from which `to` is a forward move, as an SQL list of literals. Derived from
 /// [`MessageStatus::transition`], the single rule, so SQL can never disagree with it; `None`
 /// when nothing moves to `to`.
@@ -599,7 +624,7 @@ impl MessageStore for SqlStore {
         page: Page,
     ) -> Result<Paged<MessageRecord>> {
         let after = cursor(&page)?;
-        let items = on_read!(&self.db, |pool, _pg| {
+        let items = on_read!(&self.db, |pool, pg| {
             let mut qb =
                 QueryBuilder::new(format!("SELECT {COLUMNS} FROM messages WHERE tenant_id = "));
             qb.push_bind(tenant.0);
@@ -621,6 +646,18 @@ impl MessageStore for SqlStore {
             }
             if let Some(campaign) = query.campaign {
                 qb.push(" AND campaign_id = ").push_bind(campaign.0);
+            }
+            if let Some(since) = query.since {
+                qb.push(" AND created_at >= ").push_bind(Ts(since));
+            }
+            if let Some(until) = query.until {
+                qb.push(" AND created_at < ").push_bind(Ts(until));
+            }
+            if let Some(text) = &query.text {
+                qb.push(" AND ")
+                    .push(searchable_text_contains(pg))
+                    .push_bind(text.to_ascii_lowercase())
+                    .push(") > 0");
             }
             qb.push(" ORDER BY id LIMIT ").push_bind(overfetch(&page));
             qb.build()

@@ -1,0 +1,425 @@
+//! Campaigns (blasts): create with an audience and a schedule, start, pause, resume,
+//! cancel, retry the failed, progress, report as JSON or CSV.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{NaiveTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wagw_core::campaign::parse_schedule;
+use wagw_core::ids::{CampaignId, ChannelId, TemplateId};
+use wagw_core::model::campaign::{
+    Audience, Campaign, CampaignContent, CampaignState, RecipientStatus, SendingWindow,
+};
+use wagw_core::model::contact::ContactFilter;
+use wagw_core::phone::PhoneNumber;
+
+use super::{PageQuery, ok, page, touched};
+use crate::app::{AppState, Json, Path, Query};
+use crate::auth::{Auth, Read, Send};
+use crate::error::{ApiError, ApiResult};
+
+/// Routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/campaigns", get(list).post(create))
+        .route("/campaigns/{id}", get(read).delete(remove))
+        .route("/campaigns/{id}/start", post(start))
+        .route("/campaigns/{id}/pause", post(pause))
+        .route("/campaigns/{id}/resume", post(resume))
+        .route("/campaigns/{id}/cancel", post(cancel))
+        .route("/campaigns/{id}/stop", post(cancel))
+        .route("/campaigns/{id}/retry-failed", post(retry_failed))
+        .route("/campaigns/{id}/recipients", get(recipients))
+        .route("/campaigns/{id}/progress", get(progress))
+        .route("/campaigns/{id}/report", get(report))
+        .route("/campaigns/{id}/report.csv", get(report_csv))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+enum ContentIn {
+    Text {
+        body: String,
+    },
+    Template {
+        template_id: uuid::Uuid,
+        #[serde(default)]
+        body_params: Vec<String>,
+        #[serde(default)]
+        header_params: Vec<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowIn {
+    /// `HH:MM` in the tenant's timezone.
+    start: String,
+    /// `HH:MM` in the tenant's timezone.
+    end: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCampaign {
+    name: String,
+    channel_id: uuid::Uuid,
+    content: ContentIn,
+    /// Contacts selected by lists, tags and fields.
+    filter: Option<ContactFilter>,
+    /// Explicit numbers in any format of the tenant's region; invalid ones are reported.
+    #[serde(default)]
+    numbers: Vec<String>,
+    /// `now`, `YYYY-MM-DD HH:MM[:SS]`, `YYYY-MM-DD` (09:00) or `HH:MM` in the tenant's
+    /// timezone; absent or null: a draft, started later.
+    send_at: Option<String>,
+    window: Option<WindowIn>,
+    delay_between_messages_ms: Option<u64>,
+}
+
+fn parse_time(field: &str, value: &str) -> ApiResult<NaiveTime> {
+    NaiveTime::parse_from_str(value, "%H:%M")
+        .map_err(|_| ApiError::invalid(field, format!("{value:?} is not HH:MM")))
+}
+
+/// A campaign as the API shows it, with its counters.
+fn campaign_view(c: &Campaign, counters: Option<Value>) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if let Some(counters) = counters {
+        v["counters"] = counters;
+    }
+    v
+}
+
+async fn create(
+    State(state): State<AppState>,
+    auth: Auth<Send>,
+    Json(body): Json<NewCampaign>,
+) -> ApiResult<Response> {
+    let tenant = state.store.get_tenant(auth.tenant()).await?;
+    let content = match body.content {
+        ContentIn::Text { body } => CampaignContent::Text { body },
+        ContentIn::Template {
+            template_id,
+            body_params,
+            header_params,
+        } => CampaignContent::Template {
+            template_id: TemplateId(template_id),
+            body_params,
+            header_params,
+        },
+    };
+    let audience = Audience {
+        filter: body.filter,
+        numbers: body.numbers,
+        csv: false,
+    };
+    if audience.filter.is_none() && audience.numbers.is_empty() {
+        return Err(ApiError::invalid(
+            "numbers",
+            "give numbers, a filter, or both",
+        ));
+    }
+    let mut campaign = Campaign::new(
+        tenant.id,
+        ChannelId(body.channel_id),
+        body.name,
+        content,
+        audience,
+    );
+    if let Some(w) = body.window {
+        campaign.window = Some(SendingWindow {
+            start: parse_time("window.start", &w.start)?,
+            end: parse_time("window.end", &w.end)?,
+        });
+    }
+    if let Some(ms) = body.delay_between_messages_ms {
+        if ms > 3_600_000 {
+            return Err(ApiError::invalid(
+                "delay_between_messages_ms",
+                "at most one hour",
+            ));
+        }
+        campaign.delay_between_messages_ms = Some(ms);
+    }
+    let start_at = match body.send_at.as_deref() {
+        None => None,
+        Some(s) => Some(parse_schedule(s, tenant.timezone, Utc::now())?),
+    };
+    state.campaigns.create(&campaign).await?;
+    let report = state.campaigns.expand(tenant.id, campaign.id).await?;
+    let campaign = match start_at {
+        Some(at) if report.added > 0 => state.campaigns.start(tenant.id, campaign.id, at).await?,
+        _ => campaign,
+    };
+    let counters = state
+        .store
+        .campaign_counters(tenant.id, campaign.id)
+        .await?;
+    Ok(touched(
+        campaign.id,
+        (
+            StatusCode::CREATED,
+            ok(json!({
+                "campaign": campaign_view(&campaign, Some(json!(counters))),
+                "expansion": report,
+            })),
+        ),
+    ))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    auth: Auth<Read>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Value>> {
+    Ok(page(
+        state.store.list_campaigns(auth.tenant(), q.page()?).await?,
+        |c| campaign_view(&c, None),
+    ))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    auth: Auth<Read>,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<Json<Value>> {
+    let c = state
+        .store
+        .get_campaign(auth.tenant(), CampaignId(id))
+        .await?;
+    let counters = state.store.campaign_counters(auth.tenant(), c.id).await?;
+    Ok(ok(campaign_view(&c, Some(json!(counters)))))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    auth: Auth<Send>,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<Response> {
+    state
+        .store
+        .delete_campaign(auth.tenant(), CampaignId(id))
+        .await?;
+    Ok(touched(id, StatusCode::NO_CONTENT))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartQuery {
+    /// As `send_at` of the creation; absent: now.
+    send_at: Option<String>,
+}
+
+async fn start(
+    State(state): State<AppState>,
+    auth: Auth<Send>,
+    Path(id): Path<uuid::Uuid>,
+    Query(q): Query<StartQuery>,
+) -> ApiResult<Response> {
+    let tenant = state.store.get_tenant(auth.tenant()).await?;
+    let at = match q.send_at.as_deref() {
+        None => None,
+        Some(s) => parse_schedule(s, tenant.timezone, Utc::now())?,
+    };
+    let c = state.campaigns.start(tenant.id, CampaignId(id), at).await?;
+    Ok(touched(id, ok(campaign_view(&c, None))))
+}
+
+async fn pause(
+    State(state): State<AppState>,
+    auth: Auth<Send>,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<Response> {
+    let c = state.campaigns.pause(auth.tenant(), CampaignId(id)).await?;
+    Ok(touched(id, ok(campaign_view(&c, None))))
+}
+
+async fn resume(
+    State(state): State<AppState>,
+    auth: Auth<Send>,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<Response> {
+    let c = state
+        .campaigns
+        .resume(auth.tenant(), CampaignId(id))
+        .await?;
+    Ok(touched(id, ok(campaign_view(&c, None))))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    auth: Auth<Send>,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<Response> {
+    let c = state
+        .campaigns
+        .cancel(auth.tenant(), CampaignId(id))
+        .await?;
+    Ok(touched(id, ok(campaign_view(&c, None))))
+}
+
+async fn retry_failed(
+    State(state): State<AppState>,
+    auth: Auth<Send>,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<Response> {
+    let reset = state
+        .campaigns
+        .retry_failed(auth.tenant(), CampaignId(id))
+        .await?;
+    Ok(touched(id, ok(json!({ "reset": reset }))))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientsQuery {
+    status: Option<RecipientStatus>,
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+async fn recipients(
+    State(state): State<AppState>,
+    auth: Auth<Read>,
+    Path(id): Path<uuid::Uuid>,
+    Query(q): Query<RecipientsQuery>,
+) -> ApiResult<Json<Value>> {
+    let c = state
+        .store
+        .get_campaign(auth.tenant(), CampaignId(id))
+        .await?;
+    let page_query = PageQuery {
+        limit: q.limit,
+        after: q.after,
+    };
+    let found = state
+        .store
+        .list_recipients(auth.tenant(), c.id, q.status, page_query.page()?)
+        .await?;
+    Ok(page(found, |r| {
+        let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+        v["phone_e164"] = Value::String(r.phone.e164());
+        v
+    }))
+}
+
+async fn progress(
+    State(state): State<AppState>,
+    auth: Auth<Read>,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<Json<Value>> {
+    let c = state
+        .store
+        .get_campaign(auth.tenant(), CampaignId(id))
+        .await?;
+    let counters = state.campaigns.counters(auth.tenant(), c.id).await?;
+    let done = counters.total - counters.pending;
+    let elapsed = c.started_at.map(|at| {
+        (c.finished_at.unwrap_or_else(Utc::now) - at)
+            .num_milliseconds()
+            .max(1)
+    });
+    let rate = elapsed.map(|ms| {
+        (counters.sent + counters.delivered + counters.read + counters.failed) as f64 * 1_000.0
+            / ms as f64
+    });
+    let eta_seconds = match (rate, c.state) {
+        (Some(r), CampaignState::Running) if r > 0.0 => Some((counters.pending as f64 / r).ceil()),
+        _ => None,
+    };
+    Ok(ok(json!({
+        "state": c.state, "counters": counters, "done": done,
+        "percent": if counters.total == 0 { 0.0 } else { done as f64 * 100.0 / counters.total as f64 },
+        "rate_per_second": rate, "eta_seconds": eta_seconds,
+    })))
+}
+
+async fn report(
+    State(state): State<AppState>,
+    auth: Auth<Read>,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<Json<Value>> {
+    let report = state
+        .campaigns
+        .report(auth.tenant(), CampaignId(id))
+        .await?;
+    let rows: Vec<Value> = report
+        .recipients
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+            v["phone_e164"] = Value::String(e164(&r.phone));
+            v
+        })
+        .collect();
+    Ok(ok(json!({
+        "campaign": campaign_view(&report.campaign, None),
+        "counters": report.counters,
+        "recipients": rows,
+    })))
+}
+
+/// The `+` form of a stored wa_id; empty for a refused input without a number.
+fn e164(wa_id: &str) -> String {
+    PhoneNumber::from_wa_id(wa_id).map_or_else(|_| String::new(), |p| p.e164())
+}
+
+/// The report as CSV: `phone,status,reason,message_id,updated_at,line,input`, with `phone`
+/// in E.164 with `+` (re-importable); a refused input keeps what was given in `input`.
+async fn report_csv(
+    State(state): State<AppState>,
+    auth: Auth<Read>,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<Response> {
+    let report = state
+        .campaigns
+        .report(auth.tenant(), CampaignId(id))
+        .await?;
+    let io = |e: csv::Error| ApiError::from(wagw_core::Error::backend("writing CSV", false, e));
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record([
+        "phone",
+        "status",
+        "reason",
+        "message_id",
+        "updated_at",
+        "line",
+        "input",
+    ])
+    .map_err(io)?;
+    for r in &report.recipients {
+        out.write_record([
+            e164(&r.phone),
+            r.status.as_str().to_owned(),
+            r.reason.clone().unwrap_or_default(),
+            r.message_id.map(|m| m.to_string()).unwrap_or_default(),
+            r.updated_at.to_rfc3339(),
+            r.line.map(|l| l.to_string()).unwrap_or_default(),
+            r.input.clone().unwrap_or_default(),
+        ])
+        .map_err(io)?;
+    }
+    let bytes = out.into_inner().map_err(|e| {
+        ApiError::from(wagw_core::Error::backend(
+            "writing CSV",
+            false,
+            e.into_error(),
+        ))
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"report.csv\"",
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,122 @@
+//! The router: every route of the API, its layers, and the state handlers share.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
+use axum::middleware;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use wagw_core::campaign::CampaignEngine;
+use wagw_core::dispatch::Dispatcher;
+use wagw_core::scheduler::Scheduler;
+use wagw_core::{Queue, Store, Transport};
+
+use crate::auth::{self, AuthConfig, RateLimits};
+use crate::error::{self, ApiError};
+use crate::{api, sandbox};
+
+/// The dispatcher over the gateway's dynamic backends.
+pub type GatewayDispatcher = Dispatcher<dyn Store, dyn Queue, dyn Transport>;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The queue.
+    pub queue: Arc<dyn Queue>,
+    /// The transport (Meta's Cloud API or the sandbox emulator).
+    pub transport: Arc<dyn Transport>,
+    /// Accepts messages (records and queues them; sending is the worker's).
+    pub dispatcher: GatewayDispatcher,
+    /// Campaign operations.
+    pub campaigns: Arc<CampaignEngine<dyn Store, dyn Queue, dyn Transport>>,
+    /// Scheduled messages.
+    pub scheduler: Arc<Scheduler<dyn Store, dyn Queue, dyn Transport>>,
+    /// Credentials and limits.
+    pub auth: Arc<AuthConfig>,
+    /// Per-credential request limits.
+    pub limits: Arc<RateLimits>,
+    /// Meta webhook settings.
+    pub meta: Arc<MetaWebhook>,
+    /// The sandbox, when the emulator stands in for Meta.
+    pub sandbox: Option<Arc<sandbox::Sandbox>>,
+    /// Renders `/metrics`, when a recorder is installed.
+    pub metrics: Option<PrometheusHandle>,
+    /// False while starting and once draining: `/readyz` answers 503.
+    pub ready: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// Whether `/readyz` should answer 200.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+/// How Meta's webhooks are checked.
+#[derive(Debug, Clone)]
+pub struct MetaWebhook {
+    /// The app secret that signs POSTs (`X-Hub-Signature-256`).
+    pub app_secret: String,
+    /// The token of the GET verification handshake.
+    pub verify_token: String,
+}
+
+/// `axum::Json` whose rejections use the one error shape.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Query` whose rejections use the one error shape.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// `axum::extract::Path` whose rejections use the one error shape (404, like an unknown id).
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let tenant_api = api::routes()
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(DefaultBodyLimit::max(1024 * 1024));
+    let import_api = api::import_routes()
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(DefaultBodyLimit::max(50 * 1024 * 1024));
+    Router::new()
+        .nest(
+            "/v1",
+            tenant_api.merge(import_api).merge(api::public_routes()),
+        )
+        .nest("/platform/v1", api::platform::routes())
+        .merge(api::meta_webhook::routes())
+        .merge(api::ops::routes())
+        .fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "no such route",
+            )
+        })
+        .layer(middleware::from_fn(error::timeout))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(middleware::from_fn(error::render_errors))
+        .with_state(state)
+}

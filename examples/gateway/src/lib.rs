@@ -1,0 +1,290 @@
+//! # gateway: the reference wagw server
+//!
+//! A multi-tenant WhatsApp gateway REST API over wagw, runnable as it is:
+//! `cargo run --release -p gateway` starts the sandbox (SQLite file, the Cloud API emulator
+//! in-process) and prints an API key. See `README.md` next to this crate for the tour, the
+//! production configuration and where each seed system's endpoint went.
+//!
+//! The binary is thin: [`Gateway::build`] assembles store, queue, transport, dispatcher and
+//! engines from a [`Config`]; [`app::app`] is the router; [`Gateway::runtime`] starts the
+//! background loops (wagw-core's [`wagw_core::runtime::Runtime`]).
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod sandbox;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use wagw_core::campaign::CampaignEngine;
+use wagw_core::dispatch::{Dispatcher, DispatcherConfig};
+use wagw_core::runtime::{Runtime, RuntimeBuilder};
+use wagw_core::scheduler::{MissedRuns, Scheduler};
+use wagw_core::{Queue, Store, Transport};
+use wagw_meta::MetaTransport;
+use wagw_store_sqlx::SqlStore;
+
+use crate::app::{AppState, MetaWebhook};
+use crate::auth::{AuthConfig, RateLimits};
+
+/// Everything the gateway is configured with (the binary fills it from flags and env).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite:` or `postgres:` URL; `None`: `sqlite://<data_dir>/wagw.db`.
+    pub database_url: Option<String>,
+    /// Where the default SQLite file and the generated JWT secret live.
+    pub data_dir: PathBuf,
+    /// Meta's access token; `None` starts the sandbox emulator (serve mode only).
+    pub meta_access_token: Option<String>,
+    /// Meta's app secret (signs webhooks).
+    pub meta_app_secret: Option<String>,
+    /// The token of Meta's webhook verification handshake.
+    pub meta_verify_token: Option<String>,
+    /// Meta's Graph API base URL (for a proxy); `None`: Meta's own.
+    pub meta_base_url: Option<String>,
+    /// JWT signing secret; `None`: generated once and kept in the data directory.
+    pub jwt_secret: Option<String>,
+    /// The platform operator's token; `None`: platform API off (generated in the sandbox).
+    pub platform_token: Option<String>,
+    /// The queue: only `sql` (the store's own) today; `redis://…` arrives with the Redis
+    /// queue.
+    pub queue: String,
+    /// Whether to start the sandbox when no Meta token is set.
+    pub sandbox: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            data_dir: PathBuf::from("."),
+            meta_access_token: None,
+            meta_app_secret: None,
+            meta_verify_token: None,
+            meta_base_url: None,
+            jwt_secret: None,
+            platform_token: None,
+            queue: "sql".into(),
+            sandbox: true,
+        }
+    }
+}
+
+/// A failure while starting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is incomplete or contradictory.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// wagw refused (store, migrations ...).
+    #[error(transparent)]
+    Wagw(#[from] wagw_core::Error),
+    /// The Meta transport or the emulator failed to start.
+    #[error(transparent)]
+    Meta(#[from] wagw_meta::Error),
+    /// Reading or writing the data directory failed.
+    #[error("data directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An assembled gateway: state for the router plus what the background loops need.
+pub struct Gateway {
+    /// The handlers' state.
+    pub state: AppState,
+    /// What the sandbox seeded, when it runs.
+    pub seeded: Option<sandbox::Seeded>,
+    /// The platform token in effect (generated in the sandbox when not configured).
+    pub platform_token: Option<String>,
+    sql: SqlStore,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+fn random_token(prefix: &str) -> String {
+    format!(
+        "{prefix}{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The JWT secret: configured, or generated once and kept in `<data_dir>/jwt-secret` so
+/// logins survive restarts.
+fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartError> {
+    if let Some(secret) = &config.jwt_secret {
+        if secret.len() < 32 {
+            return Err(StartError::Config(
+                "WAGW_JWT_SECRET must have at least 32 characters".into(),
+            ));
+        }
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("jwt-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= 32 => Ok(s.trim().as_bytes().to_vec()),
+        _ => {
+            let secret = random_token("");
+            std::fs::write(&path, &secret)?;
+            tracing::info!(path = %path.display(), "generated a JWT secret");
+            Ok(secret.into_bytes())
+        }
+    }
+}
+
+impl Gateway {
+    /// Connects the store (applying migrations), builds the transport (Meta, or the sandbox
+    /// emulator delivering webhooks to `webhook_addr`), the dispatcher and the engines, and
+    /// seeds the sandbox.
+    pub async fn build(
+        config: &Config,
+        webhook_addr: SocketAddr,
+        metrics: Option<PrometheusHandle>,
+    ) -> Result<Self, StartError> {
+        if config.queue != "sql" {
+            return Err(StartError::Config(format!(
+                "queue {:?} is not available yet; use \"sql\" (the store's own queue)",
+                config.queue
+            )));
+        }
+        std::fs::create_dir_all(&config.data_dir)?;
+        let url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("wagw.db").display()));
+        let sql = SqlStore::connect(&url).await?;
+        let store: Arc<dyn Store> = Arc::new(sql.clone());
+        let queue: Arc<dyn Queue> = Arc::new(sql.queue());
+
+        let use_sandbox = config.meta_access_token.is_none();
+        if use_sandbox && !config.sandbox {
+            return Err(StartError::Config(
+                "no Meta access token (WAGW_META_ACCESS_TOKEN) and the sandbox is off".into(),
+            ));
+        }
+        let (transport, meta, sandbox, seeded): (Arc<dyn Transport>, _, _, _) = if use_sandbox {
+            let app_secret = random_token("sandbox-secret-");
+            let token = random_token("sandbox-token-");
+            let emulator = sandbox::start_emulator(
+                &format!("http://{webhook_addr}/webhooks/meta"),
+                &app_secret,
+                &token,
+            )
+            .await?;
+            let transport = MetaTransport::builder()
+                .base_url(emulator.base_url())
+                .access_token(&token)
+                .build()?;
+            let seeded = sandbox::seed(&*store, &emulator).await?;
+            let sandbox = sandbox::Sandbox {
+                emulator,
+                tenant: seeded.tenant,
+                channels: seeded.channels.clone(),
+            };
+            (
+                Arc::new(transport) as Arc<dyn Transport>,
+                MetaWebhook {
+                    app_secret,
+                    verify_token: random_token("sandbox-verify-"),
+                },
+                Some(Arc::new(sandbox)),
+                Some(seeded),
+            )
+        } else {
+            let (Some(app_secret), Some(verify_token)) =
+                (&config.meta_app_secret, &config.meta_verify_token)
+            else {
+                return Err(StartError::Config(
+                    "with a Meta access token, WAGW_META_APP_SECRET and WAGW_META_VERIFY_TOKEN are required".into(),
+                ));
+            };
+            let mut builder = MetaTransport::builder()
+                .access_token(config.meta_access_token.clone().unwrap_or_default());
+            if let Some(base) = &config.meta_base_url {
+                builder = builder.base_url(base);
+            }
+            (
+                Arc::new(builder.build()?) as Arc<dyn Transport>,
+                MetaWebhook {
+                    app_secret: app_secret.clone(),
+                    verify_token: verify_token.clone(),
+                },
+                None,
+                None,
+            )
+        };
+        let platform_token = config
+            .platform_token
+            .clone()
+            .or_else(|| use_sandbox.then(|| random_token("wagw-platform-")));
+        let dispatcher: Dispatcher<dyn Store, dyn Queue, dyn Transport> = Dispatcher::new(
+            Arc::clone(&store),
+            Arc::clone(&queue),
+            Arc::clone(&transport),
+            DispatcherConfig::default(),
+        );
+        let state = AppState {
+            campaigns: Arc::new(CampaignEngine::new(dispatcher.clone())),
+            scheduler: Arc::new(Scheduler::new(dispatcher.clone(), MissedRuns::SendLatest)),
+            dispatcher,
+            store,
+            queue,
+            transport,
+            auth: Arc::new(AuthConfig {
+                jwt_secret: jwt_secret(config)?,
+                jwt_ttl: Duration::from_secs(12 * 3_600),
+                platform_token: platform_token.clone(),
+            }),
+            limits: Arc::new(RateLimits::default()),
+            meta: Arc::new(meta),
+            sandbox,
+            metrics,
+            ready: Arc::new(AtomicBool::new(false)),
+        };
+        Ok(Self {
+            state,
+            seeded,
+            platform_token,
+            sql,
+        })
+    }
+
+    /// The background loops of a worker: dispatcher, campaign driver, scheduler and queue
+    /// metrics. More loops (the inbound worker, the webhook outbox worker) join here with
+    /// one `.every(…)` or `.task(…)` each.
+    pub fn runtime(&self) -> RuntimeBuilder {
+        let s = &self.state;
+        Runtime::builder()
+            .grace(Duration::from_secs(20))
+            .campaigns(
+                CampaignEngine::new(s.dispatcher.clone()),
+                Duration::from_millis(500),
+            )
+            .scheduler(
+                Scheduler::new(s.dispatcher.clone(), MissedRuns::SendLatest),
+                Duration::from_secs(1),
+            )
+            .queue_metrics(Arc::clone(&s.queue), Duration::from_secs(5))
+            .dispatcher(s.dispatcher.clone())
+    }
+
+    /// Closes the database pools (after the runtime stopped).
+    pub async fn close(self) {
+        if let Some(sandbox) = self.state.sandbox.clone()
+            && let Ok(sandbox) = Arc::try_unwrap(sandbox)
+        {
+            sandbox.emulator.shutdown().await;
+        }
+        self.sql.close().await;
+    }
+}
