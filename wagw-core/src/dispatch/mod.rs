@@ -48,6 +48,7 @@
 
 mod attempt;
 mod backoff;
+mod fleet;
 mod job;
 mod leases;
 mod new_message;
@@ -221,6 +222,8 @@ struct Inner<S: ?Sized, Q: ?Sized, T: ?Sized> {
     tenants: Mutex<HashMap<TenantId, (Tenant, Instant)>>,
     leases: Leases,
     wake: Notify,
+    /// The rate last written to the queue's fleet-wide limits, per channel.
+    fleet_rates: Mutex<HashMap<ChannelId, u32>>,
 }
 
 /// What to do with a job once it has been handled.
@@ -257,6 +260,7 @@ where
                 tenants: Mutex::new(HashMap::new()),
                 leases: Leases::default(),
                 wake: Notify::new(),
+                fleet_rates: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -328,7 +332,9 @@ where
     }
 
     /// Sets a channel's throughput at run time (for example after Meta's upgrade to 1,000/s);
-    /// it wins over the channel record until the dispatcher restarts.
+    /// it wins over the channel record until the dispatcher restarts. With a queue that has
+    /// [fleet-wide limits](crate::queue::FleetLimits), the new rate is written there before
+    /// this dispatcher's next send on the channel, and so holds for every process.
     pub fn set_throughput(&self, channel: ChannelId, throughput: Throughput) {
         self.inner.pacer.pin(channel, throughput.get());
     }
