@@ -300,6 +300,14 @@ pub trait Queue: Send + Sync {
     fn fleet_limits(&self) -> Option<&dyn FleetLimits> {
         None
     }
+    /// Changes each time the queue found that its data was lost (for example Redis restarted
+    /// without persistence): its jobs are gone and must be rebuilt from the store, which
+    /// records every message before its job is queued. The dispatcher watches it and
+    /// rebuilds by itself. The default, for queues that cannot lose their data apart from
+    /// the store, never changes.
+    fn data_generation(&self) -> u64 {
+        0
+    }
 }
 
 /// Rate limits a [`Queue`] enforces across every process that uses it.

@@ -630,6 +630,10 @@ impl Queue for RedisQueue {
     fn fleet_limits(&self) -> Option<&dyn FleetLimits> {
         Some(self)
     }
+
+    fn data_generation(&self) -> u64 {
+        *self.losses.borrow()
+    }
 }
 
 #[async_trait]

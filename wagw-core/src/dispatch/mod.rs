@@ -326,6 +326,16 @@ where
         self.inner.requeue(messages).await
     }
 
+    /// Rebuilds the queue from the store after the queue lost its data: writes this
+    /// dispatcher's fleet-wide rates again, then queues a job (due in two seconds, so sends in
+    /// flight are recorded first) for every outbound message still `queued`, across tenants.
+    /// Messages already sent are never queued again. A running dispatcher does this by itself
+    /// when [`Queue::data_generation`] changes; call it after restoring a queue by hand.
+    /// Returns how many jobs were created.
+    pub async fn rebuild_queue(&self) -> Result<usize> {
+        self.inner.rebuild().await
+    }
+
     /// The store messages are recorded in.
     pub fn store(&self) -> &S {
         &self.inner.store
