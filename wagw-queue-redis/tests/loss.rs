@@ -61,7 +61,10 @@ async fn a_restart_without_persistence_is_detected_and_the_queue_works_on() {
     assert_eq!(queue.data_generation(), 1, "and the loss was noticed");
     assert!(losses.has_changed().expect("watch"));
     assert_eq!(*losses.borrow_and_update(), 1);
-    queue.enqueue(NewJob::new("ch-1", "after")).await.expect("enqueue");
+    queue
+        .enqueue(NewJob::new("ch-1", "after"))
+        .await
+        .expect("enqueue");
     let got = queue
         .reserve(&ReserveOptions::new(10, Duration::from_secs(30)))
         .await
@@ -131,7 +134,12 @@ async fn the_dispatcher_rebuilds_a_lost_queue_without_resending_or_bursting() {
         .submit_many(
             (0..total)
                 .map(|n| {
-                    NewMessage::new(tenant.id, channel.id, phone(n), MessageContent::text("Halo"))
+                    NewMessage::new(
+                        tenant.id,
+                        channel.id,
+                        phone(n),
+                        MessageContent::text("Halo"),
+                    )
                 })
                 .collect(),
         )
@@ -180,7 +188,11 @@ async fn the_dispatcher_rebuilds_a_lost_queue_without_resending_or_bursting() {
     for m in &sent {
         *per_recipient.entry(m.message.to.clone()).or_default() += 1;
     }
-    assert_eq!(per_recipient.len(), total as usize, "every recipient got it");
+    assert_eq!(
+        per_recipient.len(),
+        total as usize,
+        "every recipient got it"
+    );
     let duplicates: usize = per_recipient.values().map(|n| n - 1).sum();
     let ambiguous = d.stats().ambiguous as usize;
     assert!(
