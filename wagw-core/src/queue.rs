@@ -11,6 +11,16 @@
 //! Dead letters: only [`nack`](Queue::nack) puts a job there. An expired reservation makes
 //! the job ready again even past its last attempt, so the job's next holder always learns of
 //! it (see [`Job::attempts`]).
+//!
+//! ## Fleet-wide limits
+//!
+//! A queue shared by many processes may also enforce each group's rate for all of them
+//! together: it then returns its [`FleetLimits`] from [`Queue::fleet_limits`], and
+//! [`reserve`](Queue::reserve) hands out a group's jobs only as fast as its rate allows. The
+//! dispatcher writes each number's rate there, reports throttles there and takes pair-limit
+//! slots there; its in-process limiters stay as smoothers. Queues that return `None` (the
+//! memory and SQL queues) leave every limit to each process, which is exact only while one
+//! process sends for a number.
 
 use std::time::Duration;
 
@@ -285,4 +295,44 @@ pub trait Queue: Send + Sync {
     async fn dead_letters(&self, page: Page) -> Result<Paged<Job>>;
     /// Moves a dead letter back to the queue with fresh attempts, due at `at`.
     async fn retry_dead(&self, id: JobId, at: DateTime<Utc>) -> Result<()>;
+    /// The limits this queue enforces for every process that uses it, if any (see the
+    /// [module documentation](self)). The default is `None`: limits are each process's own.
+    fn fleet_limits(&self) -> Option<&dyn FleetLimits> {
+        None
+    }
+    /// Changes each time the queue found that its data was lost (for example Redis restarted
+    /// without persistence): its jobs are gone and must be rebuilt from the store, which
+    /// records every message before its job is queued. The dispatcher watches it and
+    /// rebuilds by itself. The default, for queues that cannot lose their data apart from
+    /// the store, never changes.
+    fn data_generation(&self) -> u64 {
+        0
+    }
+}
+
+/// Rate limits a [`Queue`] enforces across every process that uses it.
+///
+/// A group with a rate set here is charged inside [`Queue::reserve`]: a reservation only
+/// returns jobs of groups that have capacity now, so however many processes reserve, the
+/// group's jobs leave the queue at its rate. Methods take effect for every process at once.
+#[async_trait]
+pub trait FleetLimits: Send + Sync {
+    /// Sets a group's rate in jobs per second with bursts of `burst`; `0` removes the limit.
+    /// A group slowed down by [`throttled`](Self::throttled) stays below the new rate and
+    /// wins rate back from there. Returns the rate in force now.
+    async fn set_rate(&self, group: &str, per_second: u32, burst: u32) -> Result<u32>;
+    /// The far side said the group sends too fast: every process slows it by a quarter and
+    /// pauses it for `pause`; it wins back a tenth of its rate per calm ten seconds. Returns
+    /// the new rate (`0` when the group has no rate here).
+    async fn throttled(&self, group: &str, pause: Duration) -> Result<u32>;
+    /// Takes one message of the pair (group, `key`) from a bucket of `burst` messages that
+    /// earns one every `every`, shared by every process. `None` when it was taken, otherwise
+    /// how long to wait before asking again.
+    async fn take_pair(
+        &self,
+        group: &str,
+        key: &str,
+        every: Duration,
+        burst: u32,
+    ) -> Result<Option<Duration>>;
 }

@@ -14,6 +14,7 @@
 //! | `meta` | no | [`meta`]: Meta's Cloud API transport and webhooks |
 //! | `emulator` | no | `meta::emulator`: a local Cloud API for tests and sandboxes |
 //! | `sqlite`, `postgres` | no | [`sql`]: SQLite and PostgreSQL `Store` and `Queue` |
+//! | `redis` | no | [`redis`]: Redis `Queue` for fleets of workers, fleet-wide rate limits |
 //!
 //! ## Example
 //!
@@ -59,6 +60,10 @@ pub use wagw_meta as meta;
 /// SQLite and PostgreSQL backends (features `sqlite`, `postgres`).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use wagw_store_sqlx as sql;
+
+/// Redis queue for fleets of worker processes (feature `redis`).
+#[cfg(feature = "redis")]
+pub use wagw_queue_redis as redis;
 
 /// In-memory backends (feature `memory`).
 #[cfg(feature = "memory")]

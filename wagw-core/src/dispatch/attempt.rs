@@ -131,6 +131,7 @@ where
                 .await?;
             return Ok(Settlement::Ack);
         }
+        self.sync_fleet_rate(channel.id).await;
 
         if self.outcome_unknown(&message, reservation) {
             self.note_ambiguous(&message).await?;
@@ -184,8 +185,7 @@ where
         }
 
         let paced = async {
-            self.pacer
-                .acquire_pair(channel.id, &message.contact_phone, stop)
+            self.acquire_pair(channel.id, &message.contact_phone, stop)
                 .await?;
             if let (Some(delay), Some(campaign)) = (campaign_delay, message.campaign_id) {
                 self.pacer.acquire_campaign(campaign, delay, stop).await?;
@@ -328,6 +328,7 @@ where
                 crate::metrics::throttled(channel.id, crate::metrics::Throttle::Number);
                 let pause = error.retry_after.unwrap_or(Duration::from_secs(1));
                 self.pacer.throttled(channel.id, pause);
+                self.fleet_throttled(channel.id, pause).await;
                 pause
             }
             TransportErrorKind::ThrottledRecipient => {

@@ -48,6 +48,7 @@
 
 mod attempt;
 mod backoff;
+mod fleet;
 mod job;
 mod leases;
 mod new_message;
@@ -221,6 +222,8 @@ struct Inner<S: ?Sized, Q: ?Sized, T: ?Sized> {
     tenants: Mutex<HashMap<TenantId, (Tenant, Instant)>>,
     leases: Leases,
     wake: Notify,
+    /// The rate last written to the queue's fleet-wide limits, per channel.
+    fleet_rates: Mutex<HashMap<ChannelId, u32>>,
 }
 
 /// What to do with a job once it has been handled.
@@ -257,6 +260,7 @@ where
                 tenants: Mutex::new(HashMap::new()),
                 leases: Leases::default(),
                 wake: Notify::new(),
+                fleet_rates: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -322,13 +326,25 @@ where
         self.inner.requeue(messages).await
     }
 
+    /// Rebuilds the queue from the store after the queue lost its data: writes this
+    /// dispatcher's fleet-wide rates again, then queues a job (due in two seconds, so sends in
+    /// flight are recorded first) for every outbound message still `queued`, across tenants.
+    /// Messages already sent are never queued again. A running dispatcher does this by itself
+    /// when [`Queue::data_generation`] changes; call it after restoring a queue by hand.
+    /// Returns how many jobs were created.
+    pub async fn rebuild_queue(&self) -> Result<usize> {
+        self.inner.rebuild().await
+    }
+
     /// The store messages are recorded in.
     pub fn store(&self) -> &S {
         &self.inner.store
     }
 
     /// Sets a channel's throughput at run time (for example after Meta's upgrade to 1,000/s);
-    /// it wins over the channel record until the dispatcher restarts.
+    /// it wins over the channel record until the dispatcher restarts. With a queue that has
+    /// [fleet-wide limits](crate::queue::FleetLimits), the new rate is written there before
+    /// this dispatcher's next send on the channel, and so holds for every process.
     pub fn set_throughput(&self, channel: ChannelId, throughput: Throughput) {
         self.inner.pacer.pin(channel, throughput.get());
     }

@@ -155,6 +155,12 @@ impl Pacer {
         self.set_effective(pace, rate);
     }
 
+    /// The rate a channel is configured for (its record, or a rate pinned at run time),
+    /// before any slow-down after a throttle.
+    pub(crate) fn configured_rate(&self, channel: ChannelId) -> Option<u32> {
+        self.channels.read().get(&channel).map(|p| p.configured)
+    }
+
     /// The rate a channel sends at now.
     pub(crate) fn effective_rate(&self, channel: ChannelId) -> Option<u32> {
         self.channels.read().get(&channel).map(|p| p.effective)
@@ -196,9 +202,7 @@ impl Pacer {
     fn channel_limiter(&self, rate: u32) -> Arc<Keyed<ChannelId>> {
         let mut by_rate = self.by_rate.lock();
         Arc::clone(by_rate.entry(rate).or_insert_with(|| {
-            // A burst of 1/20 s of traffic absorbs timer lateness without letting any
-            // one-second window run noticeably over the rate.
-            let quota = Quota::per_second(nonzero(rate)).allow_burst(nonzero(rate.div_ceil(20)));
+            let quota = Quota::per_second(nonzero(rate)).allow_burst(nonzero(burst_for(rate)));
             Arc::new(RateLimiter::dashmap_with_clock(quota, self.clock.clone()))
         }))
     }
@@ -319,7 +323,16 @@ impl Pacer {
     }
 }
 
-async fn sleep_or_stop(wait: Duration, stop: &mut watch::Receiver<bool>) -> Result<(), Stopped> {
+/// The burst a number's rate allows: 1/20 s of traffic absorbs timer lateness without letting
+/// any one-second window run noticeably over the rate. The same in process and fleet-wide.
+pub(crate) fn burst_for(rate: u32) -> u32 {
+    rate.div_ceil(20).max(1)
+}
+
+pub(crate) async fn sleep_or_stop(
+    wait: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), Stopped> {
     if *stop.borrow() {
         return Err(Stopped);
     }

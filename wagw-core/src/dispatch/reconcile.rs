@@ -2,12 +2,17 @@
 //! whose job never reached the queue (the enqueue failed, or the process died in between)
 //! is queued again. Campaign messages are the campaign engine's to queue again (it holds
 //! them on purpose while a campaign is paused), so they are left alone here.
+//!
+//! When the queue itself lost its data ([`Queue::data_generation`] changed), every queued
+//! message, campaign messages included, gets its job back: see [`Inner::rebuild`].
 
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::{NoContext, Timestamp, Uuid};
 
-use super::Inner;
+use super::{DispatchJob, Inner};
 use crate::Result;
+use crate::ids::ChannelId;
+use crate::model::message::{Direction, MessageStatus};
 use crate::queue::Queue;
 use crate::store::{Page, Store};
 use crate::transport::Transport;
@@ -17,6 +22,10 @@ const BATCH: usize = 1_000;
 /// How far before the previous pass's horizon a pass starts again, for ids minted by
 /// processes whose clocks run a little behind.
 const CLOCK_SLACK: TimeDelta = TimeDelta::minutes(5);
+
+/// Rebuilt jobs wait this long, so that a send still in flight when the queue lost its data
+/// is recorded before its message is looked at again.
+const REBUILD_DELAY: TimeDelta = TimeDelta::seconds(2);
 
 /// Where the reconciler's passes start: every queued message is looked at once at first,
 /// then only those recorded since (less the clock slack).
@@ -59,6 +68,56 @@ where
         if created > 0 {
             tracing::warn!(jobs = created, "queued messages that had lost their jobs");
         }
+        Ok(created)
+    }
+}
+
+impl<S, Q, T> Inner<S, Q, T>
+where
+    S: Store + ?Sized + 'static,
+    Q: Queue + ?Sized + 'static,
+    T: Transport + ?Sized + 'static,
+{
+    /// Rebuilds the queue from the store after it lost its data: first the fleet-wide rates
+    /// this dispatcher wrote (they were lost with the jobs, and rebuilt jobs must not leave
+    /// unpaced), then a job for every outbound message still `queued`, across tenants,
+    /// campaign messages included (a held campaign's jobs are given up again when reserved).
+    /// Messages already sent, failed or in flight are not queued again, so nothing sent is
+    /// sent again. Returns how many jobs were created.
+    pub(super) async fn rebuild(&self) -> Result<usize> {
+        let channels: Vec<ChannelId> = self.fleet_rates.lock().drain().map(|(c, _)| c).collect();
+        for channel in channels {
+            self.sync_fleet_rate(channel).await;
+        }
+        let run_at = Utc::now() + REBUILD_DELAY;
+        let mut page = Page::first(BATCH);
+        let mut created = 0;
+        loop {
+            let found = self.store.queued_messages(Utc::now(), page).await?;
+            let jobs: Vec<_> = found
+                .items
+                .iter()
+                .filter(|m| m.status == MessageStatus::Queued && m.direction == Direction::Outbound)
+                .map(|m| DispatchJob::new_job(m, m.id, self.config.max_attempts).run_at(run_at))
+                .collect();
+            if !jobs.is_empty() {
+                created += self
+                    .queue
+                    .enqueue_many(jobs)
+                    .await?
+                    .iter()
+                    .filter(|e| matches!(e, crate::queue::Enqueued::Created(_)))
+                    .count();
+            }
+            match found.next {
+                Some(next) => page = Page::after(BATCH, next),
+                None => break,
+            }
+        }
+        tracing::warn!(
+            jobs = created,
+            "rebuilt the queue from the store after it lost its data"
+        );
         Ok(created)
     }
 }

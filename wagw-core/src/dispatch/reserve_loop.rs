@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use super::{Inner, Settlement, bump, reconcile, to_delta};
 use crate::Result;
-use crate::queue::{Lease, NackOutcome, Queue, Reservation, ReserveOptions};
+use crate::queue::{Lease, NackOutcome, NewJob, Queue, Reservation, ReserveOptions};
 use crate::store::Store;
 use crate::transport::Transport;
 
@@ -149,11 +149,21 @@ where
         let renew_every = (visibility / 4).max(Duration::from_millis(5));
         let mut chores_at = Instant::now();
         let mut reconciled = reconcile::ReconcileCursor::default();
+        let mut generation = self.queue.data_generation();
         loop {
             tokio::time::sleep(renew_every).await;
             self.leases
                 .renew(&*self.queue, visibility, visibility / 2)
                 .await;
+            let now_generation = self.queue.data_generation();
+            if now_generation != generation {
+                match self.rebuild().await {
+                    Ok(_) => generation = now_generation,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "rebuilding the lost queue failed; trying again")
+                    }
+                }
+            }
             if Instant::now() >= chores_at {
                 chores_at = Instant::now() + self.config.maintenance_interval;
                 self.pacer.prune();
@@ -215,16 +225,29 @@ where
         };
         lane.leave();
         let lease = &reservation.lease;
-        let settled = match settlement {
-            Settlement::Ack => match acks.send(*lease) {
-                Ok(()) => Ok(()),
-                Err(_) => self.queue.ack(lease).await,
-            },
-            Settlement::Release => self.queue.release(lease).await,
-            Settlement::Abandon => Ok(()),
-            Settlement::Retry { at, error } => self.retry(&reservation, at, &error).await,
+        let (settled, again_at) = match settlement {
+            Settlement::Ack => (
+                match acks.send(*lease) {
+                    Ok(()) => Ok(()),
+                    Err(_) => self.queue.ack(lease).await,
+                },
+                None,
+            ),
+            Settlement::Release => (self.queue.release(lease).await, Some(Utc::now())),
+            Settlement::Abandon => (Ok(()), None),
+            Settlement::Retry { at, error } => {
+                (self.retry(&reservation, at, &error).await, Some(at))
+            }
         };
         drop(held);
+        if let (Err(e), Some(at)) = (&settled, again_at)
+            && e.code() == crate::ErrorCode::NotFound
+        {
+            // The job vanished while held (the queue lost its data): its message still needs
+            // it, and the rebuild only finds messages that are still `queued`.
+            self.enqueue_again(&reservation, at).await;
+            return;
+        }
         if let Err(e) = settled {
             // The reservation will expire and the job come back; the message state tells
             // the next attempt what happened.
@@ -248,6 +271,29 @@ where
             bump(&self.counters.retried);
         }
         Ok(())
+    }
+}
+
+impl<S, Q, T> Inner<S, Q, T>
+where
+    S: Store + ?Sized + 'static,
+    Q: Queue + ?Sized + 'static,
+    T: Transport + ?Sized + 'static,
+{
+    /// Queues a held job again as it was, due at `at`.
+    async fn enqueue_again(&self, reservation: &Reservation, at: chrono::DateTime<Utc>) {
+        let job = &reservation.job;
+        let mut again = NewJob::new(job.group.clone(), job.payload.clone())
+            .priority(job.priority)
+            .max_attempts(job.max_attempts)
+            .run_at(at);
+        again.dedup_key = job.dedup_key.clone();
+        match self.queue.enqueue(again).await {
+            Ok(_) => tracing::warn!(job = %job.id, "queued a job again that vanished while held"),
+            Err(e) => {
+                tracing::warn!(job = %job.id, error = %e, "queueing a vanished job again failed");
+            }
+        }
     }
 }
 

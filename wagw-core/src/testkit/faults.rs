@@ -277,6 +277,14 @@ impl<Q: Queue + ?Sized> Queue for FaultyQueue<Q> {
         self.plan.alive().await;
         self.inner.retry_dead(id, at).await
     }
+
+    fn fleet_limits(&self) -> Option<&dyn crate::queue::FleetLimits> {
+        self.inner.fleet_limits()
+    }
+
+    fn data_generation(&self) -> u64 {
+        self.inner.data_generation()
+    }
 }
 
 /// A [`Transport`] that fails or crashes at [`Step::AfterRecordAttempt`] (entering a send:

@@ -1,0 +1,82 @@
+//! # wagw-queue-redis
+//!
+//! A [`Queue`](wagw_core::Queue) in Redis for fleets of worker processes, with rate limits
+//! that hold across all of them. [`RedisQueue`] passes wagw-core's queue conformance suite.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use wagw_core::queue::{NewJob, ReserveOptions};
+//! use wagw_core::Queue;
+//! use wagw_queue_redis::RedisQueue;
+//!
+//! # async fn run() -> wagw_core::Result<()> {
+//! let queue = Arc::new(RedisQueue::connect("redis://127.0.0.1:6379", "wagw").await?);
+//! queue.enqueue(NewJob::new("number-628123456789", "payload")).await?;
+//! let jobs = queue.reserve(&ReserveOptions::new(256, Duration::from_secs(60))).await?;
+//! let stale = queue.ack_many(&jobs.iter().map(|r| r.lease).collect::<Vec<_>>()).await?;
+//! assert!(stale.is_empty());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Which queue to use
+//!
+//! - **One process sends** (the embedded default, a single gateway): the memory or SQL queue.
+//!   Each number's rate and the pair limit live in the dispatcher's memory, which is exact
+//!   while that process is the only one sending.
+//! - **Several processes send** (many workers on many machines): this queue. Two dispatchers
+//!   with per-process limits would send each number at twice its rate; here a number's rate
+//!   is charged inside [`reserve`](wagw_core::Queue::reserve) for the whole fleet, a 130429
+//!   seen by one process slows the number for all, and the pair limit is one bucket per
+//!   (number, recipient) in Redis. The dispatcher finds these through
+//!   [`Queue::fleet_limits`](wagw_core::Queue::fleet_limits) by itself; its in-process
+//!   limiters stay as smoothers.
+//!
+//! ## Layout
+//!
+//! Every key starts with `{wagw:<name>}:`, so a queue is one Redis Cluster slot (split
+//! numbers across queues to spread load; a number and its pairs then share a shard).
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `meta` | hash | epoch, schema version: detects lost data |
+//! | `j:<id>` | hash | one job: payload, group, priority, run-at, attempts, lease token |
+//! | `r:<group>` | sorted set | the group's ready jobs by priority, then run-at, then id |
+//! | `groups` | sorted set | groups with ready jobs, by when they are next eligible |
+//! | `delayed`, `leases` | sorted sets | jobs by run-at; reserved jobs by lease expiry |
+//! | `dedup` | hash | dedup key → job |
+//! | `dead` | sorted set | dead letters, in id order |
+//! | `counts` | hash | ready jobs |
+//! | `l:<group>` | hash | the group's fleet-wide rate, GCRA state and throttle back-off |
+//! | `p:<group>:<key>` | string, expiring | a pair's GCRA state |
+//!
+//! Only sorted sets and hashes: no lists to scan, no lock keys, no event stream. Expired
+//! leases are found with one range query on `leases`. Every time comes from Redis `TIME`.
+//!
+//! ## Durability: run Redis with AOF
+//!
+//! Redis without persistence (`--save "" --appendonly no`) loses every job when it restarts.
+//! This queue notices (each script checks the queue's epoch in `meta`, see
+//! [`RedisQueue::losses`]) and recreates the queue empty; the messages themselves are safe
+//! in the store, which records each message before its job is queued. For production, run
+//! Redis with
+//!
+//! ```text
+//! appendonly yes
+//! appendfsync everysec      # at most about a second of queue writes lost on a crash
+//! maxmemory-policy noeviction
+//! ```
+//!
+//! `noeviction` matters as much as AOF: an evicted job is a lost message. The queue warns at
+//! connect when the policy is anything else.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+mod queue;
+mod scripts;
+
+pub use error::RedisQueueError;
+pub use queue::RedisQueue;

@@ -1,0 +1,705 @@
+//! [`RedisQueue`]: the [`Queue`] trait over Redis sorted sets and hashes, one Lua script per
+//! operation.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, ScriptInvocation, Value};
+use tokio::sync::watch;
+use uuid::Uuid;
+use wagw_core::ids::JobId;
+use wagw_core::queue::{
+    Enqueued, FleetLimits, Job, Lease, NackOutcome, NewJob, Queue, QueueStats, Reservation,
+    ReserveOptions,
+};
+use wagw_core::store::{Page, Paged};
+use wagw_core::{Error, Result};
+
+use crate::error::{RedisQueueError, unexpected};
+use crate::scripts;
+
+/// Version of the key layout, written to the queue's meta record.
+const SCHEMA_VERSION: u32 = 1;
+/// Jobs per enqueue script call: large enough to amortise the round trip, small enough that
+/// one call blocks Redis for a few milliseconds at most.
+const ENQUEUE_CHUNK: usize = 500;
+/// Leases per ack script call.
+const ACK_CHUNK: usize = 1_000;
+/// Expired leases recovered per recover script call.
+const RECOVER_CHUNK: usize = 1_000;
+/// Milliseconds that fit the ready score (2^44 ms is about 557 years after 1970).
+const MAX_MS: i64 = (1 << 44) - 1;
+// The largest ready score, (255 - 0) * 2^44 + MAX_MS, stays exact in a double.
+const _: () = assert!(255 * (1_i64 << 44) + MAX_MS < 1 << 53);
+/// Values per job in a reserve reply.
+const RESERVED_FIELDS: usize = 11;
+/// Values per job in a dead-letter page.
+const DEAD_FIELDS: usize = 10;
+
+/// A durable [`Queue`] in Redis, shared by any number of processes.
+///
+/// Every key of a queue starts with `{wagw:<name>}:`, so a queue lives in one Redis Cluster
+/// slot. Each operation is one Lua script run by SHA (loaded at connect, loaded again after
+/// `NOSCRIPT`); every time a script uses comes from Redis `TIME`, so the clocks of the
+/// worker machines never matter. Cheap to share behind an `Arc`: it holds one multiplexed
+/// connection that reconnects by itself.
+///
+/// It also enforces rates for every process together (see [`FleetLimits`] and the crate
+/// documentation), and notices when Redis lost its data (see [`losses`](Self::losses)).
+pub struct RedisQueue {
+    conn: ConnectionManager,
+    name: String,
+    meta_key: String,
+    epoch: RwLock<String>,
+    created_at_connect: bool,
+    losses: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisQueue")
+            .field("name", &self.name)
+            .field("epoch", &*self.epoch.read())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `name` can name a queue: letters, digits, `.`, `_`, `-` and `:`, so it needs no
+/// escaping in a key pattern and cannot break the hash tag.
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(
+            "queue name",
+            "use 1 to 200 letters, digits, '.', '_', '-' or ':'",
+        ))
+    }
+}
+
+fn redis_err(e: redis::RedisError) -> Error {
+    RedisQueueError::Redis(e).into()
+}
+
+fn to_ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis().clamp(0, MAX_MS)
+}
+
+fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis())
+        .unwrap_or(u64::MAX)
+        .min(MAX_MS as u64)
+}
+
+fn items(value: Value) -> Result<Vec<Value>> {
+    match value {
+        Value::Array(items) => Ok(items),
+        other => Err(unexpected(format!("expected an array, got {other:?}"))),
+    }
+}
+
+fn int(value: &Value) -> Result<i64> {
+    match value {
+        Value::Int(n) => Ok(*n),
+        Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(|f| f as i64)
+            .ok_or_else(|| unexpected("a number that does not parse")),
+        other => Err(unexpected(format!("expected a number, got {other:?}"))),
+    }
+}
+
+fn bytes(value: &Value) -> Result<&[u8]> {
+    match value {
+        Value::BulkString(b) => Ok(b),
+        other => Err(unexpected(format!("expected bytes, got {other:?}"))),
+    }
+}
+
+fn text(value: &Value) -> Result<Option<String>> {
+    match value {
+        Value::Nil => Ok(None),
+        Value::BulkString(b) => Ok(Some(String::from_utf8_lossy(b).into_owned())),
+        other => Err(unexpected(format!("expected text, got {other:?}"))),
+    }
+}
+
+fn job_id(value: &Value) -> Result<JobId> {
+    Uuid::from_slice(bytes(value)?)
+        .map(JobId::from)
+        .map_err(|_| unexpected("a job id that is not 16 bytes"))
+}
+
+fn count(value: &Value) -> Result<u64> {
+    u64::try_from(int(value)?).map_err(|_| unexpected("a negative count"))
+}
+
+/// A job from the values `id, payload, group, priority, run_at, dedup key, attempts, max
+/// attempts, last error, created_at`.
+fn job_from(id: &Value, f: &[Value]) -> Result<Job> {
+    Ok(Job {
+        id: job_id(id)?,
+        payload: Bytes::copy_from_slice(bytes(&f[0])?),
+        group: text(&f[1])?.unwrap_or_default(),
+        priority: u8::try_from(int(&f[2])?).map_err(|_| unexpected("a priority"))?,
+        run_at: from_ms(int(&f[3])?),
+        dedup_key: text(&f[4])?,
+        attempts: u32::try_from(int(&f[5])?).map_err(|_| unexpected("attempts"))?,
+        max_attempts: u32::try_from(int(&f[6])?).map_err(|_| unexpected("max attempts"))?,
+        last_error: text(&f[7])?,
+        created_at: from_ms(int(&f[8])?),
+    })
+}
+
+/// What a lease check inside a script found.
+fn lease_status(status: i64, lease: &Lease) -> Result<()> {
+    match status {
+        0 => Ok(()),
+        1 => Err(Error::not_found("job", lease.job_id)),
+        2 => Err(Error::conflict(
+            "job",
+            "the lease expired or was already settled",
+        )),
+        other => Err(unexpected(format!("lease status {other}"))),
+    }
+}
+
+impl RedisQueue {
+    /// Connects to Redis at `url` (`redis://`, or `rediss://` with the `tls` feature) and
+    /// opens the queue `name`, creating it if it does not exist.
+    pub async fn connect(url: &str, name: &str) -> Result<Self> {
+        check_name(name)?;
+        let client = redis::Client::open(url).map_err(redis_err)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_number_of_retries(4);
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(redis_err)?;
+        Self::with_connection(conn, name).await
+    }
+
+    /// Opens the queue `name` on an existing connection manager (for example one shared with
+    /// other queues of the process), creating it if it does not exist.
+    pub async fn with_connection(mut conn: ConnectionManager, name: &str) -> Result<Self> {
+        check_name(name)?;
+        for script in scripts::all() {
+            script.load_async(&mut conn).await.map_err(redis_err)?;
+        }
+        warn_unless_noeviction(&mut conn).await;
+        let meta_key = format!("{{wagw:{name}}}:meta");
+        let (epoch, created) = init_meta(&mut conn, &meta_key).await?;
+        let (losses, _) = watch::channel(0);
+        Ok(Self {
+            conn,
+            name: name.to_owned(),
+            meta_key,
+            epoch: RwLock::new(epoch),
+            created_at_connect: created,
+            losses,
+        })
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The prefix of every key of this queue, `{wagw:<name>}:`.
+    pub fn key_prefix(&self) -> String {
+        format!("{{wagw:{}}}:", self.name)
+    }
+
+    /// Whether this process created the queue when it connected: the queue is new, or Redis
+    /// lost it before this process started. Either way jobs of messages the store holds as
+    /// unsettled may be missing, and a rebuild from the store is in order.
+    pub fn created_at_connect(&self) -> bool {
+        self.created_at_connect
+    }
+
+    /// How many times this process found the queue's data lost, as a watch: it changes each
+    /// time a script finds the queue's epoch missing or replaced (Redis restarted without
+    /// persistence, failed over to an empty replica, or the keys were deleted). The queue is
+    /// recreated empty at once; its jobs must be rebuilt from the store.
+    pub fn losses(&self) -> watch::Receiver<u64> {
+        self.losses.subscribe()
+    }
+
+    /// Deletes every key of the queue (`SCAN` + `UNLINK`, never `FLUSHDB`). Returns how many
+    /// keys went. Other processes using the queue find it lost at their next call.
+    pub async fn destroy(&self) -> Result<u64> {
+        let pattern = format!("{}*", self.key_prefix());
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut removed = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1_000)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            if !keys.is_empty() {
+                let n: u64 = redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_err)?;
+                removed += n;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(removed)
+    }
+
+    /// Runs a script with the queue's meta key and epoch in front of the arguments `fill`
+    /// adds. When the script finds the queue lost, the queue is recreated (or the epoch
+    /// another process created is adopted) and the call made once more on it.
+    async fn run(
+        &self,
+        script: &'static Script,
+        fill: impl Fn(&mut ScriptInvocation<'static>),
+    ) -> Result<Value> {
+        for _ in 0..2 {
+            let epoch = self.epoch.read().clone();
+            let mut invocation = script.prepare_invoke();
+            invocation.key(&self.meta_key).arg(&epoch);
+            fill(&mut invocation);
+            let mut conn = self.conn.clone();
+            match invocation.invoke_async::<Value>(&mut conn).await {
+                Ok(value) => return Ok(value),
+                Err(e) if e.code() == Some("WAGW_LOST") => self.lost(&epoch).await?,
+                Err(e) => return Err(redis_err(e)),
+            }
+        }
+        Err(RedisQueueError::Lost.into())
+    }
+
+    /// The queue's data is gone: recreate it (or adopt the epoch another process created)
+    /// and tell the watchers of [`losses`](Self::losses).
+    async fn lost(&self, seen: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let (epoch, created) = init_meta(&mut conn, &self.meta_key).await?;
+        let mut current = self.epoch.write();
+        if *current == seen {
+            tracing::error!(
+                queue = %self.name,
+                recreated_here = created,
+                "the queue's data in Redis was lost; its jobs must be rebuilt from the store"
+            );
+            *current = epoch;
+            drop(current);
+            self.losses.send_modify(|n| *n += 1);
+        }
+        Ok(())
+    }
+
+    /// One lease script call: `(status, value)`.
+    async fn settle(
+        &self,
+        script: &'static Script,
+        lease: &Lease,
+        extra: impl Fn(&mut ScriptInvocation<'static>),
+    ) -> Result<Vec<Value>> {
+        let id = *lease.job_id.as_uuid().as_bytes();
+        let token = *lease.token.as_bytes();
+        let reply = self
+            .run(script, |inv| {
+                inv.arg(&id[..]).arg(&token[..]);
+                extra(inv);
+            })
+            .await?;
+        let values = match reply {
+            Value::Array(items) => items,
+            single => vec![single],
+        };
+        let status = values.first().map(int).transpose()?.unwrap_or(-1);
+        lease_status(status, lease)?;
+        Ok(values)
+    }
+
+    async fn enqueue_chunk(&self, jobs: &[(JobId, NewJob)]) -> Result<Vec<Enqueued>> {
+        let reply = self
+            .run(&scripts::ENQUEUE, |inv| {
+                inv.arg(jobs.len());
+                for (id, job) in jobs {
+                    inv.arg(&id.as_uuid().as_bytes()[..])
+                        .arg(job.payload.as_ref())
+                        .arg(&job.group)
+                        .arg(job.priority)
+                        .arg(job.run_at.map(|t| to_ms(t).to_string()).unwrap_or_default())
+                        .arg(if job.dedup_key.is_some() { "1" } else { "0" })
+                        .arg(job.dedup_key.as_deref().unwrap_or(""))
+                        .arg(job.max_attempts.max(1));
+                }
+            })
+            .await?;
+        let ids = items(reply)?;
+        if ids.len() != jobs.len() {
+            return Err(unexpected("an enqueue reply of the wrong length"));
+        }
+        jobs.iter()
+            .zip(&ids)
+            .map(|((id, _), got)| {
+                let got = job_id(got)?;
+                Ok(if got == *id {
+                    Enqueued::Created(got)
+                } else {
+                    Enqueued::Duplicate(got)
+                })
+            })
+            .collect()
+    }
+
+    async fn ack_chunk(&self, leases: &[Lease]) -> Result<Vec<(usize, i64)>> {
+        let reply = self
+            .run(&scripts::ACK, |inv| {
+                inv.arg(leases.len());
+                for lease in leases {
+                    inv.arg(&lease.job_id.as_uuid().as_bytes()[..])
+                        .arg(&lease.token.as_bytes()[..]);
+                }
+            })
+            .await?;
+        items(reply)?
+            .chunks_exact(2)
+            .map(|pair| {
+                let position = usize::try_from(int(&pair[0])? - 1)
+                    .map_err(|_| unexpected("a stale lease position"))?;
+                if position >= leases.len() {
+                    return Err(unexpected("a stale lease position"));
+                }
+                Ok((position, int(&pair[1])?))
+            })
+            .collect()
+    }
+}
+
+/// Creates the meta record unless it exists; returns the epoch in force and whether it was
+/// created now.
+async fn init_meta(conn: &mut ConnectionManager, meta_key: &str) -> Result<(String, bool)> {
+    let fresh = Uuid::new_v4().simple().to_string();
+    let reply: Value = scripts::INIT
+        .key(meta_key)
+        .arg(&fresh)
+        .arg(SCHEMA_VERSION)
+        .invoke_async(conn)
+        .await
+        .map_err(redis_err)?;
+    let values = items(reply)?;
+    let (Some(epoch), Some(created)) = (values.first(), values.get(1)) else {
+        return Err(unexpected("an init reply of the wrong length"));
+    };
+    Ok((text(epoch)?.unwrap_or_default(), int(created)? == 1))
+}
+
+/// Redis must never evict queue keys: an evicted job is a lost message. Managed services may
+/// refuse `CONFIG GET`; then nothing is said.
+async fn warn_unless_noeviction(conn: &mut ConnectionManager) {
+    let policy: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query_async(conn)
+        .await;
+    if let Ok(values) = policy
+        && let Some(policy) = values.get(1)
+        && policy != "noeviction"
+    {
+        tracing::warn!(
+            policy = %policy,
+            "Redis may evict queue keys under memory pressure; set maxmemory-policy noeviction"
+        );
+    }
+}
+
+#[async_trait]
+impl Queue for RedisQueue {
+    async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
+        let mut out = self.enqueue_many(vec![job]).await?;
+        out.pop()
+            .ok_or_else(|| unexpected("an empty reply to one enqueue"))
+    }
+
+    async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>> {
+        let jobs: Vec<(JobId, NewJob)> = jobs.into_iter().map(|j| (JobId::new(), j)).collect();
+        let mut out = Vec::with_capacity(jobs.len());
+        // One chunk after the other, in order: a dedup key repeated across chunks of the same
+        // batch must find the earlier job.
+        for chunk in jobs.chunks(ENQUEUE_CHUNK) {
+            out.extend(self.enqueue_chunk(chunk).await?);
+        }
+        Ok(out)
+    }
+
+    async fn reserve(&self, options: &ReserveOptions) -> Result<Vec<Reservation>> {
+        if options.max == 0 {
+            return Ok(Vec::new());
+        }
+        let token_base = *Uuid::new_v4().as_bytes();
+        let reply = self
+            .run(&scripts::RESERVE, |inv| {
+                inv.arg(options.max)
+                    .arg(millis(options.visibility))
+                    .arg(options.max_per_group.unwrap_or(0))
+                    .arg(&token_base[..12]);
+                match &options.groups {
+                    Some(groups) => {
+                        inv.arg(groups.len());
+                        for g in groups {
+                            inv.arg(g);
+                        }
+                    }
+                    None => {
+                        inv.arg(-1);
+                    }
+                }
+                inv.arg(options.exclude_groups.len());
+                for g in &options.exclude_groups {
+                    inv.arg(g);
+                }
+            })
+            .await?;
+        let values = items(reply)?;
+        if values.len() < 3 {
+            return Err(unexpected("a reserve reply without its head"));
+        }
+        let expires_at = from_ms(int(&values[1])?);
+        let taken = usize::try_from(int(&values[2])?).unwrap_or_default();
+        let body = &values[3..];
+        if body.len() != taken * RESERVED_FIELDS {
+            return Err(unexpected("a reserve reply of the wrong length"));
+        }
+        body.chunks_exact(RESERVED_FIELDS)
+            .map(|f| {
+                // id, token, payload, group, priority, run_at, dedup key, attempts,
+                // max attempts, last error, created_at
+                let id = &f[0];
+                let token = Uuid::from_slice(bytes(&f[1])?)
+                    .map_err(|_| unexpected("a lease token that is not 16 bytes"))?;
+                let job = job_from(id, &f[2..])?;
+                Ok(Reservation {
+                    lease: Lease {
+                        job_id: job.id,
+                        token,
+                    },
+                    job,
+                    expires_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn ack(&self, lease: &Lease) -> Result<()> {
+        match self.ack_chunk(std::slice::from_ref(lease)).await?.first() {
+            None => Ok(()),
+            Some((_, status)) => lease_status(*status, lease),
+        }
+    }
+
+    async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<Lease>> {
+        let mut stale = Vec::new();
+        for chunk in leases.chunks(ACK_CHUNK) {
+            for (position, _) in self.ack_chunk(chunk).await? {
+                stale.push(chunk[position]);
+            }
+        }
+        Ok(stale)
+    }
+
+    async fn nack(
+        &self,
+        lease: &Lease,
+        retry_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<NackOutcome> {
+        let values = self
+            .settle(&scripts::NACK, lease, |inv| {
+                inv.arg(to_ms(retry_at)).arg(error);
+            })
+            .await?;
+        let dead = values.get(1).map(int).transpose()?.unwrap_or_default() == 1;
+        Ok(if dead {
+            NackOutcome::DeadLettered
+        } else {
+            NackOutcome::Retrying(retry_at)
+        })
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        self.settle(&scripts::RELEASE, lease, |_| {}).await?;
+        Ok(())
+    }
+
+    async fn extend(&self, lease: &Lease, visibility: Duration) -> Result<DateTime<Utc>> {
+        let values = self
+            .settle(&scripts::EXTEND, lease, |inv| {
+                inv.arg(millis(visibility));
+            })
+            .await?;
+        let expires = values
+            .get(1)
+            .ok_or_else(|| unexpected("an extend reply without expiry"))?;
+        Ok(from_ms(int(expires)?))
+    }
+
+    async fn recover_expired(&self) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = count(
+                &self
+                    .run(&scripts::RECOVER, |inv| {
+                        inv.arg(RECOVER_CHUNK);
+                    })
+                    .await?,
+            )?;
+            total += n;
+            if n < RECOVER_CHUNK as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn stats(&self) -> Result<QueueStats> {
+        let values = items(self.run(&scripts::STATS, |_| {}).await?)?;
+        let [ready, delayed, reserved, dead] = values.as_slice() else {
+            return Err(unexpected("a stats reply of the wrong length"));
+        };
+        Ok(QueueStats {
+            ready: count(ready)?,
+            delayed: count(delayed)?,
+            reserved: count(reserved)?,
+            dead: count(dead)?,
+        })
+    }
+
+    async fn dead_letters(&self, page: Page) -> Result<Paged<Job>> {
+        let limit = page.effective_limit();
+        let after = page
+            .after
+            .as_deref()
+            .map(str::parse::<JobId>)
+            .transpose()?
+            .map(|id| id.as_uuid().as_bytes().to_vec())
+            .unwrap_or_default();
+        let values = items(
+            self.run(&scripts::DEAD_PAGE, |inv| {
+                inv.arg(&after[..]).arg(limit + 1);
+            })
+            .await?,
+        )?;
+        let jobs = values
+            .chunks_exact(DEAD_FIELDS)
+            .map(|f| job_from(&f[0], &f[1..]))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Paged::from_overfetch(jobs, limit, |j| j.id.to_string()))
+    }
+
+    async fn retry_dead(&self, id: JobId, at: DateTime<Utc>) -> Result<()> {
+        let reply = self
+            .run(&scripts::RETRY_DEAD, |inv| {
+                inv.arg(&id.as_uuid().as_bytes()[..]).arg(to_ms(at));
+            })
+            .await?;
+        match int(&reply)? {
+            0 => Ok(()),
+            _ => Err(Error::not_found("dead letter", id)),
+        }
+    }
+
+    fn fleet_limits(&self) -> Option<&dyn FleetLimits> {
+        Some(self)
+    }
+
+    fn data_generation(&self) -> u64 {
+        *self.losses.borrow()
+    }
+}
+
+#[async_trait]
+impl FleetLimits for RedisQueue {
+    async fn set_rate(&self, group: &str, per_second: u32, burst: u32) -> Result<u32> {
+        let reply = self
+            .run(&scripts::SET_LIMIT, |inv| {
+                inv.arg(group).arg(per_second).arg(burst.max(1));
+            })
+            .await?;
+        u32::try_from(int(&reply)?).map_err(|_| unexpected("a rate"))
+    }
+
+    async fn throttled(&self, group: &str, pause: Duration) -> Result<u32> {
+        let reply = self
+            .run(&scripts::THROTTLE, |inv| {
+                inv.arg(group).arg(millis(pause));
+            })
+            .await?;
+        u32::try_from(int(&reply)?).map_err(|_| unexpected("a rate"))
+    }
+
+    async fn take_pair(
+        &self,
+        group: &str,
+        key: &str,
+        every: Duration,
+        burst: u32,
+    ) -> Result<Option<Duration>> {
+        let reply = self
+            .run(&scripts::PAIR, |inv| {
+                inv.arg(group)
+                    .arg(key)
+                    .arg(millis(every).max(1))
+                    .arg(burst.max(1));
+            })
+            .await?;
+        Ok(match count(&reply)? {
+            0 => None,
+            wait => Some(Duration::from_millis(wait)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_cannot_break_the_hash_tag_or_a_key_pattern() {
+        for good in ["wagw", "blast-01", "tenant.a:numbers_1"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a}b", "a{b", "a*", "a b", "a[0]", &"x".repeat(201)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_fit_the_ready_score() {
+        assert_eq!(to_ms(DateTime::<Utc>::MIN_UTC), 0);
+        assert_eq!(to_ms(DateTime::<Utc>::MAX_UTC), MAX_MS);
+        let now = Utc::now();
+        assert_eq!(
+            from_ms(to_ms(now)).timestamp_millis(),
+            now.timestamp_millis()
+        );
+    }
+}

@@ -1,0 +1,226 @@
+//! Fleet-wide limits on Redis (when `WAGW_TEST_REDIS_URL` is set; required when `CI=true`):
+//! several queue connections stand in for several processes.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wagw_core::Queue;
+use wagw_core::content::MessageContent;
+use wagw_core::dispatch::{Backoff, Dispatcher, DispatcherConfig, NewMessage};
+use wagw_core::model::channel::{Channel, Throughput};
+use wagw_core::model::tenant::{Plan, Tenant};
+use wagw_core::phone::PhoneNumber;
+use wagw_core::queue::{FleetLimits, NewJob, ReserveOptions};
+use wagw_core::store::{ChannelStore, TenantStore};
+use wagw_core::testkit::StubTransport;
+use wagw_queue_redis::RedisQueue;
+use wagw_store_memory::MemoryStore;
+
+use common::{fresh_name, url_or_skip};
+
+const VISIBLE: Duration = Duration::from_secs(30);
+
+/// Two connections to one fresh queue, as two processes would have.
+async fn two_processes(url: &str) -> (RedisQueue, RedisQueue) {
+    let name = fresh_name();
+    let a = RedisQueue::connect(url, &name).await.expect("connect a");
+    let b = RedisQueue::connect(url, &name).await.expect("connect b");
+    (a, b)
+}
+
+fn phone(n: u64) -> PhoneNumber {
+    PhoneNumber::from_wa_id(&(6_281_200_000_000u64 + n).to_string()).expect("number")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservations_follow_the_rate_across_processes() {
+    let Some(url) = url_or_skip() else { return };
+    let (a, b) = two_processes(&url).await;
+    a.set_rate("ch-1", 20, 1).await.expect("rate");
+    let jobs: Vec<_> = (0..200)
+        .map(|n| NewJob::new("ch-1", n.to_string()))
+        .collect();
+    a.enqueue_many(jobs).await.expect("enqueue");
+    let started = Instant::now();
+    let mut got = 0usize;
+    // Both "processes" reserve as fast as they can for 1.5 s.
+    while started.elapsed() < Duration::from_millis(1_500) {
+        for q in [&a, &b] {
+            got += q
+                .reserve(&ReserveOptions::new(50, VISIBLE))
+                .await
+                .expect("reserve")
+                .len();
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // GCRA at 20/s with a burst of 1: at most 1 + 20 * elapsed, together.
+    let most = 1.0 + 20.0 * elapsed;
+    assert!(
+        (got as f64) <= most + 1.0,
+        "{got} jobs in {elapsed:.2} s at 20/s"
+    );
+    assert!(
+        got >= 20,
+        "the limit lets the rate through ({got} in {elapsed:.2} s)"
+    );
+    // A group without a rate is not held back.
+    a.enqueue_many(
+        (0..50)
+            .map(|n| NewJob::new("free", n.to_string()))
+            .collect(),
+    )
+    .await
+    .expect("enqueue");
+    let free = b
+        .reserve(&ReserveOptions::new(100, VISIBLE).groups(["free"]))
+        .await
+        .expect("reserve");
+    assert_eq!(free.len(), 50);
+    a.destroy().await.expect("destroy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttle_seen_by_one_process_pauses_and_slows_the_number_for_all() {
+    let Some(url) = url_or_skip() else { return };
+    let (a, b) = two_processes(&url).await;
+    assert_eq!(a.set_rate("ch-1", 80, 4).await.expect("rate"), 80);
+    a.enqueue_many(
+        (0..50)
+            .map(|n| NewJob::new("ch-1", n.to_string()))
+            .collect(),
+    )
+    .await
+    .expect("enqueue");
+    assert_eq!(
+        a.throttled("ch-1", Duration::from_secs(60))
+            .await
+            .expect("throttle"),
+        60,
+        "cut by a quarter"
+    );
+    assert!(
+        b.reserve(&ReserveOptions::new(10, VISIBLE))
+            .await
+            .expect("reserve")
+            .is_empty(),
+        "the other process sees the pause"
+    );
+    // A new channel record rate does not lift the back-off.
+    assert_eq!(b.set_rate("ch-1", 80, 4).await.expect("rate"), 60);
+    a.destroy().await.expect("destroy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pair_bucket_is_shared() {
+    let Some(url) = url_or_skip() else { return };
+    let (a, b) = two_processes(&url).await;
+    let every = Duration::from_secs(6);
+    assert_eq!(
+        a.take_pair("ch-1", "628123456789", every, 2)
+            .await
+            .expect("1"),
+        None
+    );
+    assert_eq!(
+        b.take_pair("ch-1", "628123456789", every, 2)
+            .await
+            .expect("2"),
+        None
+    );
+    let wait = a
+        .take_pair("ch-1", "628123456789", every, 2)
+        .await
+        .expect("3")
+        .expect("the third waits");
+    assert!(wait > Duration::from_secs(4) && wait <= every, "{wait:?}");
+    assert_eq!(
+        b.take_pair("ch-1", "628123456780", every, 2)
+            .await
+            .expect("other recipient"),
+        None
+    );
+    a.destroy().await.expect("destroy");
+}
+
+/// Two dispatchers (each with its own pacer, as two processes have) on one Redis queue send
+/// one number at its rate together, not at twice its rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dispatchers_share_one_number_rate() {
+    let Some(url) = url_or_skip() else { return };
+    let (qa, qb) = two_processes(&url).await;
+    let (qa, qb) = (Arc::new(qa), Arc::new(qb));
+    let store = Arc::new(MemoryStore::new());
+    let tenant = Tenant::new("Toko Maju", Plan::enterprise());
+    store.create_tenant(&tenant).await.expect("tenant");
+    let mut channel = Channel::new(
+        tenant.id,
+        "cs",
+        "106540352242922",
+        "102290129340398",
+        phone(9_000),
+    );
+    channel.throughput = Throughput::per_second(20).expect("rate");
+    store.create_channel(&channel).await.expect("channel");
+    let stub = StubTransport::new_ok();
+    let config = DispatcherConfig {
+        enforce_window: false,
+        idle_poll: Duration::from_millis(5),
+        backoff: Backoff {
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        },
+        ..DispatcherConfig::default()
+    };
+    let da = Dispatcher::new(
+        Arc::clone(&store),
+        Arc::clone(&qa),
+        Arc::new(stub.clone()),
+        config.clone(),
+    );
+    let db = Dispatcher::new(
+        Arc::clone(&store),
+        Arc::clone(&qb),
+        Arc::new(stub.clone()),
+        config,
+    );
+    let messages: Vec<_> = (0..60)
+        .map(|n| {
+            NewMessage::new(
+                tenant.id,
+                channel.id,
+                phone(n),
+                MessageContent::text("Halo"),
+            )
+        })
+        .collect();
+    da.submit_many(messages).await.expect("submit");
+    let (ha, hb) = (da.start(), db.start());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while da.stats().sent + db.stats().sent < 60 {
+        assert!(Instant::now() < deadline, "timed out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ha.shutdown().await;
+    hb.shutdown().await;
+    assert!(
+        da.stats().sent > 0 && db.stats().sent > 0,
+        "both dispatchers sent: {} and {}",
+        da.stats().sent,
+        db.stats().sent
+    );
+    let mut times: Vec<_> = stub.sent().iter().map(|m| m.at).collect();
+    times.sort();
+    // 20/s for the pair of them: any one second holds 20 sends and a few of bursts and
+    // timer lateness; each process at its own 20/s would put about 40 there.
+    for (i, start) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .take_while(|t| **t - *start < chrono::TimeDelta::seconds(1))
+            .count();
+        assert!(in_window <= 24, "{in_window} sends within one second");
+    }
+    qa.destroy().await.expect("destroy");
+}
