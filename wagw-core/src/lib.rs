@@ -42,10 +42,15 @@ pub mod content;
 pub mod dispatch;
 pub mod error;
 pub mod event;
+pub mod flow;
 pub mod flow_engine;
 pub mod ids;
 pub mod ingest;
 pub mod model;
+#[cfg(feature = "http")]
+pub mod net;
+#[cfg(feature = "http")]
+pub mod outbox;
 pub mod phone;
 pub mod queue;
 pub mod scheduler;
