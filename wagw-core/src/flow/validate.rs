@@ -577,7 +577,7 @@ pub fn validate(doc: &FlowDocument) -> Vec<Issue> {
         }
     }
     let mut issues = checker.issues;
-    issues.sort_by(|a, b| a.severity.cmp(&b.severity));
+    issues.sort_by_key(|issue| issue.severity);
     issues
 }
 

@@ -119,6 +119,8 @@ pub enum FlowMessage {
 /// One node of a flow, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// Nodes live once per document in a map, never in hot collections: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum FlowNode {
     /// GVINUM: a text message. With `options` it waits for an answer (a key of `options`, or a
     /// typed text equal to one) and moves to the mapped node; without, it is sent and the flow
