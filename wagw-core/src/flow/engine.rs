@@ -379,7 +379,8 @@ fn reset(session: &mut ConversationSession, state: SessionState) {
     session.wake_at = None;
     session.expires_at = None;
     session.handoff_until = None;
-    if state != SessionState::Active {
+    // A hand-off resumes the pinned document later; only a finished session lets it go.
+    if !matches!(state, SessionState::Active | SessionState::HandedOff) {
         session.pinned = None;
     }
 }
