@@ -248,8 +248,12 @@ impl Checker<'_> {
                 "placeholders are not allowed in the host".into(),
             );
         }
-        let literal: String = super::template::render(url, |_| Some(Value::String("x".into())));
-        if url::Url::parse(&literal).is_err() {
+        let host = rest[..authority_end].rsplit('@').next().unwrap_or_default();
+        let host_ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]{} ".contains(c));
+        if !host_ok || url.contains(char::is_whitespace) && !url.contains("{{") {
             self.error(
                 IssueKind::InvalidUrl,
                 pointer.clone(),

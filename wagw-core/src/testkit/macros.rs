@@ -63,7 +63,8 @@ macro_rules! store_conformance_tests {
             rejections_are_stored_without_cap,
             recipient_insert_reports_duplicates,
             status_racing_the_send_answer_is_never_lost,
-            campaign_counters_hold_under_concurrent_updates
+            campaign_counters_hold_under_concurrent_updates,
+            sessions_come_due_at_timeouts_expiry_and_handoff_end
         );
     };
 }

@@ -1880,3 +1880,4 @@ pub async fn activity_log_is_isolated(store: &dyn Store) {
 
 // The campaign cases live in their own file; the conformance macro stamps them from here.
 pub use super::campaign_cases::*;
+pub use super::flow_cases::*;
