@@ -1,10 +1,10 @@
 //! Webhooks out: the delivery worker over the durable outbox (feature `http`).
 //!
-//! Events are written to the outbox ([`WebhookStore::enqueue_deliveries`]) in the same step as
+//! Events are written to the outbox ([`WebhookStore::enqueue_deliveries`](crate::store::WebhookStore::enqueue_deliveries)) in the same step as
 //! the state change they report, so none is lost across a crash. [`OutboxWorker`] then
 //! delivers them:
 //!
-//! - it claims due deliveries with a lease ([`WebhookStore::claim_due_deliveries`]), so many
+//! - it claims due deliveries with a lease ([`WebhookStore::claim_due_deliveries`](crate::store::WebhookStore::claim_due_deliveries)), so many
 //!   workers on many machines never deliver one twice at the same time;
 //! - it POSTs a JSON envelope `{id, event, tenant_id, created_at, data}` to the subscription's
 //!   URL through the SSRF guard ([`GuardedClient`]);
@@ -14,7 +14,7 @@
 //! - a 2xx answer is delivered; anything else (4xx included, since receivers misconfigure
 //!   and recover), a timeout or a refused connection is retried with backoff
 //!   ([`RetrySchedule`], about a day by default), then dead-lettered;
-//! - every attempt is recorded ([`WebhookStore::record_delivery_attempt`]: attempts, last
+//! - every attempt is recorded ([`WebhookStore::record_delivery_attempt`](crate::store::WebhookStore::record_delivery_attempt): attempts, last
 //!   status, last error), logged through `tracing` and counted through `metrics`-style
 //!   counters in [`RunReport`];
 //! - dead (or delivered) deliveries are replayed one by one ([`replay`]) or in bulk
