@@ -119,7 +119,7 @@ async fn bench(name: &str, store: Arc<dyn Store>, total: u64) {
     let channel = Channel::new(
         tenant.id,
         "n",
-        &uuid::Uuid::new_v4().simple().to_string(),
+        uuid::Uuid::new_v4().simple().to_string(),
         "waba",
         wagw_benches::phone(9),
     );
