@@ -9,7 +9,11 @@
 //! | [`Transport`] | sends messages, manages media, templates and registration | `wagw-meta` (Cloud API), [`testkit::StubTransport`] |
 //! | [`Store`] | persists the model, scoped by tenant | `wagw-store-memory`, `wagw-store-sqlx` |
 //! | [`Queue`] | durable jobs with priorities, delays, leases and dead letters | `wagw-store-memory`, `wagw-store-sqlx` |
-//! | [`FlowEngine`] | decides chatbot replies | |
+//! | [`FlowEngine`] | decides chatbot replies | [`flow::Engine`] (GVINUM ChatFlow and richer documents) |
+//!
+//! Engines over the traits: `dispatch`, `campaign`, `scheduler`, [`flow`] (chatbot flows:
+//! loading, validation, the engine) and, with feature `http`, `outbox` (webhook-out delivery)
+//! over `net` (the SSRF-guarded HTTP client shared by webhooks and flow HTTP nodes).
 //!
 //! Every fallible call returns [`Error`], whose [`code`](Error::code) is machine-readable and
 //! whose [`retry`](Error::retry) says whether and when to try again.
@@ -42,11 +46,16 @@ pub mod content;
 pub mod dispatch;
 pub mod error;
 pub mod event;
+pub mod flow;
 pub mod flow_engine;
 pub mod ids;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+#[cfg(feature = "http")]
+pub mod net;
+#[cfg(feature = "http")]
+pub mod outbox;
 pub mod phone;
 pub mod queue;
 pub mod runtime;

@@ -1,4 +1,11 @@
 //! Chatbot flows (a state machine per user) and conversation sessions.
+//!
+//! A [`Flow`] carries a [`FlowDocument`]: a start node, declared variables, settings and a map
+//! of named [`FlowNode`]s. The node set is a superset of GVINUM's ChatFlow JSON (`text` and
+//! `interactive` nodes with `content` and `options`), so GVINUM documents load unchanged
+//! (see [`crate::flow::load_document`]); the richer nodes (`send`, `ask`, `set`, `condition`,
+//! `http`, `handoff`, `jump`, `end`) add input capture, variables, branches and HTTP calls.
+//! The engine that runs them is [`crate::flow::Engine`].
 
 use std::collections::BTreeMap;
 
@@ -9,7 +16,7 @@ use crate::content::MessageContent;
 use crate::ids::{ChannelId, FlowId, SessionId, TenantId};
 use crate::phone::PhoneNumber;
 
-/// A chatbot flow: named nodes, a start node, and a session timeout.
+/// A chatbot flow as stored: identity, activation and its document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flow {
     /// Identifier.
@@ -18,14 +25,20 @@ pub struct Flow {
     pub tenant_id: TenantId,
     /// Name.
     pub name: String,
-    /// Words that start the flow for a user without a session (case-insensitive).
+    /// Words that start the flow for a user without a session (matched against the whole
+    /// message, case- and accent-insensitively).
+    #[serde(default)]
     pub triggers: Vec<String>,
-    /// The node a new session starts at.
-    pub start: String,
-    /// The nodes by name.
-    pub nodes: BTreeMap<String, FlowNode>,
-    /// Idle time after which a session expires, in seconds.
-    pub timeout_secs: u64,
+    /// The document: nodes, start, variables, settings.
+    pub document: FlowDocument,
+    /// Published version, raised by every activation of a changed document; running sessions
+    /// keep the version they started with.
+    #[serde(default)]
+    pub version: u32,
+    /// Whether new sessions may start. Only a document without validation errors can be
+    /// activated ([`crate::flow::activate`]).
+    #[serde(default)]
+    pub active: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -33,157 +46,431 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// Checks that the start node and every referenced node exist.
-    pub fn validate(&self) -> crate::Result<()> {
-        let missing = |name: &str| !self.nodes.contains_key(name);
-        if missing(&self.start) {
-            return Err(crate::Error::invalid_input(
-                "start",
-                format!("node {:?} does not exist", self.start),
-            ));
+    /// A new, inactive flow (version 0) with this document.
+    pub fn new(tenant_id: TenantId, name: impl Into<String>, document: FlowDocument) -> Self {
+        let now = Utc::now();
+        Self {
+            id: FlowId::new(),
+            tenant_id,
+            name: name.into(),
+            triggers: Vec::new(),
+            document,
+            version: 0,
+            active: false,
+            created_at: now,
+            updated_at: now,
         }
-        for (name, node) in &self.nodes {
-            if let Some(next) = node.successors().into_iter().find(|n| missing(n)) {
-                return Err(crate::Error::invalid_input(
-                    format!("nodes.{name}"),
-                    format!("refers to missing node {next:?}"),
-                ));
-            }
-        }
-        Ok(())
     }
 }
 
-/// One node of a flow.
+/// The content of a flow: what the engine runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+pub struct FlowDocument {
+    /// The node a new session starts at (`root` for GVINUM documents).
+    pub start: String,
+    /// Declared variables with their initial values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, serde_json::Value>,
+    /// Session settings.
+    #[serde(default)]
+    pub settings: FlowSettings,
+    /// The nodes by name.
+    pub nodes: BTreeMap<String, FlowNode>,
+}
+
+/// Per-flow session settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FlowSettings {
+    /// Idle time after which a waiting session expires, in seconds (default one hour).
+    pub session_ttl_secs: u64,
+    /// Whole messages that end the session (folded: case and accents ignored).
+    pub cancel_words: Vec<String>,
+    /// Whole messages that restart the flow from its start.
+    pub restart_words: Vec<String>,
+    /// Node to run instead when a free-form message would go out while the 24-hour window is
+    /// closed (it should send a template); without it the session ends silently.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_window_closed: Option<String>,
+}
+
+impl Default for FlowSettings {
+    fn default() -> Self {
+        Self {
+            session_ttl_secs: 3600,
+            cancel_words: vec!["batal".into(), "cancel".into(), "stop".into()],
+            restart_words: vec!["ulang".into(), "restart".into()],
+            on_window_closed: None,
+        }
+    }
+}
+
+/// A message in a flow document: plain text, or any [`MessageContent`] in Meta's wire form.
+/// `{{ variable }}` placeholders are filled in every string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FlowMessage {
+    /// A text message.
+    Text(String),
+    /// Any content (`{"type": "interactive", "interactive": {...}}` ...).
+    Content(MessageContent),
+}
+
+/// One node of a flow, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+// Nodes live once per document in a map, never in hot collections: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum FlowNode {
-    /// Sends a message, then moves on to `next` (or ends the flow).
-    Message {
-        /// What to send; `{var}` placeholders are filled from session variables.
-        content: MessageContent,
+    /// GVINUM: a text message. With `options` it waits for an answer (a key of `options`, or a
+    /// typed text equal to one) and moves to the mapped node; without, it is sent and the flow
+    /// ends.
+    Text {
+        /// The text.
+        content: String,
+        /// Answer → next node.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        options: BTreeMap<String, String>,
+        /// GVINUM repeats the node name here; ignored.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<String>,
+    },
+    /// GVINUM: an interactive message. `content` is GVINUM's shorthand `{type: list|button,
+    /// body, button, sections|buttons}` or Meta's `interactive` object. An answer matches an
+    /// option by reply id, then title, then typed text; without options, a reply whose id names
+    /// a node moves there.
+    Interactive {
+        /// The interactive content.
+        content: serde_json::Value,
+        /// Answer → next node.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        options: BTreeMap<String, String>,
+        /// GVINUM repeats the node name here; ignored.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<String>,
+    },
+    /// Sends one or more messages, then moves on (or ends without `next`).
+    Send {
+        /// One message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<FlowMessage>,
+        /// Several messages, after `message`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        messages: Vec<FlowMessage>,
         /// The next node.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         next: Option<String>,
     },
-    /// Sends a prompt and waits for the user's answer.
-    Question {
-        /// The prompt (often interactive buttons or a list).
-        prompt: MessageContent,
-        /// Answers mapped to next nodes, matched by button/list id or text.
+    /// Sends a prompt and waits for an answer, validated by `input`.
+    Ask {
+        /// The prompt.
+        message: FlowMessage,
+        /// What the answer must be.
         #[serde(default)]
-        options: Vec<FlowOption>,
-        /// Stores the answer in a variable, after validation.
-        capture: Option<Capture>,
-        /// Where to go when the answer matches no option (and capture is not set).
-        fallback: Option<String>,
+        input: InputSpec,
+        /// Variable that receives the (normalised) answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        save_as: Option<String>,
+        /// Answer → next node (`"*"` catches any valid answer); for `choice` the keys are the
+        /// choices.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        options: BTreeMap<String, String>,
+        /// Next node after a valid answer no option maps.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+        /// Re-prompting on invalid answers.
+        #[serde(default)]
+        retry: RetrySpec,
+        /// Where to go after the last invalid answer; without it the session ends unhandled,
+        /// so auto-reply rules can answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_invalid: Option<String>,
+        /// Where to go when no answer comes in time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<TimeoutSpec>,
     },
-    /// Branches on a variable.
+    /// Assigns variables (values are JSON; strings are templates).
+    Set {
+        /// Name → value.
+        vars: BTreeMap<String, serde_json::Value>,
+        /// The next node.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+    },
+    /// Branches: the first branch whose condition holds, else `else`.
     Condition {
-        /// The variable to test.
-        variable: String,
-        /// Value → next node.
-        cases: BTreeMap<String, String>,
-        /// Next node when no case matches.
-        otherwise: String,
+        /// Branches in order.
+        branches: Vec<Branch>,
+        /// The node when no branch holds.
+        #[serde(rename = "else", default, skip_serializing_if = "Option::is_none")]
+        otherwise: Option<String>,
     },
-    /// Calls an external HTTP API; its JSON answer is stored under `store_as`.
-    HttpCall {
-        /// `GET` or `POST`.
+    /// Calls an HTTP API through the SSRF guard; 2xx goes to `next`, anything else to
+    /// `on_error` with `http.error` set.
+    Http {
+        /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
+        #[serde(default = "default_method")]
         method: String,
-        /// URL; `{var}` placeholders are filled from session variables.
+        /// The URL; placeholders only after the host, values percent-encoded.
         url: String,
-        /// JSON body template for `POST`.
+        /// Headers (values are templates; line breaks are refused).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+        /// A JSON body whose string leaves are templates; a leaf that is exactly
+        /// `"{{ name }}"` keeps the variable's JSON type.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         body: Option<serde_json::Value>,
-        /// Variable that receives the response.
-        store_as: String,
-        /// Next node on success.
+        /// Total timeout in seconds (default 10, at most 30).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_secs: Option<u64>,
+        /// Variable → JSON pointer into the response (`/data/name`).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        save: BTreeMap<String, String>,
+        /// Next node on a 2xx.
         next: String,
-        /// Next node on failure.
+        /// Next node on any failure.
         on_error: String,
     },
-    /// Hands the conversation to a human; the bot stays silent until released.
+    /// Hands the conversation to a human: the bot stays silent until released or
+    /// `release_after_secs` (default 24 h) pass; then the session resumes at `resume`, if
+    /// given, or ends.
     Handoff {
-        /// Message sent to the user.
-        message: Option<MessageContent>,
+        /// Sent to the user first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<FlowMessage>,
+        /// Seconds until the bot takes over again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        release_after_secs: Option<u64>,
+        /// Node to resume at.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+    },
+    /// Moves to another node of the flow.
+    Jump {
+        /// The node.
+        node: String,
     },
     /// Ends the session.
     End {
         /// A goodbye message.
-        message: Option<MessageContent>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<FlowMessage>,
+        /// An outcome label for analytics (`completed` by default).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<String>,
     },
 }
 
+fn default_method() -> String {
+    "GET".into()
+}
+
 impl FlowNode {
-    /// Names of nodes this node can move to.
-    pub fn successors(&self) -> Vec<&str> {
+    /// Whether the node stops the turn to wait for the user.
+    pub fn waits_for_input(&self) -> bool {
         match self {
-            Self::Message { next, .. } => next.iter().map(String::as_str).collect(),
-            Self::Question {
-                options, fallback, ..
-            } => options
-                .iter()
-                .map(|o| o.next.as_str())
-                .chain(fallback.as_deref())
-                .collect(),
+            Self::Ask { .. } | Self::Interactive { .. } => true,
+            Self::Text { options, .. } => !options.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Every edge out of the node as (field path below the node, target).
+    pub fn edges(&self) -> Vec<(String, &str)> {
+        let mut edges = Vec::new();
+        match self {
+            Self::Text { options, .. } | Self::Interactive { options, .. } => {
+                for (key, target) in options {
+                    edges.push((format!("options/{}", escape_pointer(key)), target.as_str()));
+                }
+            }
+            Self::Send { next, .. } | Self::Set { next, .. } => {
+                if let Some(next) = next {
+                    edges.push(("next".into(), next.as_str()));
+                }
+            }
+            Self::Ask {
+                options,
+                next,
+                on_invalid,
+                timeout,
+                ..
+            } => {
+                for (key, target) in options {
+                    edges.push((format!("options/{}", escape_pointer(key)), target.as_str()));
+                }
+                if let Some(next) = next {
+                    edges.push(("next".into(), next.as_str()));
+                }
+                if let Some(target) = on_invalid {
+                    edges.push(("on_invalid".into(), target.as_str()));
+                }
+                if let Some(timeout) = timeout {
+                    edges.push(("timeout/next".into(), timeout.next.as_str()));
+                }
+            }
             Self::Condition {
-                cases, otherwise, ..
-            } => cases
-                .values()
-                .map(String::as_str)
-                .chain([otherwise.as_str()])
-                .collect(),
-            Self::HttpCall { next, on_error, .. } => vec![next, on_error],
-            Self::Handoff { .. } | Self::End { .. } => Vec::new(),
+                branches,
+                otherwise,
+            } => {
+                for (i, branch) in branches.iter().enumerate() {
+                    edges.push((format!("branches/{i}/next"), branch.next.as_str()));
+                }
+                if let Some(target) = otherwise {
+                    edges.push(("else".into(), target.as_str()));
+                }
+            }
+            Self::Http { next, on_error, .. } => {
+                edges.push(("next".into(), next.as_str()));
+                edges.push(("on_error".into(), on_error.as_str()));
+            }
+            Self::Handoff { resume, .. } => {
+                if let Some(target) = resume {
+                    edges.push(("resume".into(), target.as_str()));
+                }
+            }
+            Self::Jump { node } => edges.push(("node".into(), node.as_str())),
+            Self::End { .. } => {}
+        }
+        edges
+    }
+}
+
+/// Escapes a JSON Pointer reference token (`~` → `~0`, `/` → `~1`).
+pub fn escape_pointer(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// What an `ask` node accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InputSpec {
+    /// Any text, optionally bounded in characters.
+    Text {
+        /// Fewest characters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<usize>,
+        /// Most characters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<usize>,
+    },
+    /// A number (`1.234,5` and `1,234.5` both read), optionally bounded.
+    Number {
+        /// Smallest value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<f64>,
+        /// Largest value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<f64>,
+    },
+    /// An e-mail address (saved lower-cased).
+    Email,
+    /// A phone number in the channel's region (saved as E.164 digits, e.g. `628123456789`).
+    Phone,
+    /// A date `YYYY-MM-DD`, `DD/MM/YYYY` or `DD-MM-YYYY` (saved as ISO `YYYY-MM-DD`).
+    Date,
+    /// Text matching a regular expression in full.
+    Regex {
+        /// The pattern.
+        pattern: String,
+    },
+    /// One of the node's option keys (by reply id, title or typed text).
+    #[default]
+    Choice,
+    /// An image, video, audio, document or sticker (saves the media id).
+    Media,
+    /// A shared location (saves `{latitude, longitude, name, address}`).
+    Location,
+}
+
+/// Re-prompting on invalid answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetrySpec {
+    /// Invalid answers tolerated before `on_invalid` (default 2).
+    pub max: u32,
+    /// Sent before the prompt is repeated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<FlowMessage>,
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        Self {
+            max: 2,
+            message: None,
         }
     }
 }
 
-/// An answer that leads somewhere.
+/// A timeout on a waiting node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlowOption {
-    /// Button/list ids or texts that select this option (case-insensitive).
-    pub matches: Vec<String>,
-    /// The next node.
+pub struct TimeoutSpec {
+    /// How long to wait: `30s`, `10m`, `2h` (30 s to 23 h).
+    pub after: String,
+    /// The node to run when the time passes.
     pub next: String,
 }
 
-/// Captures a free-text answer into a variable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Capture {
-    /// Variable name.
-    pub variable: String,
-    /// What the answer must look like.
-    pub validation: InputValidation,
-    /// Sent when the answer is invalid; the question is asked again.
-    pub retry_prompt: Option<String>,
-    /// Next node after a valid answer.
+/// One branch of a `condition` node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Branch {
+    /// The condition.
+    pub when: Condition,
+    /// The node when it holds.
     pub next: String,
 }
 
-/// Validation of captured input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum InputValidation {
-    /// Any non-empty text.
-    Any,
-    /// An integer.
-    Number,
-    /// A phone number (normalised in the tenant's region).
-    Phone,
-    /// An e-mail address.
-    Email,
-    /// One of these values (case-insensitive).
-    OneOf {
-        /// Allowed values.
-        values: Vec<String>,
+/// A condition over variables. A missing variable makes comparisons false.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Condition {
+    /// Every condition holds.
+    All {
+        /// The conditions.
+        all: Vec<Condition>,
     },
-    /// Text whose length in characters lies within bounds.
-    Length {
-        /// Minimum length.
-        min: usize,
-        /// Maximum length.
-        max: usize,
+    /// Some condition holds.
+    Any {
+        /// The conditions.
+        any: Vec<Condition>,
     },
+    /// A comparison of a variable.
+    Compare {
+        /// Variable path (`qty`, `contact.name`, `http.status`).
+        var: String,
+        /// The operator.
+        op: CompareOp,
+        /// The right-hand side (a template when a string); unused by `exists` and `empty`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<serde_json::Value>,
+    },
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareOp {
+    /// Equal (numbers by value, strings folded).
+    Eq,
+    /// Not equal.
+    Ne,
+    /// Greater than (numbers).
+    Gt,
+    /// Greater or equal.
+    Gte,
+    /// Less than.
+    Lt,
+    /// Less or equal.
+    Lte,
+    /// The string contains the value (folded).
+    Contains,
+    /// The string matches the regular expression in `value`.
+    Matches,
+    /// The variable is set.
+    Exists,
+    /// The variable is unset, null, `""` or `[]`.
+    Empty,
 }
 
 /// A user's place in a flow on one channel. Unique per (tenant, channel, user).
@@ -211,6 +498,28 @@ pub struct ConversationSession {
     pub last_activity_at: DateTime<Utc>,
     /// When the session expires without activity.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The flow version the session runs (pinned at start).
+    #[serde(default)]
+    pub flow_version: u32,
+    /// The document of that version, kept with the session so a running conversation finishes
+    /// on the version it started with even after the flow is changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<Box<FlowDocument>>,
+    /// Invalid answers given at the current node.
+    #[serde(default)]
+    pub retries: u32,
+    /// When the current node's timeout fires (a sweeper resumes the session then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_at: Option<DateTime<Utc>>,
+    /// The wamid of the last inbound message applied: a rerun of the same turn stops here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_wamid: Option<String>,
+    /// When the user last wrote: the 24-hour window runs from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    /// While handed off, when the bot takes over again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff_until: Option<DateTime<Utc>>,
 }
 
 impl ConversationSession {
@@ -228,6 +537,26 @@ impl ConversationSession {
             version: 0,
             last_activity_at: Utc::now(),
             expires_at: None,
+            flow_version: 0,
+            pinned: None,
+            retries: 0,
+            wake_at: None,
+            last_applied_wamid: None,
+            last_inbound_at: None,
+            handoff_until: None,
+        }
+    }
+
+    /// The earliest time a sweeper must look at the session: its node timeout, its expiry or
+    /// the end of a hand-off.
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        match self.state {
+            SessionState::Active => match (self.wake_at, self.expires_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            SessionState::HandedOff => self.handoff_until,
+            _ => None,
         }
     }
 }
@@ -251,56 +580,23 @@ pub enum SessionState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorCode;
-
-    fn flow(nodes: Vec<(&str, FlowNode)>) -> Flow {
-        Flow {
-            id: FlowId::new(),
-            tenant_id: TenantId::new(),
-            name: "menu".into(),
-            triggers: vec!["menu".into()],
-            start: "start".into(),
-            nodes: nodes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-            timeout_secs: 900,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        }
-    }
-
-    fn question(next: &str) -> FlowNode {
-        FlowNode::Question {
-            prompt: MessageContent::text("1. Tagihan 2. Gangguan"),
-            options: vec![FlowOption {
-                matches: vec!["1".into()],
-                next: next.into(),
-            }],
-            capture: None,
-            fallback: Some("start".into()),
-        }
-    }
 
     #[test]
-    fn a_connected_flow_is_valid() {
-        let end = FlowNode::End { message: None };
-        flow(vec![("start", question("done")), ("done", end)])
-            .validate()
-            .expect("valid");
-    }
-
-    #[test]
-    fn missing_nodes_are_named() {
-        let err = flow(vec![("start", question("nowhere"))])
-            .validate()
-            .unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidInput);
-        assert!(err.to_string().contains("nowhere"), "{err}");
-        let no_start = flow(vec![("other", FlowNode::End { message: None })]);
-        assert!(
-            no_start
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("start")
-        );
+    fn nodes_are_tagged_by_type_and_list_their_edges() {
+        let node: FlowNode = serde_json::from_value(serde_json::json!({
+            "type": "ask",
+            "message": "Berapa unit?",
+            "input": {"kind": "number", "min": 1},
+            "save_as": "qty",
+            "next": "confirm",
+            "timeout": {"after": "10m", "next": "bye"}
+        }))
+        .unwrap();
+        assert!(node.waits_for_input());
+        let targets: Vec<_> = node.edges().into_iter().map(|(_, t)| t).collect();
+        assert_eq!(targets, ["confirm", "bye"]);
+        let back = serde_json::to_value(&node).unwrap();
+        assert_eq!(back["type"], "ask");
+        assert_eq!(serde_json::from_value::<FlowNode>(back).unwrap(), node);
     }
 }

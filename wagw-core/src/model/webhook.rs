@@ -39,6 +39,12 @@ pub enum EventKind {
     CampaignProgress,
     /// A template's approval status changed.
     TemplateStatus,
+    /// A campaign finished (every recipient reached a final state, or it was cancelled).
+    CampaignCompleted,
+    /// A chatbot flow reached an end.
+    FlowCompleted,
+    /// A chatbot flow handed the conversation to a human.
+    FlowHandedOff,
 }
 
 /// One event on its way to one subscription.

@@ -587,6 +587,16 @@ pub trait ConversationStore: Send + Sync {
     async fn save_session(&self, session: &ConversationSession) -> Result<u64>;
     /// Deletes a session.
     async fn delete_session(&self, tenant: TenantId, id: SessionId) -> Result<()>;
+    /// Cross-tenant: sessions whose [`due_at`](ConversationSession::due_at) (node timeout,
+    /// expiry or end of a hand-off) is not after `now`, earliest first, at most `limit`. A
+    /// sweeper passes each to [`FlowEngine::wake`](crate::FlowEngine::wake) and saves the
+    /// result with its version check, so two sweepers never both apply a wake-up. Backends
+    /// keep the due time in an index as sessions are saved: the cost follows the due sessions.
+    async fn due_sessions(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSession>>;
 
     /// Creates an auto-reply rule.
     async fn create_rule(&self, rule: &AutoReplyRule) -> Result<()>;

@@ -65,7 +65,8 @@ macro_rules! store_conformance_tests {
             status_racing_the_send_answer_is_never_lost,
             campaign_counters_hold_under_concurrent_updates,
             message_query_filters_by_date_direction_status_and_text,
-            contact_filter_by_text_matches_name_and_phone
+            contact_filter_by_text_matches_name_and_phone,
+            sessions_come_due_at_timeouts_expiry_and_handoff_end
         );
     };
 }

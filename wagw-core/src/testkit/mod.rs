@@ -21,6 +21,7 @@
 pub mod campaign_cases;
 pub mod faults;
 mod fixtures;
+pub mod flow_cases;
 mod macros;
 pub mod message_cases;
 pub mod openapi;

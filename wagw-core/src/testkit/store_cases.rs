@@ -21,7 +21,7 @@ use crate::model::campaign::{
     Audience, Campaign, CampaignContent, CampaignRecipient, CampaignState, RecipientStatus,
 };
 use crate::model::contact::{Contact, ContactFilter, ContactList};
-use crate::model::flow::{ConversationSession, Flow, FlowNode};
+use crate::model::flow::{ConversationSession, Flow, FlowDocument, FlowMessage, FlowNode};
 use crate::model::message::{MessageError, MessageRecord, MessageStatus, StatusUpdate};
 use crate::model::schedule::{Recurrence, ScheduledMessage};
 use crate::model::template::{Template, TemplateCategory, TemplateDraft, TemplateStatus};
@@ -1431,20 +1431,22 @@ fn flow(tenant: TenantId) -> Flow {
     nodes.insert(
         "start".to_owned(),
         FlowNode::End {
-            message: Some(MessageContent::text("Terima kasih")),
+            message: Some(FlowMessage::Text("Terima kasih".into())),
+            outcome: None,
         },
     );
-    Flow {
-        id: FlowId::new(),
-        tenant_id: tenant,
-        name: "menu".into(),
-        triggers: vec!["menu".into()],
-        start: "start".into(),
-        nodes,
-        timeout_secs: 900,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-    }
+    let mut flow = Flow::new(
+        tenant,
+        "menu",
+        FlowDocument {
+            start: "start".into(),
+            vars: BTreeMap::new(),
+            settings: Default::default(),
+            nodes,
+        },
+    );
+    flow.triggers = vec!["menu".into()];
+    flow
 }
 
 /// Flows are scoped by tenant.
@@ -1881,3 +1883,4 @@ pub use super::campaign_cases::*;
 
 // The listing-filter cases live in their own file; the conformance macro stamps them from here.
 pub use super::query_cases::*;
+pub use super::flow_cases::*;

@@ -94,6 +94,25 @@ impl ConversationStore for MemoryStore {
         Ok(())
     }
 
+    async fn due_sessions(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSession>> {
+        let state = self.state.read();
+        let mut due: Vec<(DateTime<Utc>, &ConversationSession)> = state
+            .sessions
+            .all()
+            .filter_map(|s| s.due_at().filter(|at| *at <= now).map(|at| (at, s)))
+            .collect();
+        due.sort_by_key(|(at, s)| (*at, s.id));
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|(_, s)| s.clone())
+            .collect())
+    }
+
     async fn create_rule(&self, rule: &AutoReplyRule) -> Result<()> {
         self.state
             .write()

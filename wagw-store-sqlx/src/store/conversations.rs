@@ -73,14 +73,15 @@ impl ConversationStore for SqlStore {
         if session.version == 0 {
             on_write!(&self.db, |pool, _pg| {
                 sqlx::query(
-                    "INSERT INTO sessions (tenant_id, id, channel_id, user_phone, version, doc) \
-                     VALUES ($1, $2, $3, $4, 1, $5)",
+                    "INSERT INTO sessions (tenant_id, id, channel_id, user_phone, version, doc, due_at) \
+                     VALUES ($1, $2, $3, $4, 1, $5, $6)",
                 )
                 .bind(session.tenant_id.0)
                 .bind(session.id.0)
                 .bind(session.channel_id.0)
                 .bind(session.user.as_str())
                 .bind(&doc)
+                .bind(next.due_at().map(Ts))
                 .execute(pool)
                 .await
                 .map_err(unique_err(
@@ -92,13 +93,14 @@ impl ConversationStore for SqlStore {
         }
         let stored: Option<i64> = in_tx!(&self.db, |tx, _pg| {
             let n = sqlx::query(
-                "UPDATE sessions SET version = version + 1, doc = $4 \
+                "UPDATE sessions SET version = version + 1, doc = $4, due_at = $5 \
                  WHERE tenant_id = $1 AND id = $2 AND version = $3",
             )
             .bind(session.tenant_id.0)
             .bind(session.id.0)
             .bind(to_i64(session.version))
             .bind(&doc)
+            .bind(next.due_at().map(Ts))
             .execute(&mut *tx)
             .await
             .map_err(db_err)?
@@ -123,6 +125,28 @@ impl ConversationStore for SqlStore {
 
     async fn delete_session(&self, tenant: TenantId, id: SessionId) -> Result<()> {
         self.delete_row("sessions", "session", tenant.0, id.0).await
+    }
+
+    async fn due_sessions(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSession>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        on_read!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "SELECT doc FROM sessions WHERE due_at IS NOT NULL AND due_at <= $1 \
+                 ORDER BY due_at, id LIMIT $2",
+            )
+            .bind(Ts(now))
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| r.json::<ConversationSession>("doc"))
+            .collect()
+        })
     }
 
     async fn create_rule(&self, rule: &AutoReplyRule) -> Result<()> {
