@@ -1517,19 +1517,15 @@ pub async fn session_save_checks_version(store: &dyn Store) {
 }
 
 fn rule(tenant: TenantId, name: &str, priority: i32) -> AutoReplyRule {
-    AutoReplyRule {
-        id: RuleId::new(),
-        tenant_id: tenant,
-        channel_id: None,
-        name: name.into(),
-        matching: KeywordMatch::Word,
-        keywords: vec!["harga".into()],
-        case_sensitive: false,
-        reply: MessageContent::text("Harga mulai Rp 150.000"),
-        priority,
-        active: true,
-        created_at: Utc::now(),
-    }
+    let mut rule = AutoReplyRule::new(
+        tenant,
+        name,
+        vec!["harga".into()],
+        MessageContent::text("Harga mulai Rp 150.000"),
+    );
+    rule.matching = KeywordMatch::Word;
+    rule.priority = priority;
+    rule
 }
 
 /// Rules list highest priority first and only for their tenant.
