@@ -212,7 +212,13 @@ mod tests {
         );
         let mut doc = serde_json::to_value(&rule).expect("serialises");
         let map = doc.as_object_mut().expect("object");
-        for key in ["action", "accent_sensitive", "when", "business_hours", "cooldown_secs"] {
+        for key in [
+            "action",
+            "accent_sensitive",
+            "when",
+            "business_hours",
+            "cooldown_secs",
+        ] {
             map.remove(key);
         }
         let back: AutoReplyRule = serde_json::from_value(doc).expect("loads");

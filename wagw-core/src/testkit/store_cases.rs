@@ -10,6 +10,8 @@ use futures::future::join_all;
 use super::fixtures::{Fixture, phone};
 // The send-outcome cases live in their own file; stamped from here with the others.
 pub use super::message_cases::*;
+// The inbound-side cases (issue 11) likewise.
+pub use super::conversation_cases::*;
 use crate::content::MessageContent;
 use crate::error::{Error, ErrorCode};
 use crate::event::InboundMessage;

@@ -272,8 +272,7 @@ impl AnalyticsStore for MemoryStore {
         to: DateTime<Utc>,
     ) -> Result<Vec<VolumeBucket>> {
         let state = self.state.read();
-        let mut counts: HashMap<(i64, ChannelId, Direction, MessageStatus), u64> =
-            HashMap::new();
+        let mut counts: HashMap<(i64, ChannelId, Direction, MessageStatus), u64> = HashMap::new();
         for m in state.messages.tenant_rows(tenant).map(|m| m.record()) {
             if m.created_at < from || m.created_at >= to {
                 continue;
@@ -340,7 +339,11 @@ impl AnalyticsStore for MemoryStore {
         let within = TimeDelta::from_std(within)
             .map_err(|_| Error::invalid_input("within", "is too long"))?;
         let state = self.state.read();
-        let records: Vec<_> = state.messages.tenant_rows(tenant).map(|m| m.record()).collect();
+        let records: Vec<_> = state
+            .messages
+            .tenant_rows(tenant)
+            .map(|m| m.record())
+            .collect();
         let replied = records
             .iter()
             .filter(|m| {

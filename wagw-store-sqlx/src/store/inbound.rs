@@ -9,8 +9,8 @@ use sqlx::QueryBuilder;
 use wagw_core::ids::{CampaignId, ChannelId, ContactId, MessageId, RuleId, TenantId};
 use wagw_core::model::channel::Channel;
 use wagw_core::model::conversation::{
-    ConversationJob, HandledBy, HandledCount, InboundIngest, IngestResult, JobSettlement,
-    JobState, PROFILE_NAME_FIELD, USER_ID_FIELD, VOLUME_BUCKET_SECS, VolumeBucket,
+    ConversationJob, HandledBy, HandledCount, InboundIngest, IngestResult, JobSettlement, JobState,
+    PROFILE_NAME_FIELD, USER_ID_FIELD, VOLUME_BUCKET_SECS, VolumeBucket,
 };
 use wagw_core::model::message::{Direction, MessageStatus};
 use wagw_core::phone::PhoneNumber;
@@ -20,8 +20,8 @@ use wagw_core::{Error, Result};
 use super::messages::push_message;
 use crate::SqlStore;
 use crate::db::{
-    SqlRow, Ts, db_err, delta, ensure_row, enum_str, in_tx, on_read, on_write, parse_enum,
-    to_json, to_u32, to_u64, unique_err,
+    SqlRow, Ts, db_err, delta, ensure_row, enum_str, in_tx, on_read, on_write, parse_enum, to_json,
+    to_u32, to_u64, unique_err,
 };
 
 const MESSAGE_COLUMNS: &str = "tenant_id, id, channel_id, contact_phone, direction, body, status, \
@@ -120,7 +120,8 @@ impl InboundStore for SqlStore {
                     }
                 }
                 // The message, deduplicated by its idempotency key (`in:{wamid}`).
-                let mut qb = QueryBuilder::new(format!("INSERT INTO messages ({MESSAGE_COLUMNS}) "));
+                let mut qb =
+                    QueryBuilder::new(format!("INSERT INTO messages ({MESSAGE_COLUMNS}) "));
                 let mut bad = None;
                 qb.push_values([m], |mut b, m| {
                     let bound: Result<()> = (|| {
@@ -151,7 +152,10 @@ impl InboundStore for SqlStore {
                     .await
                     .map_err(db_err)?;
                     let Some(row) = existing else {
-                        return Err(Error::conflict("message", format!("{} already exists", m.id)));
+                        return Err(Error::conflict(
+                            "message",
+                            format!("{} already exists", m.id),
+                        ));
                     };
                     break 'ingest IngestResult {
                         message_id: MessageId(row.uuid("id")?),
@@ -267,7 +271,11 @@ impl InboundStore for SqlStore {
         let until = now + delta("lease", lease)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut claimed = on_write!(&self.db, |pool, pg| {
-            let lock = if pg { " FOR UPDATE OF j SKIP LOCKED" } else { "" };
+            let lock = if pg {
+                " FOR UPDATE OF j SKIP LOCKED"
+            } else {
+                ""
+            };
             // Only the oldest pending job of each contact is claimable: one contact's
             // messages are answered one at a time and in order, whatever the workers.
             let sql = format!(
@@ -326,9 +334,13 @@ impl InboundStore for SqlStore {
         let now = Utc::now();
         let (state, handled, run_at, error, finished) = match settlement {
             JobSettlement::Done(h) => (JobState::Done, Some(h.as_text()), None, None, Some(now)),
-            JobSettlement::Retry { at, error } => {
-                (JobState::Pending, None, Some(*at), Some(error.clone()), None)
-            }
+            JobSettlement::Retry { at, error } => (
+                JobState::Pending,
+                None,
+                Some(*at),
+                Some(error.clone()),
+                None,
+            ),
             JobSettlement::Failed { error } => {
                 (JobState::Failed, None, None, Some(error.clone()), Some(now))
             }
