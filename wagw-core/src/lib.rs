@@ -39,6 +39,7 @@
 
 pub mod campaign;
 pub mod content;
+pub mod conversation;
 pub mod dispatch;
 pub mod error;
 pub mod event;

@@ -685,14 +685,17 @@ pub trait InboundStore: Send + Sync {
     ) -> Result<()>;
 
     /// Takes a rule's cooldown for one contact on one channel, atomically: when no cooldown
-    /// runs at `now`, one is set to run until `until` and `true` comes back; otherwise nothing
-    /// changes and `false` comes back.
+    /// runs at `now`, or the running one was taken by the same `holder` (a re-run of the job
+    /// that took it), one is set to run until `until` for `holder` and `true` comes back;
+    /// otherwise nothing changes and `false` comes back.
+    #[allow(clippy::too_many_arguments)]
     async fn take_cooldown(
         &self,
         tenant: TenantId,
         rule: RuleId,
         channel: ChannelId,
         contact: &PhoneNumber,
+        holder: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool>;

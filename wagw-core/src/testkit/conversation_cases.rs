@@ -372,7 +372,7 @@ pub async fn rule_cooldown_is_taken_once_until_it_ends(store: &dyn Store) {
     let rule = RuleId::new();
     let now = Utc::now();
     let until = now + TimeDelta::minutes(10);
-    let take = |at: DateTime<Utc>, contact: u64, rule: RuleId| {
+    let take_as = |holder: &'static str, at: DateTime<Utc>, contact: u64, rule: RuleId| {
         let (tenant, channel) = (fx.tenant.id, fx.channel.id);
         async move {
             store
@@ -381,6 +381,7 @@ pub async fn rule_cooldown_is_taken_once_until_it_ends(store: &dyn Store) {
                     rule,
                     channel,
                     &phone(contact),
+                    holder,
                     at,
                     at + TimeDelta::minutes(10),
                 )
@@ -388,17 +389,24 @@ pub async fn rule_cooldown_is_taken_once_until_it_ends(store: &dyn Store) {
                 .expect("cooldown")
         }
     };
-    assert!(take(now, 1, rule).await);
+    let take =
+        |at: DateTime<Utc>, contact: u64, rule: RuleId| take_as("wamid.X", at, contact, rule);
+    assert!(take_as("wamid.FIRST", now, 1, rule).await);
+    assert!(
+        take_as("wamid.FIRST", now + TimeDelta::seconds(1), 1, rule).await,
+        "a re-run of the job that took it takes it again"
+    );
     assert!(
         !take(now + TimeDelta::minutes(5), 1, rule).await,
         "still cooling"
     );
     assert!(take(now, 2, rule).await, "another contact");
     assert!(take(now, 1, RuleId::new()).await, "another rule");
-    assert!(take(until, 1, rule).await, "ended");
+    assert!(take(until + TimeDelta::seconds(1), 1, rule).await, "ended");
     // Under concurrency exactly one caller wins.
     let fresh = RuleId::new();
-    let wins = join_all((0..8).map(|_| take(now, 7, fresh))).await;
+    let holders = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    let wins = join_all(holders.iter().map(|h| take_as(h, now, 7, fresh))).await;
     assert_eq!(wins.iter().filter(|w| **w).count(), 1);
 }
 

@@ -25,7 +25,7 @@ pub(super) struct InboundState {
     /// Conversation jobs by (tenant, inbound message).
     jobs: BTreeMap<(TenantId, MessageId), ConversationJob>,
     /// Cooldown ends by (tenant, rule, channel, contact).
-    cooldowns: HashMap<(TenantId, RuleId, ChannelId, PhoneNumber), DateTime<Utc>>,
+    cooldowns: HashMap<(TenantId, RuleId, ChannelId, PhoneNumber), (DateTime<Utc>, String)>,
 }
 
 fn lease_delta(lease: Duration) -> Result<TimeDelta> {
@@ -235,19 +235,20 @@ impl InboundStore for MemoryStore {
         rule: RuleId,
         channel: ChannelId,
         contact: &PhoneNumber,
+        holder: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool> {
         let mut state = self.state.write();
-        let end = state
+        let held = state
             .inbound
             .cooldowns
             .entry((tenant, rule, channel, contact.clone()))
-            .or_insert(DateTime::<Utc>::MIN_UTC);
-        if *end > now {
+            .or_insert((DateTime::<Utc>::MIN_UTC, String::new()));
+        if held.0 > now && held.1 != holder {
             return Ok(false);
         }
-        *end = until;
+        *held = (until, holder.to_owned());
         Ok(true)
     }
 

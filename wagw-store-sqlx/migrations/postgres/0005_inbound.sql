@@ -24,13 +24,15 @@ CREATE INDEX conversation_jobs_contact ON conversation_jobs (tenant_id, channel_
 CREATE INDEX conversation_jobs_done ON conversation_jobs (tenant_id, created_at)
     INCLUDE (channel_id, handled_by) WHERE state = 'done';
 
--- Until when an auto-reply rule stays silent for a contact on a channel.
+-- Until when an auto-reply rule stays silent for a contact on a channel, and which job
+-- (inbound wamid) took the cooldown: a re-run of that job may take it again.
 CREATE TABLE rule_cooldowns (
     tenant_id UUID NOT NULL,
     rule_id UUID NOT NULL,
     channel_id UUID NOT NULL,
     contact_phone TEXT NOT NULL,
     until TIMESTAMPTZ NOT NULL,
+    holder TEXT NOT NULL,
     PRIMARY KEY (tenant_id, rule_id, channel_id, contact_phone)
 );
 

@@ -24,13 +24,15 @@ CREATE INDEX conversation_jobs_contact ON conversation_jobs (tenant_id, channel_
 CREATE INDEX conversation_jobs_done ON conversation_jobs (tenant_id, created_at, channel_id, handled_by)
     WHERE state = 'done';
 
--- Until when an auto-reply rule stays silent for a contact on a channel.
+-- Until when an auto-reply rule stays silent for a contact on a channel, and which job
+-- (inbound wamid) took the cooldown: a re-run of that job may take it again.
 CREATE TABLE rule_cooldowns (
     tenant_id BLOB NOT NULL,
     rule_id BLOB NOT NULL,
     channel_id BLOB NOT NULL,
     contact_phone TEXT NOT NULL,
     until INTEGER NOT NULL,
+    holder TEXT NOT NULL,
     PRIMARY KEY (tenant_id, rule_id, channel_id, contact_phone)
 );
 

@@ -377,15 +377,17 @@ impl InboundStore for SqlStore {
         rule: RuleId,
         channel: ChannelId,
         contact: &PhoneNumber,
+        holder: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool> {
         let taken = on_write!(&self.db, |pool, _pg| {
             sqlx::query(
-                "INSERT INTO rule_cooldowns (tenant_id, rule_id, channel_id, contact_phone, until) \
-                 VALUES ($1, $2, $3, $4, $5) \
+                "INSERT INTO rule_cooldowns (tenant_id, rule_id, channel_id, contact_phone, \
+                 until, holder) VALUES ($1, $2, $3, $4, $5, $7) \
                  ON CONFLICT (tenant_id, rule_id, channel_id, contact_phone) \
-                 DO UPDATE SET until = excluded.until WHERE rule_cooldowns.until <= $6 \
+                 DO UPDATE SET until = excluded.until, holder = excluded.holder \
+                 WHERE rule_cooldowns.until <= $6 OR rule_cooldowns.holder = $7 \
                  RETURNING until",
             )
             .bind(tenant.0)
@@ -394,6 +396,7 @@ impl InboundStore for SqlStore {
             .bind(contact.as_str())
             .bind(Ts(until))
             .bind(Ts(now))
+            .bind(holder)
             .fetch_optional(pool)
             .await
             .map_err(db_err)?
