@@ -33,7 +33,7 @@
 //! use wagw_core::model::flow::ConversationSession;
 //! use wagw_core::model::tenant::{Plan, Tenant};
 //! use wagw_core::phone::PhoneNumber;
-//! use wagw_core::store::{MessageQuery, Page, Store};
+//! use wagw_core::store::{ChannelStore, MessageQuery, MessageStore, Page, TenantStore};
 //! use wagw_core::model::message::Direction;
 //! # use wagw_store_memory::{MemoryQueue, MemoryStore};
 //! # use wagw_core::testkit::StubTransport;
