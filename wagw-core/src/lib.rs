@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod analytics;
 pub mod campaign;
 pub mod content;
 pub mod conversation;

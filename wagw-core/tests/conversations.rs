@@ -688,3 +688,152 @@ async fn the_runner_loop_answers_and_stops() {
     handle.shutdown().await;
     let _ = PhoneNumber::from_wa_id("628123456789");
 }
+
+#[tokio::test]
+async fn analytics_count_funnel_days_and_answers_in_the_tenants_timezone() {
+    use wagw_core::analytics::{
+        REPLY_WINDOW, answers, campaign_funnel, daily_volume, template_overview,
+    };
+    use wagw_core::model::campaign::{
+        Audience, Campaign, CampaignContent, CampaignRecipient, RecipientStatus,
+    };
+    use wagw_core::store::{CampaignStore, RecipientUpdate};
+
+    let s = Setup::new(80).await;
+    // 2026-11-30 23:30 in Jakarta (UTC+7) is 16:30 UTC; 00:30 the next day is 17:30 UTC.
+    let late = chrono::DateTime::parse_from_rfc3339("2026-11-30T16:30:00Z")
+        .expect("time")
+        .with_timezone(&Utc);
+    let campaign = Campaign::new(
+        s.tenant.id,
+        s.channel.id,
+        "promo",
+        CampaignContent::Text {
+            body: "Promo {nama}".into(),
+        },
+        Audience::default(),
+    );
+    s.store.create_campaign(&campaign).await.expect("campaign");
+    let recipients: Vec<_> = (1..=4u64)
+        .map(|n| CampaignRecipient::new(s.tenant.id, campaign.id, phone(n), Default::default()))
+        .collect();
+    s.store
+        .insert_recipients(s.tenant.id, campaign.id, &recipients)
+        .await
+        .expect("recipients");
+    for (i, r) in recipients.iter().enumerate() {
+        let mut m = s.message(i as u64 + 1, "Promo", Priority::Bulk);
+        m.campaign = Some((campaign.id, r.id));
+        let mut record = MessageRecord::outbound(
+            s.tenant.id,
+            s.channel.id,
+            phone(i as u64 + 1),
+            m.body(),
+            Priority::Bulk,
+        );
+        record.campaign_id = Some(campaign.id);
+        record.recipient_id = Some(r.id);
+        record.created_at = late;
+        let status = [
+            MessageStatus::Read,
+            MessageStatus::Delivered,
+            MessageStatus::Sent,
+            MessageStatus::Failed,
+        ][i];
+        record.status = status;
+        s.store.insert_message(&record).await.expect("message");
+        s.store
+            .update_recipients(
+                s.tenant.id,
+                &[RecipientUpdate {
+                    id: r.id,
+                    status: RecipientStatus::from_message(status),
+                    reason: None,
+                    message_id: Some(record.id),
+                }],
+            )
+            .await
+            .expect("recipient");
+    }
+    // Recipient 1 replies an hour later (00:30 local, the next day).
+    let mut reply = MessageRecord::inbound(
+        s.tenant.id,
+        s.channel.id,
+        phone(1),
+        text(1, "wamid.REP", "mau"),
+    );
+    reply.created_at = late + TimeDelta::hours(1);
+    s.store.insert_message(&reply).await.expect("reply");
+
+    let funnel = campaign_funnel(&*s.store, s.tenant.id, campaign.id, REPLY_WINDOW)
+        .await
+        .expect("funnel");
+    assert_eq!(
+        (
+            funnel.total,
+            funnel.sent,
+            funnel.delivered,
+            funnel.read,
+            funnel.replied,
+            funnel.failed
+        ),
+        (4, 3, 2, 1, 1, 1)
+    );
+
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 11, d).expect("day");
+    let days = daily_volume(
+        &*s.store,
+        s.tenant.id,
+        day(30),
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 1).expect("day"),
+    )
+    .await
+    .expect("volume");
+    assert_eq!(days.len(), 2, "{days:?}");
+    assert_eq!(days[0].day, day(30));
+    assert_eq!(days[0].outbound.values().sum::<u64>(), 4);
+    assert_eq!(days[0].received, 0);
+    assert_eq!(days[1].received, 1, "the reply falls on the next local day");
+
+    let a = answers(
+        &*s.store,
+        s.tenant.id,
+        None,
+        late - TimeDelta::days(1),
+        late + TimeDelta::days(1),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(
+        a,
+        Default::default(),
+        "nothing answered through the runner here"
+    );
+    create_rule(&*s.store, &rule(&s, "harga", "harga", "Mulai Rp 150.000"))
+        .await
+        .expect("rule");
+    say(&s, 7, "wamid.AN1", "harga").await;
+    say(&s, 8, "wamid.AN2", "apa kabar").await;
+    runner(&s, RunnerConfig::default())
+        .run_once()
+        .await
+        .expect("run");
+    let now = Utc::now();
+    let a = answers(
+        &*s.store,
+        s.tenant.id,
+        Some(s.channel.id),
+        now - TimeDelta::hours(1),
+        now + TimeDelta::hours(1),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(a.rules.values().sum::<u64>(), 1);
+    assert_eq!(a.unanswered, 1);
+    assert!(
+        template_overview(&*s.store, s.tenant.id)
+            .await
+            .expect("templates")
+            .is_empty()
+    );
+}
