@@ -191,7 +191,10 @@ async fn an_inbound_message_is_stored_once_and_answered_once() {
         .expect("rule");
     let pipeline = InboundPipeline::new(Arc::clone(&s.store));
     let event = routed(&s, text(1, "wamid.H1", "Berapa HARGA paket?"));
-    let first = pipeline.ingest(&[event.clone()]).await.expect("ingest");
+    let first = pipeline
+        .ingest(std::slice::from_ref(&event))
+        .await
+        .expect("ingest");
     assert_eq!((first.messages, first.duplicates), (1, 0));
     let again = pipeline.ingest(&[event]).await.expect("redelivery");
     assert_eq!((again.messages, again.duplicates), (0, 1));
@@ -548,7 +551,10 @@ async fn messages_statuses_and_templates_write_outbox_events() {
         contact: None,
         event: InboundEvent::Status(status),
     };
-    let report = pipeline.ingest(&[event.clone()]).await.expect("status");
+    let report = pipeline
+        .ingest(std::slice::from_ref(&event))
+        .await
+        .expect("status");
     assert_eq!(report.statuses_moved, 1);
     let report = pipeline.ingest(&[event]).await.expect("redelivered");
     assert_eq!((report.statuses_moved, report.deliveries), (0, 0));

@@ -193,6 +193,6 @@ pub async fn template_overview<S: Store + ?Sized>(
             None => break,
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     Ok(counts)
 }

@@ -184,15 +184,13 @@ impl<S: Store + ?Sized> InboundPipeline<S> {
         tenant: TenantId,
         lookups: &'a mut Lookups,
     ) -> Result<&'a [WebhookSubscription]> {
-        if !lookups.subscriptions.contains_key(&tenant) {
-            let subs = self.store.list_subscriptions(tenant).await?;
-            lookups.subscriptions.insert(tenant, subs);
-        }
-        Ok(lookups
-            .subscriptions
-            .get(&tenant)
-            .map(Vec::as_slice)
-            .unwrap_or_default())
+        let subs = match lookups.subscriptions.entry(tenant) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(self.store.list_subscriptions(tenant).await?)
+            }
+        };
+        Ok(subs.as_slice())
     }
 
     async fn ingest_message(

@@ -19,13 +19,17 @@ use wagw_core::{Error, Result};
 
 use super::{MemoryStore, State};
 
+/// A cooldown's key: (tenant, rule, channel, contact).
+type CooldownKey = (TenantId, RuleId, ChannelId, PhoneNumber);
+
 /// What only the inbound side keeps.
 #[derive(Debug, Default)]
 pub(super) struct InboundState {
     /// Conversation jobs by (tenant, inbound message).
     jobs: BTreeMap<(TenantId, MessageId), ConversationJob>,
     /// Cooldown ends by (tenant, rule, channel, contact).
-    cooldowns: HashMap<(TenantId, RuleId, ChannelId, PhoneNumber), (DateTime<Utc>, String)>,
+    /// Until when, and for which job (inbound wamid).
+    cooldowns: HashMap<CooldownKey, (DateTime<Utc>, String)>,
 }
 
 fn lease_delta(lease: Duration) -> Result<TimeDelta> {
