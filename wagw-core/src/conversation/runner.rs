@@ -29,7 +29,7 @@
 //! - jobs of one contact are claimed one at a time, oldest first (see
 //!   [`claim_conversation_jobs`](crate::store::InboundStore::claim_conversation_jobs)).
 //!
-//! Free-form replies go out only inside the 24-hour window ([`window`](super::window)); a
+//! Free-form replies go out only inside the 24-hour window ([`window`]); a
 //! message older than [`stale_after`](RunnerConfig::stale_after) when its job runs is stored
 //! and forwarded but not answered.
 
