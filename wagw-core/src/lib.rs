@@ -41,8 +41,10 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod analytics;
 pub mod campaign;
 pub mod content;
+pub mod conversation;
 pub mod dispatch;
 pub mod error;
 pub mod event;

@@ -9,6 +9,7 @@ pub mod auto_reply;
 pub mod campaign;
 pub mod channel;
 pub mod contact;
+pub mod conversation;
 pub mod flow;
 pub mod message;
 pub mod schedule;

@@ -34,6 +34,9 @@ use crate::model::campaign::{
 };
 use crate::model::channel::Channel;
 use crate::model::contact::{Contact, ContactFilter, ContactList};
+use crate::model::conversation::{
+    ConversationJob, HandledCount, InboundIngest, IngestResult, JobSettlement, VolumeBucket,
+};
 use crate::model::flow::{ConversationSession, Flow};
 use crate::model::message::{
     Direction, MessageError, MessageRecord, MessageStatus, StatusChange, StatusUpdate,
@@ -57,6 +60,8 @@ pub trait Store:
     + ScheduleStore
     + WebhookStore
     + ActivityStore
+    + InboundStore
+    + AnalyticsStore
 {
 }
 
@@ -71,6 +76,8 @@ impl<T> Store for T where
         + ScheduleStore
         + WebhookStore
         + ActivityStore
+        + InboundStore
+        + AnalyticsStore
         + ?Sized
 {
 }
@@ -693,4 +700,96 @@ pub trait ActivityStore: Send + Sync {
     async fn append_activity(&self, entry: &ActivityEntry) -> Result<()>;
     /// Lists entries, oldest first.
     async fn list_activity(&self, tenant: TenantId, page: Page) -> Result<Paged<ActivityEntry>>;
+}
+
+/// The inbound pipeline's durable steps: inbound messages stored once with their contact,
+/// conversation job and outbox rows; conversation jobs; auto-reply cooldowns; routing of
+/// account-level webhooks.
+#[async_trait]
+pub trait InboundStore: Send + Sync {
+    /// Stores one inbound message with everything it implies, atomically: the message
+    /// (deduplicated by its idempotency key `in:{wamid}`), the sender's contact upserted with
+    /// the [`ContactProfile`](crate::model::conversation::ContactProfile) (a new contact is
+    /// named after the profile; an existing contact keeps its name and gets the profile fields),
+    /// a pending [`ConversationJob`] due now when `answer` is set, and the outbox `deliveries`.
+    /// A message stored before is a redelivery: nothing is written and `created` is `false`.
+    async fn ingest_inbound(&self, ingest: &InboundIngest) -> Result<IngestResult>;
+
+    /// Cross-tenant: claims up to `limit` pending conversation jobs due at `now`, hiding them
+    /// for `lease` and counting the attempt. Only the oldest pending job of each
+    /// (tenant, channel, contact) can be claimed, so one contact's messages are answered one at
+    /// a time and in order, by any number of workers. Results are oldest first.
+    async fn claim_conversation_jobs(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<ConversationJob>>;
+
+    /// Reads the conversation job of an inbound message.
+    async fn get_conversation_job(
+        &self,
+        tenant: TenantId,
+        message: MessageId,
+    ) -> Result<ConversationJob>;
+
+    /// Settles a run of a job: done (with what answered), retry later, or failed.
+    async fn settle_conversation_job(
+        &self,
+        tenant: TenantId,
+        message: MessageId,
+        settlement: &JobSettlement,
+    ) -> Result<()>;
+
+    /// Takes a rule's cooldown for one contact on one channel, atomically: when no cooldown
+    /// runs at `now`, or the running one was taken by the same `holder` (a re-run of the job
+    /// that took it), one is set to run until `until` for `holder` and `true` comes back;
+    /// otherwise nothing changes and `false` comes back.
+    #[allow(clippy::too_many_arguments)]
+    async fn take_cooldown(
+        &self,
+        tenant: TenantId,
+        rule: RuleId,
+        channel: ChannelId,
+        contact: &PhoneNumber,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Cross-tenant: the channels of a WhatsApp Business Account, to route account-level
+    /// webhooks (template status) that name no phone number.
+    async fn channels_by_waba_id(&self, waba_id: &str) -> Result<Vec<Channel>>;
+}
+
+/// Read-only figures for analytics, computed by the backend over indexed columns.
+#[async_trait]
+pub trait AnalyticsStore: Send + Sync {
+    /// Messages created in `[from, to)` counted per 15-minute bucket, channel, direction and
+    /// current status; buckets without messages are left out.
+    async fn message_volume(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<VolumeBucket>>;
+
+    /// Conversation jobs done in `[from, to)` (by the inbound message's arrival) counted per
+    /// channel and what answered them.
+    async fn handled_counts(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<HandledCount>>;
+
+    /// How many of the campaign's messages that reached WhatsApp (`sent` or further) got an
+    /// inbound message from their recipient on the same channel within `within` after the
+    /// message was created.
+    async fn campaign_replies(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        within: std::time::Duration,
+    ) -> Result<u64>;
 }

@@ -66,7 +66,15 @@ macro_rules! store_conformance_tests {
             campaign_counters_hold_under_concurrent_updates,
             message_query_filters_by_date_direction_status_and_text,
             contact_filter_by_text_matches_name_and_phone,
-            sessions_come_due_at_timeouts_expiry_and_handoff_end
+            sessions_come_due_at_timeouts_expiry_and_handoff_end,
+            inbound_is_stored_once_with_its_contact_job_and_events,
+            inbound_keeps_a_named_contact_and_adds_profile_fields,
+            refused_inbound_changes_nothing,
+            conversation_jobs_run_one_at_a_time_per_contact,
+            conversation_job_claims_do_not_overlap,
+            rule_cooldown_is_taken_once_until_it_ends,
+            channels_are_found_by_business_account,
+            analytics_figures_count_what_is_stored
         );
     };
 }

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod campaign_cases;
+pub mod conversation_cases;
 pub mod faults;
 mod fixtures;
 pub mod flow_cases;

@@ -10,6 +10,8 @@ use futures::future::join_all;
 use super::fixtures::{Fixture, phone};
 // The send-outcome cases live in their own file; stamped from here with the others.
 pub use super::message_cases::*;
+// The inbound-side cases (issue 11) likewise.
+pub use super::conversation_cases::*;
 use crate::content::MessageContent;
 use crate::error::{Error, ErrorCode};
 use crate::event::InboundMessage;
@@ -1519,19 +1521,15 @@ pub async fn session_save_checks_version(store: &dyn Store) {
 }
 
 fn rule(tenant: TenantId, name: &str, priority: i32) -> AutoReplyRule {
-    AutoReplyRule {
-        id: RuleId::new(),
-        tenant_id: tenant,
-        channel_id: None,
-        name: name.into(),
-        matching: KeywordMatch::Word,
-        keywords: vec!["harga".into()],
-        case_sensitive: false,
-        reply: MessageContent::text("Harga mulai Rp 150.000"),
-        priority,
-        active: true,
-        created_at: Utc::now(),
-    }
+    let mut rule = AutoReplyRule::new(
+        tenant,
+        name,
+        vec!["harga".into()],
+        MessageContent::text("Harga mulai Rp 150.000"),
+    );
+    rule.matching = KeywordMatch::Word;
+    rule.priority = priority;
+    rule
 }
 
 /// Rules list highest priority first and only for their tenant.

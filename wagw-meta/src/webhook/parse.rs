@@ -40,6 +40,19 @@ pub struct WebhookEvent {
     pub event: InboundEvent,
 }
 
+impl From<WebhookEvent> for wagw_core::conversation::RoutedEvent {
+    /// What wagw-core's [`InboundPipeline`](wagw_core::conversation::InboundPipeline) needs
+    /// to route and store the event.
+    fn from(event: WebhookEvent) -> Self {
+        Self {
+            waba_id: event.waba_id,
+            phone_number_id: event.phone_number_id,
+            contact: event.contact,
+            event: event.event,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(default)]

@@ -23,6 +23,13 @@ pub(super) struct StoredMessage {
     charged: bool,
 }
 
+impl StoredMessage {
+    /// The record as stored.
+    pub(super) fn record(&self) -> &MessageRecord {
+        &self.record
+    }
+}
+
 /// What applying one status update did, with the kept statuses it pulled in.
 struct Applied {
     change: StatusChange,
@@ -33,7 +40,7 @@ struct Applied {
 }
 
 impl State {
-    fn insert_message(&mut self, message: &MessageRecord) -> Result<Inserted> {
+    pub(super) fn insert_message(&mut self, message: &MessageRecord) -> Result<Inserted> {
         let tenant = message.tenant_id;
         if let Some(key) = &message.idempotency_key
             && let Some(existing) = self.message_by_key.get(&(tenant, key.clone()))

@@ -4,6 +4,7 @@ mod campaigns;
 mod channels;
 mod contacts;
 mod conversations;
+mod inbound;
 mod messages;
 mod table;
 mod templates;
@@ -90,6 +91,8 @@ struct State {
     deliveries: Table<DeliveryId, WebhookDelivery>,
 
     activity: Table<ActivityId, ActivityEntry>,
+
+    inbound: inbound::InboundState,
 }
 
 impl Default for State {
@@ -126,6 +129,7 @@ impl Default for State {
             subscriptions: Table::new("webhook subscription"),
             deliveries: Table::new("webhook delivery"),
             activity: Table::new("activity entry"),
+            inbound: inbound::InboundState::default(),
         }
     }
 }

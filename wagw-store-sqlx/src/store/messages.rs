@@ -399,6 +399,7 @@ macro_rules! push_message {
             .push_bind(Ts($m.updated_at))
     };
 }
+pub(super) use push_message;
 
 impl SqlStore {
     /// Inserts messages with the idempotency rule; see [`MessageStore::insert_messages`].

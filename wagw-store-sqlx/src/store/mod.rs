@@ -9,6 +9,7 @@ mod campaigns;
 mod channels;
 mod contacts;
 mod conversations;
+mod inbound;
 mod messages;
 mod templates;
 mod tenants;

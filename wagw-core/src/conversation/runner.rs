@@ -1,0 +1,484 @@
+//! The conversation runner: answers each stored inbound message from its durable
+//! [`ConversationJob`], after the webhook was acknowledged.
+//!
+//! ## Who answers
+//!
+//! 1. A contact handed off to a human ([`SessionState::HandedOff`]) gets no automatic answer.
+//! 2. A contact in a flow ([`SessionState::Active`] with a flow) is answered by the
+//!    [`FlowEngine`]; cancel and restart words are the engine's business. When the engine
+//!    returns `handled: false`, the rules below get the message.
+//! 3. Auto-reply rules ([`RuleSet`]), first match wins (a rule in its cooldown for this contact
+//!    is passed over). Actions: reply; start a flow (a session at the flow's start, then the
+//!    engine answers); hand off (reply, then the session is handed off).
+//! 4. A flow whose trigger words equal the message text starts.
+//! 5. The channel's active flow starts.
+//!
+//! ## Nothing lost, nothing answered twice
+//!
+//! The job is written with the message, before the webhook is acknowledged, and is settled
+//! only after the answer is durable, so a crash anywhere leaves a job a later claim runs
+//! again. A re-run answers nothing twice:
+//!
+//! - replies go through [`Dispatcher::submit_each`] with idempotency keys
+//!   `bot:{wamid}:{n}` (the n-th reply to that inbound message), so a reply recorded by an
+//!   earlier run is not recorded again;
+//! - the session is saved after the replies, with its version check, and marked with the
+//!   inbound wamid it applied (the variable [`LAST_APPLIED_VAR`]); a re-run that finds the mark
+//!   does not feed the message to the engine a second time;
+//! - a rule's cooldown is taken with the wamid as holder, so a re-run takes it again;
+//! - jobs of one contact are claimed one at a time, oldest first (see
+//!   [`claim_conversation_jobs`](crate::store::InboundStore::claim_conversation_jobs)).
+//!
+//! Free-form replies go out only inside the 24-hour window ([`window`]); a
+//! message older than [`stale_after`](RunnerConfig::stale_after) when its job runs is stored
+//! and forwarded but not answered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use tokio::sync::watch;
+
+use super::auto_reply::{RuleSet, message_texts};
+use super::window;
+use crate::Result;
+use crate::content::MessageContent;
+use crate::dispatch::{Dispatcher, NewMessage};
+use crate::event::{InboundKind, InboundMessage};
+use crate::flow_engine::FlowEngine;
+use crate::ids::{FlowId, TenantId};
+use crate::model::auto_reply::{AutoReplyRule, RuleAction};
+use crate::model::channel::Channel;
+use crate::model::conversation::{ConversationJob, HandledBy, JobSettlement};
+use crate::model::flow::{ConversationSession, Flow, SessionState};
+use crate::model::message::{MessageBody, Priority};
+use crate::queue::Queue;
+use crate::store::{Page, Store};
+use crate::transport::Transport;
+
+/// Session variable holding the wamid of the last inbound message the runner applied to the
+/// session; see the [module docs](self).
+pub const LAST_APPLIED_VAR: &str = "_last_applied_wamid";
+
+/// Runner settings.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Jobs claimed (and run concurrently) at once.
+    pub batch: usize,
+    /// How long a claimed job stays hidden; a crashed runner's jobs come back after it.
+    pub lease: Duration,
+    /// Pause between claims while there is nothing to do.
+    pub idle_poll: Duration,
+    /// Runs of a job before it is failed.
+    pub max_attempts: u32,
+    /// Delay before the second run of a failed job; doubled for each further run.
+    pub retry_after: Duration,
+    /// A message older than this (by the user's send time) when its job runs is not answered.
+    pub stale_after: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            batch: 32,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(100),
+            max_attempts: 5,
+            retry_after: Duration::from_secs(2),
+            stale_after: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Runs conversation jobs: auto-replies and flows. Cheap to clone.
+pub struct ConversationRunner<S: ?Sized, Q: ?Sized, T: ?Sized> {
+    store: Arc<S>,
+    dispatcher: Dispatcher<S, Q, T>,
+    engine: Arc<dyn FlowEngine>,
+    config: RunnerConfig,
+}
+
+impl<S: ?Sized, Q: ?Sized, T: ?Sized> Clone for ConversationRunner<S, Q, T> {
+    fn clone(&self) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+            dispatcher: self.dispatcher.clone(),
+            engine: Arc::clone(&self.engine),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<S: ?Sized, Q: ?Sized, T: ?Sized> std::fmt::Debug for ConversationRunner<S, Q, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConversationRunner")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running [`ConversationRunner`] loop.
+#[derive(Debug)]
+pub struct RunnerHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunnerHandle {
+    /// Stops claiming, lets the jobs in hand finish, and waits for the loop to end.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// The replies of one turn, with the window they must fit.
+struct Turn<'a> {
+    job: &'a ConversationJob,
+    open_until: Option<chrono::DateTime<Utc>>,
+    sent: usize,
+}
+
+impl<S, Q, T> ConversationRunner<S, Q, T>
+where
+    S: Store + ?Sized + 'static,
+    Q: Queue + ?Sized + 'static,
+    T: Transport + ?Sized + 'static,
+{
+    /// A runner over a store, the dispatcher that sends its replies, and a flow engine.
+    pub fn new(
+        store: Arc<S>,
+        dispatcher: Dispatcher<S, Q, T>,
+        engine: Arc<dyn FlowEngine>,
+        config: RunnerConfig,
+    ) -> Self {
+        Self {
+            store,
+            dispatcher,
+            engine,
+            config,
+        }
+    }
+
+    /// Starts the loop on the current Tokio runtime.
+    pub fn start(&self) -> RunnerHandle {
+        let (stop, mut stopped) = watch::channel(false);
+        let runner = self.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                if *stopped.borrow() {
+                    break;
+                }
+                let ran = match runner.run_once().await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming conversation jobs failed");
+                        0
+                    }
+                };
+                if ran == 0 {
+                    tokio::select! {
+                        _ = tokio::time::sleep(runner.config.idle_poll) => {}
+                        _ = stopped.changed() => {}
+                    }
+                }
+            }
+        });
+        RunnerHandle { stop, task }
+    }
+
+    /// Claims one batch of due jobs and runs them; returns how many ran.
+    pub async fn run_once(&self) -> Result<usize> {
+        let jobs = self
+            .store
+            .claim_conversation_jobs(Utc::now(), self.config.batch, self.config.lease)
+            .await?;
+        let n = jobs.len();
+        futures::future::join_all(jobs.iter().map(|job| self.run_job(job))).await;
+        Ok(n)
+    }
+
+    /// Runs one claimed job and settles it.
+    async fn run_job(&self, job: &ConversationJob) {
+        let settlement = match self.answer(job).await {
+            Ok(handled) => JobSettlement::Done(handled),
+            Err(e) if job.attempts >= self.config.max_attempts => {
+                tracing::error!(wamid = %job.wamid, error = %e, "conversation job failed for good");
+                JobSettlement::Failed {
+                    error: e.to_string(),
+                }
+            }
+            Err(e) => {
+                let factor = 2u32.saturating_pow(job.attempts.saturating_sub(1));
+                let delay = self.config.retry_after.saturating_mul(factor);
+                tracing::warn!(wamid = %job.wamid, error = %e, ?delay, "conversation job retried");
+                JobSettlement::Retry {
+                    at: Utc::now() + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX),
+                    error: e.to_string(),
+                }
+            }
+        };
+        if let Err(e) = self
+            .store
+            .settle_conversation_job(job.tenant_id, job.message_id, &settlement)
+            .await
+        {
+            // The lease runs out and the job comes back; the re-run answers nothing twice.
+            tracing::warn!(wamid = %job.wamid, error = %e, "settling a conversation job failed");
+        }
+    }
+
+    /// Decides and sends the answer to one inbound message; see the [module docs](self).
+    pub async fn answer(&self, job: &ConversationJob) -> Result<HandledBy> {
+        let tenant = job.tenant_id;
+        let record = self.store.get_message(tenant, job.message_id).await?;
+        let MessageBody::Inbound(message) = &record.body else {
+            return Ok(HandledBy::Ignored);
+        };
+        if matches!(
+            message.kind,
+            InboundKind::Reaction(_) | InboundKind::System(_)
+        ) {
+            return Ok(HandledBy::Ignored);
+        }
+        let now = Utc::now();
+        let stale = TimeDelta::from_std(self.config.stale_after).unwrap_or(TimeDelta::MAX);
+        if now - message.timestamp > stale {
+            tracing::info!(wamid = %job.wamid, "inbound message too old to answer");
+            return Ok(HandledBy::Stale);
+        }
+        let last_inbound = self
+            .store
+            .last_inbound_at(tenant, job.channel_id, &job.contact_phone)
+            .await?;
+        let mut turn = Turn {
+            job,
+            open_until: window::open_until(last_inbound),
+            sent: 0,
+        };
+        let session = self
+            .store
+            .get_session(tenant, job.channel_id, &job.contact_phone)
+            .await?;
+        if let Some(session) = &session {
+            if session.state == SessionState::HandedOff {
+                return Ok(HandledBy::HandedOff);
+            }
+            if applied(session, &job.wamid) {
+                // An earlier run applied this message and saved the session; only the
+                // settlement was lost.
+                return Ok(HandledBy::Flow);
+            }
+        }
+        // 2. The active flow.
+        let mut session = session;
+        if let Some(active) = session
+            .clone()
+            .filter(|s| s.state == SessionState::Active && s.flow_id.is_some())
+        {
+            let (handled, saved) = self.flow_turn(active, message, &mut turn).await?;
+            if handled {
+                return Ok(HandledBy::Flow);
+            }
+            session = Some(saved);
+        }
+        // 3. Rules.
+        let tenant_row = self.store.get_tenant(tenant).await?;
+        let local_now = now.with_timezone(&tenant_row.timezone).naive_local();
+        let rules = RuleSet::lenient(self.store.list_rules(tenant).await?);
+        let texts = message_texts(message);
+        let candidates: Vec<AutoReplyRule> = rules
+            .matches(job.channel_id, &texts, local_now)
+            .cloned()
+            .collect();
+        for rule in candidates {
+            if rule.cooldown_secs > 0 {
+                let until = now
+                    + TimeDelta::seconds(i64::try_from(rule.cooldown_secs).unwrap_or(i64::MAX / 2));
+                let taken = self
+                    .store
+                    .take_cooldown(
+                        tenant,
+                        rule.id,
+                        job.channel_id,
+                        &job.contact_phone,
+                        &job.wamid,
+                        now,
+                        until,
+                    )
+                    .await?;
+                if !taken {
+                    tracing::debug!(rule = %rule.id, "auto-reply rule in its cooldown");
+                    continue;
+                }
+            }
+            match &rule.action {
+                RuleAction::Reply => {
+                    self.send(&mut turn, vec![rule.reply.clone()]).await?;
+                }
+                RuleAction::Handoff => {
+                    self.send(&mut turn, vec![rule.reply.clone()]).await?;
+                    let mut s = session.clone().unwrap_or_else(|| {
+                        ConversationSession::new(tenant, job.channel_id, job.contact_phone.clone())
+                    });
+                    s.state = SessionState::HandedOff;
+                    s.last_activity_at = now;
+                    mark_applied(&mut s, &job.wamid);
+                    self.store.save_session(&s).await?;
+                }
+                RuleAction::StartFlow { flow_id } => {
+                    self.start_flow(*flow_id, session.clone(), message, &mut turn)
+                        .await?;
+                }
+            }
+            return Ok(HandledBy::Rule(rule.id));
+        }
+        // 4. Flow trigger words, 5. the channel's active flow.
+        let channel = self.store.get_channel(tenant, job.channel_id).await?;
+        if let Some(flow) = self.triggered_flow(tenant, &texts, &channel).await? {
+            self.start_flow(flow, session, message, &mut turn).await?;
+            return Ok(HandledBy::Flow);
+        }
+        Ok(HandledBy::Unanswered)
+    }
+
+    /// Feeds the message to the engine for an active session, sends its replies and saves the
+    /// session. Returns whether the engine handled it, and the session as saved.
+    async fn flow_turn(
+        &self,
+        session: ConversationSession,
+        message: &InboundMessage,
+        turn: &mut Turn<'_>,
+    ) -> Result<(bool, ConversationSession)> {
+        let outcome = self.engine.handle(session, message).await?;
+        self.send(turn, outcome.replies).await?;
+        let mut saved = outcome.session;
+        saved.last_activity_at = Utc::now();
+        if outcome.handled {
+            mark_applied(&mut saved, &turn.job.wamid);
+        }
+        saved.version = self.store.save_session(&saved).await?;
+        Ok((outcome.handled, saved))
+    }
+
+    /// Puts the contact's session at the flow's start and lets the engine answer.
+    async fn start_flow(
+        &self,
+        flow_id: FlowId,
+        existing: Option<ConversationSession>,
+        message: &InboundMessage,
+        turn: &mut Turn<'_>,
+    ) -> Result<()> {
+        let job = turn.job;
+        let flow: Flow = self.store.get_flow(job.tenant_id, flow_id).await?;
+        let now = Utc::now();
+        let mut session = existing.unwrap_or_else(|| {
+            ConversationSession::new(job.tenant_id, job.channel_id, job.contact_phone.clone())
+        });
+        session.flow_id = Some(flow.id);
+        session.node = Some(flow.start.clone());
+        session.variables.clear();
+        session.state = SessionState::Active;
+        session.last_activity_at = now;
+        session.expires_at = Some(
+            now + TimeDelta::seconds(i64::try_from(flow.timeout_secs).unwrap_or(i64::MAX / 2)),
+        );
+        let (handled, _) = self.flow_turn(session, message, turn).await?;
+        if !handled {
+            tracing::debug!(flow = %flow.id, "a started flow did not take its first message");
+        }
+        Ok(())
+    }
+
+    /// The flow whose trigger words equal the message, else the channel's active flow.
+    async fn triggered_flow(
+        &self,
+        tenant: TenantId,
+        texts: &[&str],
+        channel: &Channel,
+    ) -> Result<Option<FlowId>> {
+        let folded: Vec<String> = texts
+            .iter()
+            .map(|t| super::auto_reply::fold(t, false, false))
+            .collect();
+        let mut page = Page::first(Page::MAX_LIMIT);
+        loop {
+            let flows = self.store.list_flows(tenant, page).await?;
+            for flow in &flows.items {
+                let hit = flow
+                    .triggers
+                    .iter()
+                    .map(|t| super::auto_reply::fold(t, false, false))
+                    .any(|t| !t.is_empty() && folded.contains(&t));
+                if hit {
+                    return Ok(Some(flow.id));
+                }
+            }
+            match flows.next {
+                Some(next) => page = Page::after(Page::MAX_LIMIT, next),
+                None => break,
+            }
+        }
+        Ok(channel.active_flow)
+    }
+
+    /// Submits replies with keys derived from the inbound wamid, inside the window.
+    async fn send(&self, turn: &mut Turn<'_>, replies: Vec<MessageContent>) -> Result<()> {
+        let job = turn.job;
+        let now = Utc::now();
+        let mut messages = Vec::with_capacity(replies.len());
+        for content in replies {
+            let n = turn.sent;
+            turn.sent += 1;
+            if !window::allows(&content, turn.open_until, now) {
+                tracing::info!(wamid = %job.wamid, n, "reply outside the 24-hour window dropped");
+                continue;
+            }
+            messages.push(
+                NewMessage::new(
+                    job.tenant_id,
+                    job.channel_id,
+                    job.contact_phone.clone(),
+                    content,
+                )
+                .priority(Priority::Urgent)
+                .idempotency_key(reply_key(&job.wamid, n)),
+            );
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        for (n, result) in self
+            .dispatcher
+            .submit_each(messages)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            if let Err(e) = result {
+                // Bad content (a rule's or flow's own mistake) never succeeds on a re-run.
+                tracing::warn!(wamid = %job.wamid, n, error = %e, "a reply was refused");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The idempotency key of the `n`-th reply to the inbound message `wamid`.
+pub fn reply_key(wamid: &str, n: usize) -> String {
+    format!("bot:{wamid}:{n}")
+}
+
+fn applied(session: &ConversationSession, wamid: &str) -> bool {
+    session
+        .variables
+        .get(LAST_APPLIED_VAR)
+        .and_then(serde_json::Value::as_str)
+        == Some(wamid)
+}
+
+fn mark_applied(session: &mut ConversationSession, wamid: &str) {
+    session
+        .variables
+        .insert(LAST_APPLIED_VAR.to_owned(), wamid.into());
+}
