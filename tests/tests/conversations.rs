@@ -4,14 +4,13 @@
 //! through the dispatcher, `MetaTransport` and the emulator; the emulator's status webhooks for
 //! the replies come back through the same receiver; outbox rows describe it all.
 //!
-//! The flow engine here is a small test-only one (the real engine is another part of wagw);
+//! The flow engine is wagw's own, running a GVINUM ChatFlow document;
 //! what is under test is the pipeline, the runner and their seams.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -24,13 +23,13 @@ use wagw_core::conversation::{
     ConversationRunner, InboundPipeline, RoutedEvent, RunnerConfig, RunnerHandle,
 };
 use wagw_core::dispatch::{Dispatcher, DispatcherConfig, DispatcherHandle};
-use wagw_core::event::{InboundKind, InboundMessage};
-use wagw_core::flow_engine::{FlowEngine, FlowOutcome};
-use wagw_core::ids::{FlowId, SubscriptionId};
+use wagw_core::flow::{Engine, GuardedFlowHttp, activate, load_document};
+use wagw_core::ids::SubscriptionId;
+use wagw_core::net::NetPolicy;
 use wagw_core::model::Secret;
 use wagw_core::model::auto_reply::{AutoReplyRule, KeywordMatch};
 use wagw_core::model::channel::Channel;
-use wagw_core::model::flow::{ConversationSession, Flow, SessionState};
+use wagw_core::model::flow::{Flow, SessionState};
 use wagw_core::model::message::{Direction, MessageStatus};
 use wagw_core::model::tenant::{Plan, Tenant};
 use wagw_core::model::webhook::{EventKind, WebhookSubscription};
@@ -48,42 +47,13 @@ const SECRET: &str = "conv-app-secret";
 const WABA: &str = "102290129340398";
 const PNID: &str = "106540352240001";
 
-/// At `start` sends the menu and waits at `menu`; `1` there answers the bill and ends.
-struct MenuBot;
-
-#[async_trait]
-impl FlowEngine for MenuBot {
-    async fn handle(
-        &self,
-        mut session: ConversationSession,
-        message: &InboundMessage,
-    ) -> wagw_core::Result<FlowOutcome> {
-        let text = match &message.kind {
-            InboundKind::Text(t) => t.body.trim().to_owned(),
-            _ => String::new(),
-        };
-        let (replies, handled) = match session.node.as_deref() {
-            Some("start") => {
-                session.node = Some("menu".into());
-                (
-                    vec![MessageContent::text("Menu: 1. Tagihan 2. Gangguan")],
-                    true,
-                )
-            }
-            Some("menu") if text == "1" => {
-                session.node = None;
-                session.state = SessionState::Ended;
-                (vec![MessageContent::text("Tagihan Anda Rp 150.000")], true)
-            }
-            _ => (Vec::new(), false),
-        };
-        Ok(FlowOutcome {
-            replies,
-            session,
-            handled,
-        })
-    }
-}
+/// GVINUM's ChatFlow format, loaded unchanged: the menu, then the bill on `1`.
+const MENU_FLOW: &str = r#"{
+  "root": {"type": "text", "state": "root", "content": "Menu: 1. Tagihan 2. Gangguan",
+           "options": {"1": "tagihan", "2": "gangguan"}},
+  "tagihan": {"type": "text", "state": "tagihan", "content": "Tagihan Anda Rp 150.000"},
+  "gangguan": {"type": "text", "state": "gangguan", "content": "Laporan gangguan diterima"}
+}"#;
 
 #[derive(Clone)]
 struct Receiver {
@@ -179,7 +149,10 @@ impl Rig {
         ConversationRunner::new(
             Arc::clone(&self.store),
             self.dispatcher.clone(),
-            Arc::new(MenuBot),
+            Arc::new(Engine::new(
+                Arc::clone(&self.store) as Arc<dyn ConversationStore>,
+                Arc::new(GuardedFlowHttp::new(NetPolicy::default()).expect("http")),
+            )),
             RunnerConfig {
                 idle_poll: Duration::from_millis(10),
                 lease: Duration::from_millis(500),
@@ -281,17 +254,13 @@ async fn inbound_messages_get_auto_replies_and_flows_once_and_outbound_webhooks(
     );
     price.matching = KeywordMatch::Word;
     create_rule(&*rig.store, &price).await.expect("rule");
-    let flow = Flow {
-        id: FlowId::new(),
-        tenant_id: rig.tenant.id,
-        name: "menu".into(),
-        triggers: vec!["menu".into()],
-        start: "start".into(),
-        nodes: Default::default(),
-        timeout_secs: 900,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-    };
+    let mut flow = Flow::new(
+        rig.tenant.id,
+        "menu",
+        load_document(MENU_FLOW).expect("GVINUM flow"),
+    );
+    flow.triggers = vec!["menu".into()];
+    activate(&mut flow).expect("valid");
     rig.store.create_flow(&flow).await.expect("flow");
     rig.store
         .create_subscription(&WebhookSubscription {

@@ -19,6 +19,7 @@ use wagw_core::conversation::runner::reply_key;
 use wagw_core::conversation::template_sync::sync_channel;
 use wagw_core::conversation::{ConversationRunner, InboundPipeline, RoutedEvent, RunnerConfig};
 use wagw_core::event::{InboundEvent, InboundKind, InboundMessage};
+use wagw_core::flow::{activate, load_document};
 use wagw_core::flow_engine::{FlowEngine, FlowOutcome};
 use wagw_core::ids::{FlowId, SubscriptionId};
 use wagw_core::model::Secret;
@@ -77,7 +78,25 @@ impl FlowEngine for MenuBot {
             replies,
             session,
             handled,
+            events: Vec::new(),
+            wake_at: None,
         })
+    }
+
+    async fn start(
+        &self,
+        mut session: ConversationSession,
+        flow: FlowId,
+        message: Option<&InboundMessage>,
+    ) -> wagw_core::Result<FlowOutcome> {
+        session.flow_id = Some(flow);
+        session.node = Some("start".into());
+        session.state = SessionState::Active;
+        session.variables.clear();
+        match message {
+            Some(message) => self.handle(session, message).await,
+            None => Ok(FlowOutcome::unhandled(session)),
+        }
     }
 }
 
@@ -156,17 +175,12 @@ fn rule(s: &Setup, name: &str, keyword: &str, reply: &str) -> AutoReplyRule {
 }
 
 async fn menu_flow(s: &Setup, triggers: &[&str]) -> Flow {
-    let flow = Flow {
-        id: FlowId::new(),
-        tenant_id: s.tenant.id,
-        name: "menu".into(),
-        triggers: triggers.iter().map(|t| (*t).to_owned()).collect(),
-        start: "start".into(),
-        nodes: Default::default(),
-        timeout_secs: 900,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-    };
+    // The document is not what runs here (MenuBot is), but a flow carries one.
+    let document = load_document(r#"{"root": {"type": "text", "content": "Menu"}}"#)
+        .expect("document");
+    let mut flow = Flow::new(s.tenant.id, "menu", document);
+    flow.triggers = triggers.iter().map(|t| (*t).to_owned()).collect();
+    activate(&mut flow).expect("valid");
     s.store.create_flow(&flow).await.expect("flow");
     flow
 }

@@ -23,7 +23,7 @@
 //!   `bot:{wamid}:{n}` (the n-th reply to that inbound message), so a reply recorded by an
 //!   earlier run is not recorded again;
 //! - the session is saved after the replies, with its version check, and marked with the
-//!   inbound wamid it applied (the variable [`LAST_APPLIED_VAR`]); a re-run that finds the mark
+//!   inbound wamid it applied (`ConversationSession::last_applied_wamid`); a re-run that finds the mark
 //!   does not feed the message to the engine a second time;
 //! - a rule's cooldown is taken with the wamid as holder, so a re-run takes it again;
 //! - jobs of one contact are claimed one at a time, oldest first (see
@@ -50,15 +50,11 @@ use crate::ids::{FlowId, TenantId};
 use crate::model::auto_reply::{AutoReplyRule, RuleAction};
 use crate::model::channel::Channel;
 use crate::model::conversation::{ConversationJob, HandledBy, JobSettlement};
-use crate::model::flow::{ConversationSession, Flow, SessionState};
+use crate::model::flow::{ConversationSession, SessionState};
 use crate::model::message::{MessageBody, Priority};
 use crate::queue::Queue;
 use crate::store::{Page, Store};
 use crate::transport::Transport;
-
-/// Session variable holding the wamid of the last inbound message the runner applied to the
-/// session; see the [module docs](self).
-pub const LAST_APPLIED_VAR: &str = "_last_applied_wamid";
 
 /// Runner settings.
 #[derive(Debug, Clone)]
@@ -361,7 +357,8 @@ where
         Ok((outcome.handled, saved))
     }
 
-    /// Puts the contact's session at the flow's start and lets the engine answer.
+    /// Has the engine start the flow for the contact's session (replacing any flow it was
+    /// in), sends what it says and saves the session.
     async fn start_flow(
         &self,
         flow_id: FlowId,
@@ -370,23 +367,15 @@ where
         turn: &mut Turn<'_>,
     ) -> Result<()> {
         let job = turn.job;
-        let flow: Flow = self.store.get_flow(job.tenant_id, flow_id).await?;
-        let now = Utc::now();
-        let mut session = existing.unwrap_or_else(|| {
+        let session = existing.unwrap_or_else(|| {
             ConversationSession::new(job.tenant_id, job.channel_id, job.contact_phone.clone())
         });
-        session.flow_id = Some(flow.id);
-        session.node = Some(flow.start.clone());
-        session.variables.clear();
-        session.state = SessionState::Active;
-        session.last_activity_at = now;
-        session.expires_at = Some(
-            now + TimeDelta::seconds(i64::try_from(flow.timeout_secs).unwrap_or(i64::MAX / 2)),
-        );
-        let (handled, _) = self.flow_turn(session, message, turn).await?;
-        if !handled {
-            tracing::debug!(flow = %flow.id, "a started flow did not take its first message");
-        }
+        let outcome = self.engine.start(session, flow_id, Some(message)).await?;
+        self.send(turn, outcome.replies).await?;
+        let mut saved = outcome.session;
+        saved.last_activity_at = Utc::now();
+        mark_applied(&mut saved, &turn.job.wamid);
+        self.store.save_session(&saved).await?;
         Ok(())
     }
 
@@ -470,15 +459,9 @@ pub fn reply_key(wamid: &str, n: usize) -> String {
 }
 
 fn applied(session: &ConversationSession, wamid: &str) -> bool {
-    session
-        .variables
-        .get(LAST_APPLIED_VAR)
-        .and_then(serde_json::Value::as_str)
-        == Some(wamid)
+    session.last_applied_wamid.as_deref() == Some(wamid)
 }
 
 fn mark_applied(session: &mut ConversationSession, wamid: &str) {
-    session
-        .variables
-        .insert(LAST_APPLIED_VAR.to_owned(), wamid.into());
+    session.last_applied_wamid = Some(wamid.to_owned());
 }
