@@ -56,6 +56,7 @@
 mod api_error;
 pub mod check;
 mod config;
+mod file;
 mod ids;
 mod routes;
 mod state;
@@ -74,6 +75,7 @@ pub use config::{
     EmulatorConfig, PairLimit, PhoneNumberSpec, Redelivery, ReviewOutcome, StatusTiming,
     TemplateReview, TemplateSpec, ThrottleStatus, Throughput, UnicodeMode, WebhookTarget,
 };
+pub use file::{NumberEntry, ScenarioFile, TemplateEntry, ThroughputEntry, WebhookEntry};
 pub use state::NumberCounters;
 pub use webhooks::WebhookStats;
 
