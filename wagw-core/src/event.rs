@@ -883,6 +883,100 @@ pub struct AccountUpdate {
     pub extra: Extra,
 }
 
+/// One entry of a webhook change's `value.contacts[]`: who a message came from or a status
+/// is about, with Meta's business-scoped user id (BSUID) fields where Meta sends them.
+///
+/// A BSUID (`user_id`, e.g. `US.13491208655302741918`) names a WhatsApp user for one
+/// business portfolio without revealing the phone number; users who adopt a username may
+/// reach a business with a BSUID only (no `wa_id`). Unknown keys stay in `extra`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InboundContact {
+    /// The user's WhatsApp id (phone number without `+`); absent for BSUID-only users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    /// The business-scoped user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The parent business-scoped user id (shared across a parent portfolio's businesses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<String>,
+    /// The user's WhatsApp username, when they set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `profile` (`{"name": ...}` and whatever Meta adds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Value>,
+    /// Fields wagw does not model (`identity_key_hash` ...), kept for the round trip.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl InboundContact {
+    /// `profile.name`, the user's chosen display name.
+    pub fn profile_name(&self) -> Option<&str> {
+        self.profile.as_ref()?.get("name")?.as_str()
+    }
+
+    /// Whether this contact is the user named by `wa_id` (a phone-number id) or `user_id`
+    /// (a BSUID); `None` arguments match nothing.
+    pub fn is(&self, wa_id: Option<&str>, user_id: Option<&str>) -> bool {
+        (wa_id.is_some() && self.wa_id.as_deref() == wa_id)
+            || (user_id.is_some() && self.user_id.as_deref() == user_id)
+    }
+}
+
+fn extra_str<'a>(extra: &'a Extra, key: &str) -> Option<&'a str> {
+    extra.get(key)?.as_str()
+}
+
+impl InboundMessage {
+    /// The sender's business-scoped user id (`from_user_id`), when Meta sends one.
+    pub fn from_user_id(&self) -> Option<&str> {
+        extra_str(&self.extra, "from_user_id")
+    }
+
+    /// The sender's parent business-scoped user id (`from_parent_user_id`), when sent.
+    pub fn from_parent_user_id(&self) -> Option<&str> {
+        extra_str(&self.extra, "from_parent_user_id")
+    }
+
+    /// For a message in a group: the group id (`group_id`), when Meta sends one.
+    pub fn group_id(&self) -> Option<&str> {
+        extra_str(&self.extra, "group_id")
+    }
+}
+
+impl StatusUpdate {
+    /// The recipient's business-scoped user id (`recipient_user_id`), when Meta sends one.
+    pub fn recipient_user_id(&self) -> Option<&str> {
+        extra_str(&self.extra, "recipient_user_id")
+    }
+
+    /// The recipient's parent business-scoped user id (`recipient_parent_user_id`).
+    pub fn recipient_parent_user_id(&self) -> Option<&str> {
+        extra_str(&self.extra, "recipient_parent_user_id")
+    }
+
+    /// `recipient_type`: `individual` or `group` (absent means individual).
+    pub fn recipient_type(&self) -> Option<&str> {
+        extra_str(&self.extra, "recipient_type")
+    }
+
+    /// Whether the status is about a message sent to a group (then `recipient_id` is the
+    /// group id and [`recipient_participant_id`](Self::recipient_participant_id) names the
+    /// member it concerns).
+    pub fn is_group(&self) -> bool {
+        self.recipient_type() == Some("group")
+    }
+
+    /// For a group message: the group member the status concerns
+    /// (`recipient_participant_id`).
+    pub fn recipient_participant_id(&self) -> Option<&str> {
+        extra_str(&self.extra, "recipient_participant_id")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -209,7 +209,7 @@ pub enum TransportErrorKind {
     ThrottledNumber,
     /// The (number, recipient) pair hit its limit (Meta 131056): slow that pair down.
     ThrottledRecipient,
-    /// Account- or app-level throttling (Meta 4, 80007, 131048): back off.
+    /// Account- or app-level throttling (Meta 4, 80007): back off.
     Throttled,
     /// The request can never succeed as is (bad parameter, undeliverable, outside window).
     Permanent,

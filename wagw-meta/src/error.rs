@@ -15,6 +15,10 @@ pub enum Error {
     /// secret, or a header without the `sha256=` prefix).
     #[error("invalid webhook signature")]
     InvalidSignature,
+    /// Webhook verification was asked to use an empty (or blank) app secret: anyone can
+    /// sign with an empty key, so nothing would be verified. A configuration error.
+    #[error("the webhook app secret is empty; set the app's secret")]
+    EmptyAppSecret,
     /// The request carries no `X-Hub-Signature-256` header.
     #[error("missing X-Hub-Signature-256 header")]
     MissingSignature,
@@ -55,6 +59,7 @@ impl Error {
         match self {
             Self::InvalidSignature => "INVALID_SIGNATURE",
             Self::MissingSignature => "MISSING_SIGNATURE",
+            Self::EmptyAppSecret => "EMPTY_APP_SECRET",
             Self::VerifyTokenMismatch => "VERIFY_TOKEN_MISMATCH",
             Self::InvalidPayload { .. } => "INVALID_PAYLOAD",
             Self::Config(_) => "INVALID_CONFIG",
@@ -133,6 +138,7 @@ impl From<Error> for wagw_core::Error {
                 wagw_core::Error::invalid_input("payload", reason)
             }
             Error::Config(reason) => wagw_core::Error::invalid_input("config", reason),
+            Error::EmptyAppSecret => wagw_core::Error::invalid_input("app_secret", e.to_string()),
             other => {
                 let transient = other.is_retryable();
                 wagw_core::Error::backend(other.to_string(), transient, other)

@@ -313,3 +313,22 @@ async fn media_templates_and_registration_through_the_transport() {
         .expect("registered numbers send");
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_transport_speaks_http2_to_the_emulator_over_h2c() {
+    let emulator = builder(None).start().await.unwrap();
+    for version in [
+        wagw_meta::transport::HttpVersion::Http2PriorKnowledge,
+        wagw_meta::transport::HttpVersion::Http1Only,
+    ] {
+        let meta = MetaTransport::builder()
+            .base_url(emulator.base_url())
+            .access_token(TOKEN)
+            .http_version(version)
+            .build()
+            .unwrap();
+        let message = OutboundMessage::new(USER, MessageContent::text("Halo"));
+        let receipt = meta.send(&channel(PNID), &message).await.unwrap();
+        assert!(receipt.wamid.starts_with("wamid."), "{version:?}");
+    }
+}

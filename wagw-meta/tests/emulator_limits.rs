@@ -178,15 +178,18 @@ async fn free_form_outside_the_window_fails_with_131047() {
                 .contains("24 hours")
         );
     }
-    let template_statuses: Vec<String> = of(&template_wamid).into_iter().map(|(s, _)| s).collect();
-    assert_eq!(template_statuses, ["sent", "delivered"]);
+    // Webhooks are POSTed concurrently: on a loaded machine `delivered` may arrive first.
+    let mut template_statuses: Vec<String> =
+        of(&template_wamid).into_iter().map(|(s, _)| s).collect();
+    template_statuses.sort();
+    assert_eq!(template_statuses, ["delivered", "sent"]);
     let inside_statuses = of(&inside);
-    assert_eq!(inside_statuses[0].0, "sent");
-    assert_eq!(inside_statuses[0].1["pricing"]["category"], "service");
-    assert_eq!(
-        inside_statuses[0].1["pricing"]["type"],
-        "free_customer_service"
-    );
+    let (_, inside_sent) = inside_statuses
+        .iter()
+        .find(|(s, _)| s == "sent")
+        .expect("inside the window: sent");
+    assert_eq!(inside_sent["pricing"]["category"], "service");
+    assert_eq!(inside_sent["pricing"]["type"], "free_customer_service");
     let counters = emulator.counters(PNID).unwrap();
     assert_eq!(counters.failure(131_047), 2);
     emulator.shutdown().await;

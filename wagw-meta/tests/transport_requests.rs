@@ -295,7 +295,7 @@ async fn media_get_download_delete() {
     let download = format!("{}/whatsapp_business/attachments/?mid=1", server.uri());
     Mock::given(method("GET"))
         .and(path("/v23.0/1013859600285441"))
-        .and(query_param("phone_number_id", PNID))
+        .and(query_param_is_missing("phone_number_id"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "messaging_product": "whatsapp", "url": download, "mime_type": "image/jpeg",
             "sha256": "e3b0c442", "file_size": "11", "id": "1013859600285441"})))

@@ -14,6 +14,8 @@ pub mod codes {
     pub const INVALID_PARAMETER: i64 = 100;
     /// Access token missing, invalid or expired.
     pub const ACCESS_TOKEN: i64 = 190;
+    /// Permissions error: the token may not act on the asset.
+    pub const PERMISSION: i64 = 200;
     /// Phone number not found.
     pub const PHONE_NOT_FOUND: i64 = 803;
     /// Cloud API throughput for the sending number reached.
@@ -24,6 +26,12 @@ pub mod codes {
     pub const PARAMETER_MISSING: i64 = 131_008;
     /// Parameter value not valid.
     pub const PARAMETER_INVALID: i64 = 131_009;
+    /// The user is part of a Meta experiment (asynchronous, `failed` status webhook).
+    pub const EXPERIMENT: i64 = 130_472;
+    /// Per-user marketing limit (asynchronous, `failed` status webhook).
+    pub const MARKETING_LIMIT: i64 = 131_049;
+    /// The user stopped marketing messages (asynchronous, `failed` status webhook).
+    pub const MARKETING_OPT_OUT: i64 = 131_050;
     /// Message undeliverable (asynchronous, `failed` status webhook).
     pub const UNDELIVERABLE: i64 = 131_026;
     /// Media upload error: unsupported type or too large.
@@ -58,11 +66,15 @@ pub fn title(code: i64) -> &'static str {
         codes::INVALID_PARAMETER => "Invalid parameter",
         codes::ACCESS_TOKEN => "Invalid OAuth access token - Cannot parse access token",
         codes::PHONE_NOT_FOUND => "Phone number not found",
+        codes::PERMISSION => "Permissions error",
         codes::RATE_LIMIT_HIT => "Rate limit hit",
         codes::UNKNOWN => "Something went wrong",
         codes::PARAMETER_MISSING => "Required parameter is missing",
         codes::PARAMETER_INVALID => "Parameter value is not valid",
         codes::UNDELIVERABLE => "Message undeliverable",
+        codes::EXPERIMENT => "User's number is part of an experiment",
+        codes::MARKETING_LIMIT => "Message not delivered to maintain healthy ecosystem engagement.",
+        codes::MARKETING_OPT_OUT => "User has stopped receiving marketing messages",
         codes::MEDIA_UPLOAD => "Media upload error",
         codes::REENGAGEMENT => "Re-engagement message",
         codes::PAIR_RATE_LIMIT => "(Business Account, Consumer Account) pair rate limit hit",
@@ -165,6 +177,21 @@ impl ApiError {
                  loaded due to missing permissions, or does not support this operation."
             )),
             details: None,
+        }
+    }
+
+    /// 200 with HTTP 403: the token may not act on this object (another WABA's asset).
+    pub fn permission(id: &str) -> Self {
+        Self {
+            status: 403,
+            code: codes::PERMISSION,
+            subcode: None,
+            kind: "OAuthException",
+            message: Some("(#200) Permissions error".to_owned()),
+            details: Some(format!(
+                "The access token does not have permission to access object {id}: it was \
+                 issued for another WhatsApp Business Account."
+            )),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Configuration of the emulator: numbers, limits, status timing, webhooks and templates.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -303,8 +303,12 @@ pub struct EmulatorConfig {
     pub seed: u64,
     /// Address to bind; port 0 picks a free one.
     pub bind: std::net::SocketAddr,
-    /// Access tokens accepted as `Authorization: Bearer`.
+    /// Access tokens accepted as `Authorization: Bearer`, for every WABA.
     pub access_tokens: Vec<String>,
+    /// Access tokens bound to the WABAs they were issued for (token → WABA ids), as Meta's
+    /// system-user tokens are: another WABA's numbers, templates and media answer Meta's
+    /// permission error (code 200, HTTP 403).
+    pub waba_tokens: HashMap<String, Vec<String>>,
     /// Webhook destination; `None` sends no webhooks.
     pub webhook: Option<WebhookTarget>,
     /// Throughput of numbers without their own.
@@ -317,6 +321,18 @@ pub struct EmulatorConfig {
     pub statuses: StatusTiming,
     /// Recipients (wa_id, digits only) whose messages fail with 131026.
     pub unreachable: HashSet<String>,
+    /// Recipients whose marketing template messages fail with 131049 (Meta's per-user
+    /// marketing limit, "to maintain healthy ecosystem engagement").
+    pub marketing_limited: HashSet<String>,
+    /// Recipients who stopped marketing messages: marketing templates fail with 131050.
+    pub marketing_opted_out: HashSet<String>,
+    /// Recipients in a Meta experiment: every message to them fails with 130472.
+    pub experiment: HashSet<String>,
+    /// Template names whose sends are answered `message_status: held_for_quality_assessment`
+    /// (Meta's pacing of new marketing templates) instead of `accepted`.
+    pub held_templates: HashSet<String>,
+    /// Delay from `read` to `played` for audio messages; `None` sends no `played`.
+    pub played_after: Option<Duration>,
     /// The customer-service window; `None` lets free-form messages through at any time.
     pub customer_window: Option<Duration>,
     /// Webhook redelivery.
@@ -357,12 +373,18 @@ impl Default for EmulatorConfig {
             seed: 0,
             bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             access_tokens: vec!["test-token".to_owned()],
+            waba_tokens: HashMap::new(),
             webhook: None,
             throughput: Throughput::default(),
             pair_limit: PairLimit::default(),
             throttle_status: ThrottleStatus::default(),
             statuses: StatusTiming::default(),
             unreachable: HashSet::new(),
+            marketing_limited: HashSet::new(),
+            marketing_opted_out: HashSet::new(),
+            experiment: HashSet::new(),
+            held_templates: HashSet::new(),
+            played_after: Some(Duration::from_millis(20)),
             customer_window: Some(Duration::from_secs(24 * 3600)),
             redelivery: Redelivery::default(),
             duplicate_probability: 0.0,

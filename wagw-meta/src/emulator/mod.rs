@@ -56,6 +56,7 @@
 mod api_error;
 pub mod check;
 mod config;
+mod file;
 mod ids;
 mod routes;
 mod state;
@@ -74,6 +75,7 @@ pub use config::{
     EmulatorConfig, PairLimit, PhoneNumberSpec, Redelivery, ReviewOutcome, StatusTiming,
     TemplateReview, TemplateSpec, ThrottleStatus, Throughput, UnicodeMode, WebhookTarget,
 };
+pub use file::{NumberEntry, ScenarioFile, TemplateEntry, ThroughputEntry, WebhookEntry};
 pub use state::NumberCounters;
 pub use webhooks::WebhookStats;
 
@@ -108,6 +110,47 @@ impl EmulatorBuilder {
     /// Replaces the accepted access tokens (default `test-token`).
     pub fn access_token(mut self, token: impl Into<String>) -> Self {
         self.config.access_tokens = vec![token.into()];
+        self
+    }
+
+    /// Accepts `token` for `waba_id` only (call again to add WABAs): calls on another WABA's
+    /// numbers, templates or media answer Meta's permission error (code 200).
+    pub fn waba_token(mut self, token: impl Into<String>, waba_id: impl Into<String>) -> Self {
+        self.config
+            .waba_tokens
+            .entry(token.into())
+            .or_default()
+            .push(waba_id.into());
+        self
+    }
+
+    /// Marketing template messages to `wa_id` fail with 131049 (per-user marketing limit).
+    pub fn marketing_limited(mut self, wa_id: impl Into<String>) -> Self {
+        self.config.marketing_limited.insert(wa_id.into());
+        self
+    }
+
+    /// `wa_id` stopped marketing messages: marketing templates to them fail with 131050.
+    pub fn marketing_opted_out(mut self, wa_id: impl Into<String>) -> Self {
+        self.config.marketing_opted_out.insert(wa_id.into());
+        self
+    }
+
+    /// `wa_id` is part of a Meta experiment: every message to them fails with 130472.
+    pub fn in_experiment(mut self, wa_id: impl Into<String>) -> Self {
+        self.config.experiment.insert(wa_id.into());
+        self
+    }
+
+    /// Sends of template `name` are answered `held_for_quality_assessment`.
+    pub fn held_template(mut self, name: impl Into<String>) -> Self {
+        self.config.held_templates.insert(name.into());
+        self
+    }
+
+    /// Delay from `read` to `played` for audio messages; `None` sends no `played`.
+    pub fn played_after(mut self, delay: Option<Duration>) -> Self {
+        self.config.played_after = delay;
         self
     }
 
@@ -404,6 +447,12 @@ impl Emulator {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// Expires an access token now: every later call with it answers 190 (subcode 463,
+    /// "Session has expired"), as Meta does when a user token runs out or is revoked.
+    pub fn expire_token(&self, token: &str) {
+        self.shared.expired_tokens.write().insert(token.to_owned());
     }
 
     /// Registers a phone number at run time.

@@ -111,8 +111,14 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Checks the access token (header `Authorization: Bearer` or query `access_token`).
-fn check_token(shared: &Shared, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+/// Checks the access token (header `Authorization: Bearer` or query `access_token`): known,
+/// not expired, and (for a WABA-bound token) issued for the WABA owning `object`.
+fn check_token(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    object: Option<&str>,
+) -> Result<(), ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -124,14 +130,29 @@ fn check_token(shared: &Shared, headers: &HeaderMap, query: Option<&str>) -> Res
         })
         .map(|token| token.trim().to_owned())
         .or_else(|| query_map(query).remove("access_token"));
-    match token {
-        None => Err(ApiError::auth(
+    let Some(token) = token else {
+        return Err(ApiError::auth(
             "An access token is required to request this resource.",
-        )),
-        Some(token) if shared.config.access_tokens.contains(&token) => Ok(()),
-        Some(_) => Err(ApiError::auth(
+        ));
+    };
+    if shared.expired_tokens.read().contains(&token) {
+        return Err(ApiError::auth(
+            "Error validating access token: Session has expired. The current time is after the \
+             token's expiry.",
+        )
+        .with_subcode(463));
+    }
+    if shared.config.access_tokens.contains(&token) {
+        return Ok(());
+    }
+    let Some(wabas) = shared.config.waba_tokens.get(&token) else {
+        return Err(ApiError::auth(
             "Invalid OAuth access token - Cannot parse access token",
-        )),
+        ));
+    };
+    match object.and_then(|id| shared.owner_waba(id)) {
+        Some(owner) if !wabas.contains(&owner) => Err(ApiError::permission(object.unwrap_or(""))),
+        _ => Ok(()),
     }
 }
 
@@ -141,8 +162,9 @@ fn gate(
     version: &str,
     headers: &HeaderMap,
     query: Option<&str>,
+    object: &str,
 ) -> Result<(), ApiError> {
-    check_token(shared, headers, query)?;
+    check_token(shared, headers, query, Some(object))?;
     if valid_version(version) {
         Ok(())
     } else {
@@ -204,7 +226,7 @@ async fn edge_post(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    if let Err(error) = gate(&shared, &version, &headers, query.as_deref()) {
+    if let Err(error) = gate(&shared, &version, &headers, query.as_deref(), &id) {
         return error_response(&shared, &error);
     }
     if edge == "media" {
@@ -267,6 +289,7 @@ fn messages(shared: &Shared, id: &str, body: &[u8]) -> Response {
             wa_id,
             user_id,
             wamid,
+            message_status,
         }) => {
             let mut contact = json!({"input": input});
             if let Some(wa_id) = wa_id {
@@ -280,7 +303,7 @@ fn messages(shared: &Shared, id: &str, body: &[u8]) -> Response {
                 &json!({
                     "messaging_product": "whatsapp",
                     "contacts": [contact],
-                    "messages": [{"id": wamid, "message_status": "accepted"}],
+                    "messages": [{"id": wamid, "message_status": message_status}],
                 }),
             )
         }
@@ -329,7 +352,7 @@ async fn edge_get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(error) = gate(&shared, &version, &headers, query.as_deref()) {
+    if let Err(error) = gate(&shared, &version, &headers, query.as_deref(), &id) {
         return error_response(&shared, &error);
     }
     let query = query_map(query.as_deref());
@@ -426,7 +449,7 @@ async fn edge_delete(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(error) = gate(&shared, &version, &headers, query.as_deref()) {
+    if let Err(error) = gate(&shared, &version, &headers, query.as_deref(), &id) {
         return error_response(&shared, &error);
     }
     let query = query_map(query.as_deref());
@@ -460,7 +483,7 @@ async fn object_get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(error) = gate(&shared, &version, &headers, query.as_deref()) {
+    if let Err(error) = gate(&shared, &version, &headers, query.as_deref(), &id) {
         return error_response(&shared, &error);
     }
     if let Some(number) = shared.number(&id) {
@@ -503,7 +526,7 @@ async fn object_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(error) = gate(&shared, &version, &headers, query.as_deref()) {
+    if let Err(error) = gate(&shared, &version, &headers, query.as_deref(), &id) {
         return error_response(&shared, &error);
     }
     let params = match params(&headers, &body, query.as_deref()) {
@@ -535,7 +558,7 @@ async fn object_delete(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(error) = gate(&shared, &version, &headers, query.as_deref()) {
+    if let Err(error) = gate(&shared, &version, &headers, query.as_deref(), &id) {
         return error_response(&shared, &error);
     }
     let query = query_map(query.as_deref());
@@ -655,7 +678,7 @@ async fn upload(
 }
 
 async fn download(State(shared): Shr, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
-    if let Err(error) = check_token(&shared, &headers, None) {
+    if let Err(error) = check_token(&shared, &headers, None, None) {
         return error_response(&shared, &error);
     }
     let query = query_map(query.as_deref());

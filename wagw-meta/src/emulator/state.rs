@@ -30,6 +30,9 @@ pub struct NumberCounters {
     pub accepted: u64,
     /// Read receipts accepted.
     pub read_receipts: u64,
+    /// Inbound messages from users (they count toward the number's throughput, as Meta's
+    /// limit covers inbound and outbound traffic).
+    pub inbound: u64,
     /// Synchronous errors by Meta code.
     pub errors: BTreeMap<i64, u64>,
     /// Asynchronous failures (`failed` status) by Meta code.
@@ -206,6 +209,14 @@ pub(crate) fn wa_id(to: &str) -> String {
     }
 }
 
+/// Milliseconds since the Unix epoch.
+pub(crate) fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2))
+        .unwrap_or(0)
+}
+
 pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -221,6 +232,8 @@ pub(crate) enum SendOutcome {
         wa_id: Option<String>,
         user_id: Option<String>,
         wamid: String,
+        /// `accepted`, or `held_for_quality_assessment` for a held template.
+        message_status: &'static str,
     },
     Read,
 }
@@ -237,6 +250,8 @@ pub(crate) struct Shared {
     pub(crate) webhooks: WebhookQueue,
     pub(crate) base_url: String,
     pub(crate) started: Instant,
+    /// Tokens expired at run time ([`Emulator::expire_token`](super::Emulator::expire_token)).
+    pub(crate) expired_tokens: RwLock<std::collections::HashSet<String>>,
 }
 
 impl Shared {
@@ -250,6 +265,7 @@ impl Shared {
             webhooks,
             base_url,
             started: Instant::now(),
+            expired_tokens: RwLock::new(std::collections::HashSet::new()),
             config,
         };
         for spec in shared.config.numbers.clone() {
@@ -362,6 +378,10 @@ impl Shared {
                     return Err(error);
                 }
                 inner.counters.read_receipts += 1;
+                // A read receipt is a call on the messages edge: it uses a send slot too.
+                if let Throughput::Limited { per_second, burst } = inner.throughput {
+                    let _ = inner.bucket.take(Instant::now(), per_second, burst);
+                }
                 return Ok(SendOutcome::Read);
             }
             Ok(CheckedRequest::Message(message)) => message,
@@ -385,7 +405,7 @@ impl Shared {
             inner.seq += 1;
             let h = ids::draw(self.config.seed, &number.id, inner.seq);
             let wamid = ids::wamid(&recipient, h);
-            let failure = self.async_failure(&inner, &message, &recipient, &wamid, now);
+            let failure = self.async_failure(&inner, &message, category, &recipient, &wamid, now);
             inner.counters.accepted += 1;
             if let Some(code) = failure {
                 *inner.counters.failed.entry(code).or_default() += 1;
@@ -393,11 +413,20 @@ impl Shared {
             (wamid, failure)
         };
         self.schedule_statuses(number, &message, &recipient, &wamid, category, failure);
+        let held = message
+            .template
+            .as_ref()
+            .is_some_and(|t| self.config.held_templates.contains(t.name));
         Ok(SendOutcome::Message {
             input: message.to.to_owned(),
             wa_id: (!message.by_user_id).then_some(recipient.clone()),
             user_id: message.by_user_id.then_some(recipient),
             wamid,
+            message_status: if held {
+                "held_for_quality_assessment"
+            } else {
+                "accepted"
+            },
         })
     }
 
@@ -467,10 +496,22 @@ impl Shared {
         &self,
         inner: &NumberInner,
         message: &CheckedMessage<'_>,
+        category: &str,
         recipient: &str,
         wamid: &str,
         now: Instant,
     ) -> Option<i64> {
+        if self.config.experiment.contains(recipient) {
+            return Some(codes::EXPERIMENT);
+        }
+        if category == "marketing" {
+            if self.config.marketing_opted_out.contains(recipient) {
+                return Some(codes::MARKETING_OPT_OUT);
+            }
+            if self.config.marketing_limited.contains(recipient) {
+                return Some(codes::MARKETING_LIMIT);
+            }
+        }
         if self.config.unreachable.contains(recipient)
             || ids::chance(
                 ids::draw(self.config.seed, wamid, 5),
@@ -512,7 +553,10 @@ impl Shared {
         let (wamid_arc, recipient_arc): (Arc<str>, Arc<str>) =
             (Arc::from(wamid), Arc::from(recipient));
         let biz_opaque: Option<Arc<str>> = message.biz_opaque_callback_data.map(Arc::from);
-        let event = |status, due| StatusEvent {
+        // Each status carries the time it truly happened, whatever order (and however often)
+        // it is delivered in.
+        let accepted_ms = unix_now_ms();
+        let event = |status, due: Duration, happened: Duration| StatusEvent {
             number: Arc::clone(number),
             wamid: Arc::clone(&wamid_arc),
             recipient: Arc::clone(&recipient_arc),
@@ -520,33 +564,54 @@ impl Shared {
             category,
             biz_opaque: biz_opaque.clone(),
             due_offset: due,
+            timestamp: (accepted_ms + i64::try_from(happened.as_millis()).unwrap_or(i64::MAX / 2))
+                / 1000,
         };
         let t_sent = timing.sent_after;
         if let Some(code) = failure {
-            self.push_status(event(StatusKind::Failed(code), t_sent), now, wamid, 0);
+            self.push_status(
+                event(StatusKind::Failed(code), t_sent, t_sent),
+                now,
+                wamid,
+                0,
+            );
             return;
         }
-        self.push_status(event(StatusKind::Sent, t_sent), now, wamid, 0);
+        self.push_status(event(StatusKind::Sent, t_sent, t_sent), now, wamid, 0);
         if message.kind == MessageKind::Reaction {
             return;
         }
         if !ids::chance(ids::draw(seed, wamid, 1), timing.delivered_probability) {
             return;
         }
-        let mut t_delivered = t_sent + timing.delivered_after;
+        let delivered_at = t_sent + timing.delivered_after;
         let read = ids::chance(ids::draw(seed, wamid, 2), timing.read_probability);
-        let mut t_read = t_delivered + timing.read_after;
+        let read_at = delivered_at + timing.read_after;
+        let (mut due_delivered, mut due_read) = (delivered_at, read_at);
         if read
             && ids::chance(
                 ids::draw(seed, wamid, 3),
                 self.config.out_of_order_probability,
             )
         {
-            std::mem::swap(&mut t_delivered, &mut t_read);
+            std::mem::swap(&mut due_delivered, &mut due_read);
         }
-        self.push_status(event(StatusKind::Delivered, t_delivered), now, wamid, 1);
+        self.push_status(
+            event(StatusKind::Delivered, due_delivered, delivered_at),
+            now,
+            wamid,
+            1,
+        );
         if read {
-            self.push_status(event(StatusKind::Read, t_read), now, wamid, 2);
+            self.push_status(event(StatusKind::Read, due_read, read_at), now, wamid, 2);
+            // Meta reports `played` when a voice message (audio) is played.
+            if message.kind == MessageKind::Audio
+                && let Some(after) = self.config.played_after
+            {
+                let played_at = read_at + after;
+                let due = due_read.max(due_delivered) + after;
+                self.push_status(event(StatusKind::Played, due, played_at), now, wamid, 3);
+            }
         }
     }
 
@@ -786,6 +851,22 @@ impl Shared {
         }
     }
 
+    /// The WABA a Graph object belongs to: a WABA itself, a number, a template or a media
+    /// object (through the number that uploaded it); `None` for unknown ids.
+    pub(crate) fn owner_waba(&self, id: &str) -> Option<String> {
+        if self.is_waba(id) {
+            return Some(id.to_owned());
+        }
+        if let Some(number) = self.number(id) {
+            return Some(number.waba_id.to_string());
+        }
+        if let Some(template) = self.template(id) {
+            return Some(template.waba_id);
+        }
+        let owner = self.media.read().get(id).map(|m| Arc::clone(&m.owner))?;
+        self.number(&owner).map(|n| n.waba_id.to_string())
+    }
+
     pub(crate) fn template(&self, id: &str) -> Option<StoredTemplate> {
         self.templates.read().by_id.get(id).cloned()
     }
@@ -843,8 +924,15 @@ impl Shared {
     /// Records an inbound message: opens the window and remembers the wamid for read receipts.
     pub(crate) fn record_inbound(&self, number: &Number, from: &str, wamid: &str) {
         let mut inner = number.inner.lock();
-        inner.windows.insert(from.to_owned(), Instant::now());
+        let now = Instant::now();
+        inner.windows.insert(from.to_owned(), now);
         inner.inbound_ids.insert(wamid.to_owned());
+        inner.counters.inbound += 1;
+        // Meta's throughput covers inbound and outbound messages: an inbound message uses a
+        // send slot (it is never refused for it).
+        if let Throughput::Limited { per_second, burst } = inner.throughput {
+            let _ = inner.bucket.take(now, per_second, burst);
+        }
     }
 
     /// A fresh inbound wamid for a user of a number.

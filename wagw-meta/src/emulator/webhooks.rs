@@ -20,7 +20,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 use super::api_error::webhook_error;
 use super::config::{EmulatorConfig, UnicodeMode, WebhookTarget};
-use super::state::{Number, Shared, unix_now};
+use super::state::{Number, Shared};
 use crate::webhook::signature::{escape_unicode, sign};
 
 /// Counts of the webhook machinery.
@@ -48,6 +48,7 @@ pub(crate) enum StatusKind {
     Sent,
     Delivered,
     Read,
+    Played,
     Failed(i64),
 }
 
@@ -57,6 +58,7 @@ impl StatusKind {
             Self::Sent => "sent",
             Self::Delivered => "delivered",
             Self::Read => "read",
+            Self::Played => "played",
             Self::Failed(_) => "failed",
         }
     }
@@ -72,6 +74,8 @@ pub(crate) struct StatusEvent {
     pub(crate) category: &'static str,
     pub(crate) biz_opaque: Option<Arc<str>>,
     pub(crate) due_offset: Duration,
+    /// When the status truly happened (unix seconds), reported as its `timestamp`.
+    pub(crate) timestamp: i64,
 }
 
 /// A webhook body ready to POST.
@@ -439,7 +443,6 @@ fn push_json_str(out: &mut String, text: &str) {
 fn status_body(events: &[(StatusEvent, bool)]) -> Option<String> {
     use std::fmt::Write;
     let number = &events.first()?.0.number;
-    let now = unix_now();
     let mut out = String::with_capacity(260 + events.len() * 420);
     out.push_str(r#"{"object":"whatsapp_business_account","entry":[{"id":"#);
     push_json_str(&mut out, &number.waba_id);
@@ -456,8 +459,9 @@ fn status_body(events: &[(StatusEvent, bool)]) -> Option<String> {
         push_json_str(&mut out, &event.wamid);
         let _ = write!(
             out,
-            r#","status":"{}","timestamp":"{now}","recipient_id":"#,
-            event.status.as_str()
+            r#","status":"{}","timestamp":"{}","recipient_id":"#,
+            event.status.as_str(),
+            event.timestamp
         );
         push_json_str(&mut out, &event.recipient);
         if let Some(data) = &event.biz_opaque {
@@ -478,7 +482,11 @@ fn status_body(events: &[(StatusEvent, bool)]) -> Option<String> {
             super::ids::fnv(event.recipient.as_bytes())
         );
         if event.status == StatusKind::Sent {
-            let _ = write!(out, r#""expiration_timestamp":"{}","#, now + 24 * 3600);
+            let _ = write!(
+                out,
+                r#""expiration_timestamp":"{}","#,
+                event.timestamp + 24 * 3600
+            );
         }
         let _ = write!(
             out,

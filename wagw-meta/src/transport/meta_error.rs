@@ -8,8 +8,11 @@
 //! |---|---|---|
 //! | 130429 | [`ThrottledNumber`](TransportErrorKind::ThrottledNumber) | `Retry-After` if sent |
 //! | 131056 | [`ThrottledRecipient`](TransportErrorKind::ThrottledRecipient) | `Retry-After`, else 1 s (see [`pair_limit_backoff`]) |
-//! | 4, 80007, 131048, 133016 | [`Throttled`](TransportErrorKind::Throttled) | `Retry-After` if sent |
-//! | 1, 2, 131000, 131016, 133004, HTTP 5xx | [`Retryable`](TransportErrorKind::Retryable) | `Retry-After` if sent |
+//! | 4, 80007, 133016 | [`Throttled`](TransportErrorKind::Throttled) | `Retry-After` if sent |
+//! | 2, 131000, 131016, 133004, HTTP 5xx | [`Retryable`](TransportErrorKind::Retryable) | `Retry-After` if sent |
+//! | 1 with HTTP 5xx or `is_transient` (a server error) | [`Retryable`](TransportErrorKind::Retryable) | `Retry-After` if sent |
+//! | 1 with HTTP 4xx ("invalid request": repeating it fails the same way) | [`Permanent`](TransportErrorKind::Permanent) | never |
+//! | 131048 (spam rate limit: the number's quality is low; Meta advises no blind retry) | [`Permanent`](TransportErrorKind::Permanent) | never |
 //! | 131057 | [`Retryable`](TransportErrorKind::Retryable) | `Retry-After`, else 60 s (maintenance / throughput upgrade) |
 //! | 0, 190 | [`Auth`](TransportErrorKind::Auth) | never |
 //! | everything else (100, 131008, 131009, 131026, 131047, 131049, 131050, 132xxx ...) | [`Permanent`](TransportErrorKind::Permanent) | never |
@@ -129,7 +132,7 @@ pub fn pair_limit_backoff(attempt: u32) -> Duration {
 fn reason(code: i64) -> Option<&'static str> {
     Some(match code {
         0 | 190 => "the access token is invalid or expired; refresh the channel's token",
-        1 => "unknown Graph API error; retry once, then check the request",
+        1 => "unknown Graph API error (invalid request or a server error); check the request",
         2 => "Graph API service temporarily unavailable",
         3 => "the app lacks the capability or permission for this call",
         4 => "app-level rate limit reached; slow down",
@@ -156,7 +159,10 @@ fn reason(code: i64) -> Option<&'static str> {
         131042 => "business eligibility or payment issue; check the account's payment method",
         131045 => "the number's certificate is invalid; register it again",
         131047 => "outside the 24-hour window, send a template",
-        131048 => "spam rate limit reached; message quality is low, slow down",
+        131048 => {
+            "spam rate limit reached: the number's message quality is low; do not resend, \
+             review the content and audience"
+        }
         131049 => "Meta limited marketing messages to this user; do not retry soon",
         131050 => "the user stopped marketing messages from this business",
         131051 => "unsupported message type",
@@ -193,8 +199,13 @@ fn kind_for(code: Option<i64>, status: u16, transient: bool) -> TransportErrorKi
     match code {
         Some(130429) => K::ThrottledNumber,
         Some(131056) => K::ThrottledRecipient,
-        Some(4 | 80007 | 131048 | 133016) => K::Throttled,
-        Some(1 | 2 | 131000 | 131016 | 131057 | 133004) => K::Retryable,
+        Some(4 | 80007 | 133016) => K::Throttled,
+        // Code 1 is "invalid request or possible server error": only the server-error half
+        // is worth repeating.
+        Some(1) if status >= 500 || transient => K::Retryable,
+        Some(2 | 131000 | 131016 | 131057 | 133004) => K::Retryable,
+        // 131048 (spam rate limit) is a quality restriction, not a rate: retrying the same
+        // sends deepens it (reference §6.2, §8 "never auto-retry ... 131048").
         Some(0 | 190) => K::Auth,
         Some(code) if reason(code).is_some() => K::Permanent,
         _ if status >= 500 || transient || status == 408 => K::Retryable,
@@ -330,6 +341,29 @@ mod tests {
         assert_eq!(e.code, Some(131056));
         assert_eq!(e.retry_after, Some(Duration::from_secs(1)));
         assert!(e.message.contains("too fast") && e.message.contains("fbtrace_id T"));
+    }
+
+    #[test]
+    fn code_1_and_131048_follow_the_reference() {
+        let body = |code: i64| format!(r#"{{"error":{{"message":"x","code":{code}}}}}"#);
+        assert_eq!(
+            classify(400, None, body(1).as_bytes()).kind,
+            TransportErrorKind::Permanent
+        );
+        assert_eq!(
+            classify(500, None, body(1).as_bytes()).kind,
+            TransportErrorKind::Retryable
+        );
+        let transient = br#"{"error":{"message":"x","code":1,"is_transient":true}}"#;
+        assert_eq!(
+            classify(400, None, transient).kind,
+            TransportErrorKind::Retryable
+        );
+        for status in [400, 429] {
+            let e = classify(status, None, body(131048).as_bytes());
+            assert_eq!(e.kind, TransportErrorKind::Permanent, "HTTP {status}");
+            assert_eq!(e.retry_after, None);
+        }
     }
 
     #[test]

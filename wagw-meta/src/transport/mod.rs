@@ -46,12 +46,41 @@ pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
 pub const DEFAULT_API_VERSION: &str = "v23.0";
 /// Largest media download accepted by default (Meta's largest media, documents, is 100 MB).
 pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 100 * 1024 * 1024;
+/// Idle connections kept per host by default (see
+/// [`MetaTransportBuilder::pool_max_idle_per_host`]).
+pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 64;
+
+/// Whether `segment` is a Graph API version such as `v23.0`.
+fn is_api_version(segment: &str) -> bool {
+    let Some(rest) = segment.strip_prefix('v') else {
+        return false;
+    };
+    let Some((major, minor)) = rest.split_once('.') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit());
+    digits(major) && digits(minor)
+}
 
 const TEMPLATE_FIELDS: &str = "id,name,language,status,category,components";
 const PHONE_FIELDS: &str = "id,display_phone_number,verified_name,quality_rating,\
 code_verification_status,platform_type,throughput,name_status,status";
 const TEMPLATE_PAGE_SIZE: &str = "100";
-const MAX_PHONE_PAGES: usize = 100;
+
+/// Which HTTP versions the transport speaks; see [`MetaTransportBuilder::http_version`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HttpVersion {
+    /// HTTP/2 when the server offers it through TLS ALPN (Meta's Graph API does), HTTP/1.1
+    /// otherwise (and always over plain `http://`). The default.
+    #[default]
+    Negotiate,
+    /// HTTP/1.1 only: one request in flight per connection.
+    Http1Only,
+    /// HTTP/2 without negotiation ("prior knowledge"), also over plain `http://` (h2c); for
+    /// servers known to speak it, such as the emulator.
+    Http2PriorKnowledge,
+}
 
 /// Configures a [`MetaTransport`]; start with [`MetaTransport::builder`].
 #[derive(Clone)]
@@ -61,7 +90,11 @@ pub struct MetaTransportBuilder {
     access_token: Option<Secret>,
     timeout: Duration,
     connect_timeout: Duration,
+    read_timeout: Duration,
+    download_timeout: Option<Duration>,
     pool_idle_timeout: Duration,
+    pool_max_idle_per_host: usize,
+    http_version: HttpVersion,
     max_download_bytes: u64,
     user_agent: String,
     client: Option<reqwest::Client>,
@@ -75,6 +108,9 @@ impl std::fmt::Debug for MetaTransportBuilder {
             .field("access_token", &self.access_token)
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("download_timeout", &self.download_timeout)
+            .field("http_version", &self.http_version)
             .finish_non_exhaustive()
     }
 }
@@ -87,7 +123,11 @@ impl Default for MetaTransportBuilder {
             access_token: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            download_timeout: None,
             pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
+            http_version: HttpVersion::Negotiate,
             max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
             user_agent: concat!("wagw-meta/", env!("CARGO_PKG_VERSION")).to_owned(),
             client: None,
@@ -97,13 +137,17 @@ impl Default for MetaTransportBuilder {
 
 impl MetaTransportBuilder {
     /// The Graph API root, default [`DEFAULT_BASE_URL`]; point it at an emulator or a mock
-    /// server in tests. A path prefix is kept (`http://host/prefix` → `/prefix/v23.0/...`).
+    /// server in tests. A path prefix is kept (`http://host/prefix` → `/prefix/v23.0/...`),
+    /// but a prefix that holds an API version (`https://graph.facebook.com/v23.0`) is refused
+    /// at [`build`](Self::build): the version belongs in [`api_version`](Self::api_version),
+    /// and keeping both would call `/v23.0/v23.0/...`.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
         self
     }
 
-    /// The Graph API version path segment, default [`DEFAULT_API_VERSION`].
+    /// The Graph API version path segment, default [`DEFAULT_API_VERSION`]; it must look
+    /// like `v23.0` (`v`, digits, a dot, digits), or [`build`](Self::build) refuses it.
     pub fn api_version(mut self, version: impl Into<String>) -> Self {
         self.version = version.into();
         self
@@ -116,11 +160,15 @@ impl MetaTransportBuilder {
         self
     }
 
-    /// Total time allowed per request, from connecting to the last byte of the answer,
-    /// default 30 s. A send that runs out of it after connecting fails with
-    /// [`TransportErrorKind::OutcomeUnknown`] (Meta may have accepted it); keep it longer
-    /// than [`connect_timeout`](Self::connect_timeout) so that an unreachable host is
-    /// reported as the retryable connect error it is.
+    /// Total time allowed per Graph API call (a send, a template or media lookup ...), from
+    /// connecting to the last byte of the answer, default 30 s. A send that runs out of it
+    /// after connecting fails with [`TransportErrorKind::OutcomeUnknown`] (Meta may have
+    /// accepted it); keep it longer than [`connect_timeout`](Self::connect_timeout) so that
+    /// an unreachable host is reported as the retryable connect error it is.
+    ///
+    /// Media downloads do not use it: a 100 MB document streams for as long as bytes keep
+    /// coming (see [`read_timeout`](Self::read_timeout) and
+    /// [`download_timeout`](Self::download_timeout)).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -133,9 +181,45 @@ impl MetaTransportBuilder {
         self
     }
 
+    /// Longest silence allowed while reading an answer (between two reads), default 60 s.
+    /// It applies to every call, downloads included, and catches a stalled connection that
+    /// the per-call [`timeout`](Self::timeout) does not cover for downloads.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// Total time allowed for one media download, default none: a download runs as long as
+    /// bytes keep arriving within [`read_timeout`](Self::read_timeout).
+    pub fn download_timeout(mut self, timeout: Duration) -> Self {
+        self.download_timeout = Some(timeout);
+        self
+    }
+
     /// How long idle pooled connections are kept, default 90 s.
     pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
         self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// Most idle connections kept per host, default [`DEFAULT_POOL_MAX_IDLE_PER_HOST`].
+    ///
+    /// Over HTTP/2 (the default against Meta) all calls share one connection, so this only
+    /// matters over HTTP/1.1, where each call in flight holds a connection of its own: a
+    /// number sending at 80 messages/s with 250 ms answers keeps about 20 in flight, so 64
+    /// covers a few busy numbers without re-handshaking TLS, and the rest are closed.
+    pub fn pool_max_idle_per_host(mut self, connections: usize) -> Self {
+        self.pool_max_idle_per_host = connections;
+        self
+    }
+
+    /// Which HTTP versions to speak, default [`HttpVersion::Negotiate`] (HTTP/2 when the
+    /// server offers it through TLS ALPN, which Meta's Graph API does: every call of the
+    /// process then shares one multiplexed connection per host instead of one connection
+    /// per call in flight). [`HttpVersion::Http2PriorKnowledge`] speaks HTTP/2 over plain
+    /// `http://` to the emulator; `BENCHMARKS.md` compares the versions against it.
+    pub fn http_version(mut self, version: HttpVersion) -> Self {
+        self.http_version = version;
         self
     }
 
@@ -151,10 +235,11 @@ impl MetaTransportBuilder {
         self
     }
 
-    /// Uses a caller-built client (proxy, custom roots ...); the timeout, pool and user-agent
-    /// settings of this builder are then ignored. Give it a timeout: without one, a send whose
-    /// answer never comes waits forever instead of failing as
-    /// [`TransportErrorKind::OutcomeUnknown`].
+    /// Uses a caller-built client (proxy, custom roots ...); the connect, read, pool, HTTP
+    /// version and user-agent settings of this builder are then ignored, while the per-call
+    /// [`timeout`](Self::timeout) and [`download_timeout`](Self::download_timeout) still apply
+    /// (they are set on each request). Do not give the client a total timeout of its own: it
+    /// would cut long media downloads.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -164,8 +249,9 @@ impl MetaTransportBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the base URL does not parse or cannot carry a path, the
-    /// version is empty or contains `/`, or the HTTP client cannot be built.
+    /// [`Error::Config`] when the base URL does not parse, cannot carry a path or already
+    /// holds an API version, the version is not like `v23.0`, or the HTTP client cannot be
+    /// built.
     pub fn build(self) -> Result<MetaTransport, Error> {
         let base = Url::parse(self.base_url.trim_end_matches('/'))
             .map_err(|e| Error::Config(format!("base URL {:?}: {e}", self.base_url)))?;
@@ -175,28 +261,54 @@ impl MetaTransportBuilder {
                 self.base_url
             )));
         }
-        let version = self.version.trim().to_owned();
-        if version.is_empty() || version.contains('/') {
+        if let Some(segment) = base
+            .path_segments()
+            .into_iter()
+            .flatten()
+            .find(|segment| is_api_version(segment))
+        {
             return Err(Error::Config(format!(
-                "API version {:?} must be one path segment such as v23.0",
+                "base URL {:?} already holds the API version {segment:?}; give the host \
+                 (e.g. https://graph.facebook.com) and set api_version instead",
+                self.base_url
+            )));
+        }
+        let version = self.version.trim().to_owned();
+        if !is_api_version(&version) {
+            return Err(Error::Config(format!(
+                "API version {:?} must look like v23.0",
                 self.version
             )));
         }
         let client = match self.client {
             Some(client) => client,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(self.connect_timeout)
-                .pool_idle_timeout(self.pool_idle_timeout)
-                .user_agent(self.user_agent)
-                .build()
-                .map_err(|e| Error::Config(format!("HTTP client: {e}")))?,
+            None => {
+                // No client-wide total timeout: it would also cut media downloads. Calls get
+                // theirs per request (`timeout`), downloads run while bytes keep coming.
+                let builder = reqwest::Client::builder()
+                    .connect_timeout(self.connect_timeout)
+                    .read_timeout(self.read_timeout)
+                    .pool_idle_timeout(self.pool_idle_timeout)
+                    .pool_max_idle_per_host(self.pool_max_idle_per_host)
+                    .tcp_nodelay(true)
+                    .user_agent(self.user_agent);
+                let builder = match self.http_version {
+                    HttpVersion::Negotiate => builder,
+                    HttpVersion::Http1Only => builder.http1_only(),
+                    HttpVersion::Http2PriorKnowledge => builder.http2_prior_knowledge(),
+                };
+                builder
+                    .build()
+                    .map_err(|e| Error::Config(format!("HTTP client: {e}")))?
+            }
         };
         Ok(MetaTransport {
             client,
             base,
             version,
             access_token: self.access_token,
+            timeout: self.timeout,
+            download_timeout: self.download_timeout,
             max_download_bytes: self.max_download_bytes,
         })
     }
@@ -211,6 +323,8 @@ pub struct MetaTransport {
     base: Url,
     version: String,
     access_token: Option<Secret>,
+    timeout: Duration,
+    download_timeout: Option<Duration>,
     max_download_bytes: u64,
 }
 
@@ -391,6 +505,7 @@ impl MetaTransport {
         let mut builder = self
             .client
             .request(method, url)
+            .timeout(self.timeout)
             .header(AUTHORIZATION, Self::bearer(token)?);
         if let Some(body) = json {
             builder = builder
@@ -531,11 +646,12 @@ impl MetaTransport {
     }
 
     /// Lists the phone numbers of a WhatsApp Business Account (`GET /{waba-id}/phone_numbers`),
-    /// following pages. `access_token` overrides the default token.
+    /// following pages to the last one. `access_token` overrides the default token.
     ///
     /// # Errors
     ///
-    /// A classified [`TransportError`].
+    /// A classified [`TransportError`]; [`TransportErrorKind::Permanent`] when the Graph API
+    /// hands back a cursor it already gave (a paging loop would never end).
     pub async fn list_phone_numbers(
         &self,
         waba_id: &str,
@@ -544,7 +660,8 @@ impl MetaTransport {
         let token = self.token(access_token)?;
         let mut numbers = Vec::new();
         let mut after: Option<String> = None;
-        for _ in 0..MAX_PHONE_PAGES {
+        let mut seen = std::collections::HashSet::new();
+        loop {
             let mut url = self.url(&[waba_id, "phone_numbers"]);
             {
                 let mut query = url.query_pairs_mut();
@@ -562,11 +679,15 @@ impl MetaTransport {
             let page = page.into_page();
             numbers.extend(page.data);
             match page.after {
+                Some(cursor) if !seen.insert(cursor.clone()) => {
+                    return Err(permanent(format!(
+                        "list_phone_numbers: the Graph API repeated the paging cursor {cursor:?}"
+                    )));
+                }
                 Some(cursor) => after = Some(cursor),
                 None => return Ok(numbers),
             }
         }
-        Ok(numbers)
     }
 
     /// Fetches the channel's phone number (`GET /{phone-number-id}`).
@@ -668,6 +789,135 @@ impl MetaTransport {
     }
 }
 
+impl MetaTransport {
+    /// Starts downloading a media object (`GET /{media-id}`, then its URL) and hands back the
+    /// answer as a stream of chunks, so a 100 MB document never sits in memory whole and is
+    /// not bound by the per-call [`timeout`](MetaTransportBuilder::timeout): it runs while
+    /// bytes keep arriving (see [`read_timeout`](MetaTransportBuilder::read_timeout) and
+    /// [`download_timeout`](MetaTransportBuilder::download_timeout)). Works for media users
+    /// sent in as well as for the business's own uploads.
+    ///
+    /// ```no_run
+    /// # async fn run(meta: wagw_meta::MetaTransport, channel: wagw_core::model::channel::Channel)
+    /// # -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut download = meta.media_download(&channel, "1013859600285441").await?;
+    /// println!("{} bytes of {}", download.info().file_size, download.info().mime_type);
+    /// while let Some(chunk) = download.chunk().await? {
+    ///     // write `chunk` to a file or an object store
+    ///     # let _ = chunk;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A classified [`TransportError`]; [`TransportErrorKind::Permanent`] when the announced
+    /// size exceeds [`max_download_bytes`](MetaTransportBuilder::max_download_bytes).
+    pub async fn media_download(
+        &self,
+        channel: &Channel,
+        media_id: &str,
+    ) -> Result<MediaDownload, TransportError> {
+        let info = self.get_media(channel, media_id).await?;
+        let token = self.token(channel.access_token.as_ref())?;
+        let url = Url::parse(&info.url)
+            .map_err(|e| permanent(format!("media URL {:?} does not parse: {e}", info.url)))?;
+        if info.file_size > self.max_download_bytes {
+            return Err(permanent(format!(
+                "media of {} bytes exceeds the {}-byte download limit",
+                info.file_size, self.max_download_bytes
+            )));
+        }
+        let mut builder = self
+            .client
+            .get(url)
+            .header(AUTHORIZATION, Self::bearer(token)?);
+        if let Some(limit) = self.download_timeout {
+            builder = builder.timeout(limit);
+        }
+        let request = builder
+            .build()
+            .map_err(|e| permanent(format!("cannot build request: {e}")))?;
+        let response = self
+            .client
+            .execute(request)
+            .await
+            // A GET: repeating it is harmless, so a lost answer is merely retryable.
+            .map_err(|e| meta_error::network(&e, true))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(classify(status.as_u16(), retry_after, &body));
+        }
+        Ok(MediaDownload {
+            info,
+            response,
+            received: 0,
+            limit: self.max_download_bytes,
+            started: Instant::now(),
+        })
+    }
+}
+
+/// A media download in progress; see [`MetaTransport::media_download`].
+#[derive(Debug)]
+pub struct MediaDownload {
+    info: MediaInfo,
+    response: reqwest::Response,
+    received: u64,
+    limit: u64,
+    started: Instant,
+}
+
+impl MediaDownload {
+    /// What `GET /{media-id}` said about the media (type, announced size, sha256 ...).
+    pub fn info(&self) -> &MediaInfo {
+        &self.info
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// The next chunk of the body; `None` once it is complete.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportErrorKind::Retryable`] when the connection fails or stalls (a download can
+    /// be repeated), [`TransportErrorKind::Permanent`] when the body grows past the download
+    /// limit.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, TransportError> {
+        let Some(chunk) = self
+            .response
+            .chunk()
+            .await
+            .map_err(|e| meta_error::network(&e, true))?
+        else {
+            tracing::debug!(
+                op = "download_media",
+                bytes = self.received,
+                elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "media downloaded"
+            );
+            return Ok(None);
+        };
+        self.received += chunk.len() as u64;
+        if self.received > self.limit {
+            return Err(permanent(format!(
+                "media exceeds the {}-byte download limit",
+                self.limit
+            )));
+        }
+        Ok(Some(chunk))
+    }
+}
+
 fn check_pin(pin: &str) -> Result<(), TransportError> {
     if pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
@@ -764,9 +1014,9 @@ impl Transport for MetaTransport {
         media_id: &str,
     ) -> Result<MediaInfo, TransportError> {
         let token = self.token(channel.access_token.as_ref())?;
-        let mut url = self.url(&[media_id]);
-        url.query_pairs_mut()
-            .append_pair("phone_number_id", &channel.phone_number_id);
+        // No `phone_number_id`: with it Meta only answers for media uploaded by that number,
+        // and media a user sent in was not (it is optional, and only narrows the lookup).
+        let url = self.url(&[media_id]);
         let answer: MediaResponse = self
             .call("get_media", self.request(Method::GET, url, token, None)?)
             .await?;
@@ -784,57 +1034,13 @@ impl Transport for MetaTransport {
         channel: &Channel,
         media_id: &str,
     ) -> Result<Bytes, TransportError> {
-        let info = self.get_media(channel, media_id).await?;
-        let token = self.token(channel.access_token.as_ref())?;
-        let url = Url::parse(&info.url)
-            .map_err(|e| permanent(format!("media URL {:?} does not parse: {e}", info.url)))?;
-        if info.file_size > self.max_download_bytes {
-            return Err(permanent(format!(
-                "media of {} bytes exceeds the {}-byte download limit",
-                info.file_size, self.max_download_bytes
-            )));
-        }
-        let request = self
-            .request(Method::GET, url, token, None)?
-            .build()
-            .map_err(|e| permanent(format!("cannot build request: {e}")))?;
-        let started = Instant::now();
-        let mut response = self
-            .client
-            .execute(request)
-            .await
-            // A GET: repeating it is harmless, so a lost answer is merely retryable.
-            .map_err(|e| meta_error::network(&e, true))?;
-        let status = response.status();
-        if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            let body = response.bytes().await.unwrap_or_default();
-            return Err(classify(status.as_u16(), retry_after, &body));
-        }
-        let mut data = BytesMut::with_capacity(usize::try_from(info.file_size).unwrap_or(0));
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| meta_error::network(&e, true))?
-        {
-            if (data.len() + chunk.len()) as u64 > self.max_download_bytes {
-                return Err(permanent(format!(
-                    "media exceeds the {}-byte download limit",
-                    self.max_download_bytes
-                )));
-            }
+        let mut download = self.media_download(channel, media_id).await?;
+        let capacity =
+            usize::try_from(download.info().file_size.min(self.max_download_bytes)).unwrap_or(0);
+        let mut data = BytesMut::with_capacity(capacity);
+        while let Some(chunk) = download.chunk().await? {
             data.extend_from_slice(&chunk);
         }
-        tracing::debug!(
-            op = "download_media",
-            bytes = data.len(),
-            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "media downloaded"
-        );
         Ok(data.freeze())
     }
 

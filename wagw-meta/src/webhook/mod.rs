@@ -31,6 +31,6 @@ mod parse;
 pub mod signature;
 mod subscription;
 
-pub use parse::{FIELD_MESSAGES, WebhookEvent, parse, verify_and_parse};
+pub use parse::{FIELD_INVALID, FIELD_MESSAGES, WebhookEvent, parse, verify_and_parse};
 pub use signature::{SIGNATURE_HEADER, escape_unicode, sign, verify};
 pub use subscription::{verify_subscription, verify_subscription_query};

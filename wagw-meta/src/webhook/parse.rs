@@ -7,8 +7,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use wagw_core::event::{
-    AccountUpdate, InboundEvent, InboundMessage, PhoneNumberQualityUpdate, StatusUpdate,
-    TemplateCategoryUpdate, TemplateQualityUpdate, TemplateStatusUpdate, WebhookError,
+    AccountUpdate, InboundContact, InboundEvent, InboundMessage, PhoneNumberQualityUpdate,
+    StatusUpdate, TemplateCategoryUpdate, TemplateQualityUpdate, TemplateStatusUpdate,
+    WebhookError,
 };
 
 use crate::error::Error;
@@ -32,10 +33,21 @@ pub struct WebhookEvent {
     pub field: String,
     /// `entry[].time`, when Meta sends it.
     pub time: Option<DateTime<Utc>>,
-    /// For inbound messages: the sender's `value.contacts[]` entry as sent (`wa_id`,
-    /// `profile.name`, `user_id` ...). Its profile name is also copied into
-    /// [`InboundMessage::profile_name`].
+    /// The `value.contacts[]` entry of the user the event is about, as sent (`wa_id`,
+    /// `profile.name`, `user_id` ...): the sender of an inbound message (its profile name is
+    /// also copied into [`InboundMessage::profile_name`]), the recipient of a status, or the
+    /// sender named by a message item that did not parse.
     pub contact: Option<Value>,
+    /// Every `value.contacts[]` entry of the change, typed, kept whatever else the change
+    /// holds (statuses only, a malformed message ...), so a profile name or a
+    /// business-scoped user id is never lost.
+    pub contacts: Vec<InboundContact>,
+    /// Why this event is kept raw as [`InboundEvent::Unknown`] when the part of the body it
+    /// stands for did not parse (a malformed change, entry or item); `None` for events that
+    /// parsed and for fields wagw merely does not model. The other changes of the same body
+    /// are still delivered, so report this one (acknowledging the body) instead of refusing
+    /// the whole delivery, which Meta would redeliver for days.
+    pub problem: Option<String>,
     /// The event.
     pub event: InboundEvent,
 }
@@ -58,7 +70,7 @@ struct Envelope<'a> {
     #[serde(default)]
     object: Option<String>,
     #[serde(borrow)]
-    entry: Vec<Entry<'a>>,
+    entry: Vec<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -68,7 +80,7 @@ struct Entry<'a> {
     #[serde(default)]
     time: Option<Value>,
     #[serde(borrow, default)]
-    changes: Vec<Change<'a>>,
+    changes: Vec<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +89,9 @@ struct Change<'a> {
     #[serde(borrow)]
     value: &'a RawValue,
 }
+
+/// The field given to events standing for an entry or change that did not parse at all.
+pub const FIELD_INVALID: &str = "invalid";
 
 #[derive(Deserialize, Default)]
 struct Metadata {
@@ -119,6 +134,11 @@ fn raw_to_value(raw: &RawValue) -> Value {
 /// `errors`), and keys other than `metadata`, `contacts`, `messaging_product`, `messages`,
 /// `statuses` and `errors` are kept as one `Unknown` holding them.
 ///
+/// One malformed entry or change does not spoil the others: it becomes an `Unknown` event
+/// (field [`FIELD_INVALID`] when even its `field` is unreadable) with
+/// [`WebhookEvent::problem`] saying what is wrong, and the rest of the body is delivered as
+/// usual.
+///
 /// # Errors
 ///
 /// [`Error::InvalidPayload`] when the body is not JSON or has no `entry` array.
@@ -132,22 +152,70 @@ pub fn parse(body: &[u8]) -> Result<Vec<WebhookEvent>, Error> {
         tracing::debug!(object, "webhook for an unexpected object type");
     }
     let mut events = Vec::new();
-    for entry in envelope.entry {
+    for raw_entry in envelope.entry {
+        let entry = match serde_json::from_str::<Entry<'_>>(raw_entry.get()) {
+            Ok(entry) => entry,
+            Err(error) => {
+                events.push(invalid(
+                    "",
+                    None,
+                    raw_entry,
+                    format!("webhook entry does not parse: {error}"),
+                ));
+                continue;
+            }
+        };
         let time = unix_time(entry.time.as_ref());
-        for change in entry.changes {
+        for raw_change in entry.changes {
+            let change = match serde_json::from_str::<Change<'_>>(raw_change.get()) {
+                Ok(change) => change,
+                Err(error) => {
+                    events.push(invalid(
+                        &entry.id,
+                        time,
+                        raw_change,
+                        format!("webhook change does not parse: {error}"),
+                    ));
+                    continue;
+                }
+            };
             let context = Context {
                 waba_id: &entry.id,
                 field: &change.field,
                 time,
             };
             if change.field == FIELD_MESSAGES {
-                parse_messages(&context, change.value, &mut events)?;
+                parse_messages(&context, change.value, &mut events);
             } else {
                 events.push(parse_other(&context, change.value));
             }
         }
     }
     Ok(events)
+}
+
+/// An event standing for a part of the body that did not parse.
+fn invalid(
+    waba_id: &str,
+    time: Option<DateTime<Utc>>,
+    raw: &RawValue,
+    problem: String,
+) -> WebhookEvent {
+    tracing::warn!(%problem, "webhook part kept raw");
+    WebhookEvent {
+        waba_id: waba_id.to_owned(),
+        phone_number_id: None,
+        display_phone_number: None,
+        field: FIELD_INVALID.to_owned(),
+        time,
+        contact: None,
+        contacts: Vec::new(),
+        problem: Some(problem),
+        event: InboundEvent::Unknown {
+            field: FIELD_INVALID.to_owned(),
+            value: raw_to_value(raw),
+        },
+    }
 }
 
 /// Verifies the `X-Hub-Signature-256` header, then [`parse`]s the body.
@@ -179,6 +247,8 @@ impl Context<'_> {
             field: self.field.to_owned(),
             time: self.time,
             contact: None,
+            contacts: Vec::new(),
+            problem: None,
             event,
         }
     }
@@ -191,52 +261,82 @@ impl Context<'_> {
     }
 }
 
-fn parse_messages(
-    context: &Context<'_>,
-    raw: &RawValue,
-    events: &mut Vec<WebhookEvent>,
-) -> Result<(), Error> {
+fn parse_messages(context: &Context<'_>, raw: &RawValue, events: &mut Vec<WebhookEvent>) {
     let Ok(mut value) = serde_json::from_str::<HashMap<String, &RawValue>>(raw.get()) else {
         // Not an object: keep it whole.
-        events.push(context.event(&Metadata::default(), context.unknown(raw_to_value(raw))));
-        return Ok(());
+        let mut event = context.event(&Metadata::default(), context.unknown(raw_to_value(raw)));
+        event.problem = Some("the change's value is not an object".to_owned());
+        events.push(event);
+        return;
     };
     let metadata: Metadata = value
         .remove("metadata")
         .and_then(|m| serde_json::from_str(m.get()).ok())
         .unwrap_or_default();
-    let contacts: Vec<Value> = value
+    let raw_contacts: Vec<Value> = value
         .remove("contacts")
         .and_then(|c| serde_json::from_str(c.get()).ok())
         .unwrap_or_default();
+    let contacts: Vec<InboundContact> = raw_contacts
+        .iter()
+        .filter_map(|c| InboundContact::deserialize(c).ok())
+        .collect();
     value.remove("messaging_product");
     let before = events.len();
+    let with_contacts = |mut event: WebhookEvent, contact: Option<&Value>| {
+        event.contact = contact.cloned();
+        event.contacts.clone_from(&contacts);
+        event
+    };
 
     for (key, item) in items(&mut value, "messages") {
         let event = match serde_json::from_str::<InboundMessage>(item.get()) {
             Ok(mut message) => {
-                let contact = find_contact(&contacts, &message.from);
+                let contact =
+                    find_contact(&raw_contacts, Some(&message.from), message.from_user_id());
                 message.profile_name = contact
                     .and_then(|c| c.get("profile")?.get("name")?.as_str())
                     .map(str::to_owned);
-                let mut event = context.event(&metadata, InboundEvent::Message(message));
-                event.contact = contact.cloned();
-                event
+                with_contacts(
+                    context.event(&metadata, InboundEvent::Message(message)),
+                    contact,
+                )
             }
-            Err(e) => unparsed(context, &metadata, key, item, &e),
+            Err(e) => {
+                let raw_item = raw_to_value(item);
+                let contact = find_contact(
+                    &raw_contacts,
+                    raw_item.get("from").and_then(Value::as_str),
+                    raw_item.get("from_user_id").and_then(Value::as_str),
+                );
+                with_contacts(unparsed(context, &metadata, key, item, &e), contact)
+            }
         };
         events.push(event);
     }
     for (key, item) in items(&mut value, "statuses") {
         events.push(match serde_json::from_str::<StatusUpdate>(item.get()) {
-            Ok(status) => context.event(&metadata, InboundEvent::Status(status)),
-            Err(e) => unparsed(context, &metadata, key, item, &e),
+            Ok(status) => {
+                // A group status names the group in `recipient_id`; the member is the
+                // participant.
+                let user = if status.is_group() {
+                    status.recipient_participant_id()
+                } else {
+                    status.recipient_id.as_deref()
+                };
+                let contact = find_contact(&raw_contacts, user, status.recipient_user_id());
+                with_contacts(
+                    context.event(&metadata, InboundEvent::Status(status)),
+                    contact,
+                )
+            }
+            Err(e) => with_contacts(unparsed(context, &metadata, key, item, &e), None),
         });
     }
     for (key, item) in items(&mut value, "errors") {
         events.push(match serde_json::from_str::<WebhookError>(item.get()) {
-            Ok(error) => context.event(&metadata, InboundEvent::Error(error)),
-            Err(e) => unparsed(context, &metadata, key, item, &e),
+            Ok(error) => with_contacts(context.event(&metadata, InboundEvent::Error(error)), None),
+            Err(e) => with_contacts(unparsed(context, &metadata, key, item, &e), None),
         });
     }
     if !value.is_empty() || events.len() == before {
@@ -251,9 +351,11 @@ fn parse_messages(
                 _ => rest,
             };
         }
-        events.push(context.event(&metadata, context.unknown(Value::Object(rest))));
+        events.push(with_contacts(
+            context.event(&metadata, context.unknown(Value::Object(rest))),
+            None,
+        ));
     }
-    Ok(())
 }
 
 /// The items of array `key`; an array that does not parse is yielded as one item.
@@ -280,13 +382,25 @@ fn unparsed(
     tracing::warn!(field = context.field, key, %error, "webhook item kept raw: it does not parse");
     let mut wrapper = Map::new();
     wrapper.insert(key.to_owned(), Value::Array(vec![raw_to_value(item)]));
-    context.event(metadata, context.unknown(Value::Object(wrapper)))
+    let mut event = context.event(metadata, context.unknown(Value::Object(wrapper)));
+    event.problem = Some(format!("a {key} item does not parse: {error}"));
+    event
 }
 
-fn find_contact<'a>(contacts: &'a [Value], from: &str) -> Option<&'a Value> {
+/// The contact named by `wa_id` or by the business-scoped `user_id`; failing that, the only
+/// contact of the change (Meta sends one per user the change is about).
+fn find_contact<'a>(
+    contacts: &'a [Value],
+    wa_id: Option<&str>,
+    user_id: Option<&str>,
+) -> Option<&'a Value> {
+    let field = |c: &'a Value, key: &str| c.get(key).and_then(Value::as_str);
     contacts
         .iter()
-        .find(|c| c.get("wa_id").and_then(Value::as_str) == Some(from))
+        .find(|c| {
+            (wa_id.is_some() && field(c, "wa_id") == wa_id)
+                || (user_id.is_some() && field(c, "user_id") == user_id)
+        })
         .or(match contacts {
             [only] => Some(only),
             _ => None,
@@ -300,6 +414,7 @@ fn parse_other(context: &Context<'_>, raw: &RawValue) -> WebhookEvent {
     ) -> Result<InboundEvent, serde_json::Error> {
         serde_json::from_str(raw.get()).map(wrap)
     }
+    let mut problem = None;
     let parsed = match context.field {
         "message_template_status_update" => Some(typed::<TemplateStatusUpdate>(
             raw,
@@ -324,6 +439,10 @@ fn parse_other(context: &Context<'_>, raw: &RawValue) -> WebhookEvent {
         Some(Ok(event)) => event,
         Some(Err(error)) => {
             tracing::warn!(field = context.field, %error, "webhook change kept raw: it does not parse");
+            problem = Some(format!(
+                "the {} change does not parse: {error}",
+                context.field
+            ));
             context.unknown(raw_to_value(raw))
         }
         None => context.unknown(raw_to_value(raw)),
@@ -343,7 +462,9 @@ fn parse_other(context: &Context<'_>, raw: &RawValue) -> WebhookEvent {
         }
         _ => {}
     }
-    context.event(&metadata, event)
+    let mut event = context.event(&metadata, event);
+    event.problem = problem;
+    event
 }
 
 #[cfg(test)]

@@ -79,9 +79,14 @@ fn nibble(c: u8) -> Option<u8> {
 ///
 /// # Errors
 ///
+/// [`Error::EmptyAppSecret`] when `app_secret` is empty or blank (anyone can sign with an
+/// empty key, so such a "verification" would accept forged deliveries);
 /// [`Error::MissingSignature`] when `header` is `None`; [`Error::InvalidSignature`] when it
 /// lacks the `sha256=` prefix, is not 64 hex digits, or matches neither form of the body.
 pub fn verify(app_secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), Error> {
+    if app_secret.trim_ascii().is_empty() {
+        return Err(Error::EmptyAppSecret);
+    }
     let header = header.ok_or(Error::MissingSignature)?;
     let hex = header
         .trim()
@@ -153,6 +158,17 @@ mod tests {
         ));
         let upper = h.to_uppercase().replace("SHA256=", "sha256=");
         verify(b"k", b"body", Some(&upper)).unwrap();
+    }
+
+    #[test]
+    fn an_empty_app_secret_is_refused_even_with_a_matching_signature() {
+        for secret in [&b""[..], b"   ", b"\t\n"] {
+            let h = sign(secret, b"body");
+            assert!(matches!(
+                verify(secret, b"body", Some(&h)),
+                Err(Error::EmptyAppSecret)
+            ));
+        }
     }
 
     #[test]
