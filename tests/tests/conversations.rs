@@ -25,7 +25,6 @@ use wagw_core::conversation::{
 use wagw_core::dispatch::{Dispatcher, DispatcherConfig, DispatcherHandle};
 use wagw_core::flow::{Engine, GuardedFlowHttp, activate, load_document};
 use wagw_core::ids::SubscriptionId;
-use wagw_core::net::NetPolicy;
 use wagw_core::model::Secret;
 use wagw_core::model::auto_reply::{AutoReplyRule, KeywordMatch};
 use wagw_core::model::channel::Channel;
@@ -33,6 +32,7 @@ use wagw_core::model::flow::{Flow, SessionState};
 use wagw_core::model::message::{Direction, MessageStatus};
 use wagw_core::model::tenant::{Plan, Tenant};
 use wagw_core::model::webhook::{EventKind, WebhookSubscription};
+use wagw_core::net::NetPolicy;
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{
     ChannelStore, ConversationStore, InboundStore, MessageQuery, MessageStore, Page, TenantStore,

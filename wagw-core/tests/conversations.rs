@@ -176,8 +176,8 @@ fn rule(s: &Setup, name: &str, keyword: &str, reply: &str) -> AutoReplyRule {
 
 async fn menu_flow(s: &Setup, triggers: &[&str]) -> Flow {
     // The document is not what runs here (MenuBot is), but a flow carries one.
-    let document = load_document(r#"{"root": {"type": "text", "content": "Menu"}}"#)
-        .expect("document");
+    let document =
+        load_document(r#"{"root": {"type": "text", "content": "Menu"}}"#).expect("document");
     let mut flow = Flow::new(s.tenant.id, "menu", document);
     flow.triggers = triggers.iter().map(|t| (*t).to_owned()).collect();
     activate(&mut flow).expect("valid");

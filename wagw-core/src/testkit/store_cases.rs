@@ -1880,5 +1880,5 @@ pub async fn activity_log_is_isolated(store: &dyn Store) {
 pub use super::campaign_cases::*;
 
 // The listing-filter cases live in their own file; the conformance macro stamps them from here.
-pub use super::query_cases::*;
 pub use super::flow_cases::*;
+pub use super::query_cases::*;
