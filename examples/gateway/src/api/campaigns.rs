@@ -15,7 +15,6 @@ use wagw_core::model::campaign::{
     Audience, Campaign, CampaignContent, CampaignState, RecipientStatus, SendingWindow,
 };
 use wagw_core::model::contact::ContactFilter;
-use wagw_core::phone::PhoneNumber;
 
 use super::{PageQuery, ok, page, touched};
 use crate::app::{AppState, Json, Path, Query};
@@ -348,25 +347,11 @@ async fn report(
         .campaigns
         .report(auth.tenant(), CampaignId(id))
         .await?;
-    let rows: Vec<Value> = report
-        .recipients
-        .iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-            v["phone_e164"] = Value::String(e164(&r.phone));
-            v
-        })
-        .collect();
     Ok(ok(json!({
         "campaign": campaign_view(&report.campaign, None),
         "counters": report.counters,
-        "recipients": rows,
+        "recipients": report.recipients,
     })))
-}
-
-/// The `+` form of a stored wa_id; empty for a refused input without a number.
-fn e164(wa_id: &str) -> String {
-    PhoneNumber::from_wa_id(wa_id).map_or_else(|_| String::new(), |p| p.e164())
 }
 
 /// The report as CSV: `phone,status,reason,message_id,updated_at,line,input`, with `phone`
@@ -380,37 +365,8 @@ async fn report_csv(
         .campaigns
         .report(auth.tenant(), CampaignId(id))
         .await?;
-    let io = |e: csv::Error| ApiError::from(wagw_core::Error::backend("writing CSV", false, e));
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record([
-        "phone",
-        "status",
-        "reason",
-        "message_id",
-        "updated_at",
-        "line",
-        "input",
-    ])
-    .map_err(io)?;
-    for r in &report.recipients {
-        out.write_record([
-            e164(&r.phone),
-            r.status.as_str().to_owned(),
-            r.reason.clone().unwrap_or_default(),
-            r.message_id.map(|m| m.to_string()).unwrap_or_default(),
-            r.updated_at.to_rfc3339(),
-            r.line.map(|l| l.to_string()).unwrap_or_default(),
-            r.input.clone().unwrap_or_default(),
-        ])
-        .map_err(io)?;
-    }
-    let bytes = out.into_inner().map_err(|e| {
-        ApiError::from(wagw_core::Error::backend(
-            "writing CSV",
-            false,
-            e.into_error(),
-        ))
-    })?;
+    let mut bytes = Vec::new();
+    report.write_csv(&mut bytes)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
