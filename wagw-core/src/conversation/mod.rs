@@ -44,7 +44,7 @@
 //! impl FlowEngine for NoFlows {
 //!     async fn handle(&self, session: ConversationSession, _: &InboundMessage)
 //!         -> wagw_core::Result<FlowOutcome> {
-//!         Ok(FlowOutcome { replies: vec![], session, handled: false })
+//!         Ok(FlowOutcome::unhandled(session))
 //!     }
 //! }
 //!
