@@ -23,9 +23,14 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use wagw_core::campaign::CampaignEngine;
+use wagw_core::conversation::{ConversationRunner, RunnerConfig};
 use wagw_core::dispatch::{Dispatcher, DispatcherConfig};
+use wagw_core::flow::{Engine, GuardedFlowHttp};
+use wagw_core::net::NetPolicy;
+use wagw_core::outbox::{OutboxConfig, OutboxWorker};
 use wagw_core::runtime::{Runtime, RuntimeBuilder};
 use wagw_core::scheduler::{MissedRuns, Scheduler};
+use wagw_core::store::ConversationStore;
 use wagw_core::{Queue, Store, Transport};
 use wagw_meta::MetaTransport;
 use wagw_store_sqlx::SqlStore;
@@ -259,12 +264,32 @@ impl Gateway {
         })
     }
 
-    /// The background loops of a worker: dispatcher, campaign driver, scheduler and queue
-    /// metrics. More loops (the inbound worker, the webhook outbox worker) join here with
-    /// one `.every(…)` or `.task(…)` each.
-    pub fn runtime(&self) -> RuntimeBuilder {
+    /// The background loops of a worker: dispatcher, campaign driver, scheduler, queue
+    /// metrics, the conversation runner (auto-replies and flows answering stored inbound
+    /// messages) and the webhook outbox worker (tenants' subscriptions, through the SSRF
+    /// guard).
+    ///
+    /// # Errors
+    ///
+    /// When the guarded HTTP client of the flows' HTTP node or of the outbox cannot be built.
+    pub fn runtime(&self) -> Result<RuntimeBuilder, StartError> {
         let s = &self.state;
-        Runtime::builder()
+        let flows = Engine::new(
+            Arc::clone(&s.store) as Arc<dyn ConversationStore>,
+            Arc::new(GuardedFlowHttp::new(NetPolicy::default())?),
+        );
+        let runner = ConversationRunner::new(
+            Arc::clone(&s.store),
+            s.dispatcher.clone(),
+            Arc::new(flows),
+            RunnerConfig::default(),
+        );
+        let outbox = OutboxWorker::new(
+            Arc::clone(&s.store),
+            NetPolicy::default(),
+            OutboxConfig::default(),
+        )?;
+        Ok(Runtime::builder()
             .grace(Duration::from_secs(20))
             .campaigns(
                 CampaignEngine::new(s.dispatcher.clone()),
@@ -275,7 +300,15 @@ impl Gateway {
                 Duration::from_secs(1),
             )
             .queue_metrics(Arc::clone(&s.queue), Duration::from_secs(5))
-            .dispatcher(s.dispatcher.clone())
+            .task("conversations", move |mut stop| async move {
+                let handle = runner.start();
+                stop.wait().await;
+                handle.shutdown().await;
+            })
+            .task("outbox", move |mut stop| async move {
+                outbox.run(async move { stop.wait().await }).await;
+            })
+            .dispatcher(s.dispatcher.clone()))
     }
 
     /// Closes the database pools (after the runtime stopped).

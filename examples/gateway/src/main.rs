@@ -156,7 +156,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
     let gateway = Gateway::build(&config, addr, Some(metrics)).await?;
     let runtime = match command {
         Command::Api => None,
-        _ => Some(gateway.runtime().start()),
+        _ => Some(gateway.runtime()?.start()),
     };
     let router = match command {
         Command::Worker => gateway::api::ops::routes()

@@ -529,3 +529,45 @@ async fn the_meta_webhook_checks_the_handshake_and_the_signature() {
     assert_eq!(error_code(&unsigned), "UNAUTHORIZED");
     gw.stop().await;
 }
+
+/// The conversation half runs in the worker: an inbound message injected into the sandbox
+/// comes back as a signed webhook, is stored by the inbound pipeline, and the conversation
+/// runner answers it from a keyword auto-reply rule, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_message_gets_its_auto_reply_once() {
+    use wagw_core::content::MessageContent;
+    use wagw_core::conversation::auto_reply::create_rule;
+    use wagw_core::model::auto_reply::AutoReplyRule;
+
+    let gw = TestGateway::start(true).await;
+    let tenant = gw.gateway.seeded.as_ref().expect("seeded").tenant;
+    create_rule(
+        &*gw.gateway.state.store,
+        &AutoReplyRule::new(
+            tenant,
+            "tagihan",
+            vec!["tagihan".into()],
+            MessageContent::text("Tagihan Anda Rp 150.000"),
+        ),
+    )
+    .await
+    .expect("rule");
+    let inbound = gw
+        .post(
+            "/v1/sandbox/inbound",
+            json!({ "channel_id": gw.channel, "from": "08123456789", "text": "Mau tanya tagihan" }),
+        )
+        .await;
+    assert_eq!(inbound.status, StatusCode::OK, "{}", inbound.text);
+    gw.wait_for("the auto-reply is sent", async || {
+        let m = gw.get("/v1/messages?direction=outbound&q=150.000").await;
+        m.json["data"].as_array().is_some_and(|a| {
+            a.len() == 1 && matches!(a[0]["status"].as_str(), Some("sent" | "delivered" | "read"))
+        })
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let replies = gw.get("/v1/messages?direction=outbound&q=150.000").await;
+    assert_eq!(replies.json["data"].as_array().map(Vec::len), Some(1));
+    gw.stop().await;
+}

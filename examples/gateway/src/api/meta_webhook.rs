@@ -1,11 +1,8 @@
 //! `/webhooks/meta`: Meta's verification handshake (GET) and signed event deliveries (POST,
 //! `X-Hub-Signature-256` over the raw body).
 //!
-//! For now a POST applies status updates (forward only, campaign recipients in step) and
-//! records inbound messages (deduplicated by wamid, which opens the 24-hour window). The
-//! inbound pipeline (auto-replies, flows, webhooks out) replaces this body in one place:
-//! [`apply`]. The answer is 200 only once everything is stored, and 500 on a store error, so
-//! that Meta delivers again.
+//! A POST goes through wagw's inbound pipeline ([`apply`]); the answer is 200 only once
+//! everything is stored, and 500 on a store error, so that Meta delivers again.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,11 +10,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use wagw_core::event::InboundEvent;
-use wagw_core::ingest::apply_status_updates;
-use wagw_core::model::message::MessageRecord;
-use wagw_core::phone::PhoneNumber;
-use wagw_core::store::WamidUpdate;
+use std::sync::Arc;
+
+use wagw_core::conversation::{InboundPipeline, RoutedEvent};
 use wagw_meta::WebhookEvent;
 
 use crate::app::AppState;
@@ -64,36 +59,14 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     }
 }
 
-/// Stores what a delivery says. The seam where the inbound pipeline plugs in.
+/// Stores what a delivery says through wagw's inbound pipeline: inbound messages once by
+/// wamid with their contact, window, conversation job and outbox events; statuses forward
+/// only; template status changes. Answers (auto-replies, flows) run afterwards in the worker's
+/// conversation runner, from the durable jobs.
 pub async fn apply(state: &AppState, events: Vec<WebhookEvent>) -> wagw_core::Result<()> {
-    for event in events {
-        let Some(pnid) = event.phone_number_id.as_deref() else {
-            continue;
-        };
-        let channel = match state.store.find_channel_by_phone_number_id(pnid).await {
-            Ok(c) => c,
-            Err(wagw_core::Error::NotFound { .. }) => {
-                tracing::warn!(phone_number_id = pnid, "webhook for an unknown number");
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        match event.event {
-            InboundEvent::Status(status) => {
-                if let Some(update) = WamidUpdate::from_webhook(&status) {
-                    apply_status_updates(&*state.store, channel.tenant_id, &[update]).await?;
-                }
-            }
-            InboundEvent::Message(message) => {
-                let Ok(from) = PhoneNumber::from_wa_id(&message.from) else {
-                    tracing::warn!(from = %message.from, "inbound message from an invalid number");
-                    continue;
-                };
-                let record = MessageRecord::inbound(channel.tenant_id, channel.id, from, message);
-                state.store.insert_message(&record).await?;
-            }
-            _ => {}
-        }
-    }
+    let events: Vec<RoutedEvent> = events.into_iter().map(RoutedEvent::from).collect();
+    InboundPipeline::new(Arc::clone(&state.store))
+        .ingest(&events)
+        .await?;
     Ok(())
 }

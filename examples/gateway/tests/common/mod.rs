@@ -61,7 +61,7 @@ impl TestGateway {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, served).await;
         });
-        let runtime = workers.then(|| gateway.runtime().start());
+        let runtime = workers.then(|| gateway.runtime().expect("runtime").start());
         let seeded = gateway.seeded.clone().expect("sandbox seeded");
         Self {
             router,
