@@ -857,3 +857,60 @@ async fn analytics_count_funnel_days_and_answers_in_the_tenants_timezone() {
             .is_empty()
     );
 }
+
+/// A question with a 30-second timeout, re-asked once after a nudge.
+const PATIENT: &str = r#"{"version": 1, "start": "ask", "settings": {"session_ttl_secs": 600}, "nodes": {
+  "ask": {"type": "ask", "message": "Kode pelanggan?", "input": {"kind": "regex", "pattern": "[0-9]{6}"},
+          "save_as": "kode", "next": "done", "timeout": {"after": "30s", "next": "nudge"}},
+  "nudge": {"type": "send", "message": "Masih di sana?", "next": "ask"},
+  "done": {"type": "end", "message": "Kode {{ kode }} dicatat"}
+}}"#;
+
+#[tokio::test]
+async fn due_wake_ups_run_the_timeout_branch_once() {
+    use wagw_core::flow::{Engine, GuardedFlowHttp};
+    use wagw_core::net::NetPolicy;
+
+    let s = Setup::new(80).await;
+    let mut flow = Flow::new(
+        s.tenant.id,
+        "cek",
+        load_document(PATIENT).expect("document"),
+    );
+    flow.triggers = vec!["cek".into()];
+    activate(&mut flow).expect("valid");
+    s.store.create_flow(&flow).await.expect("flow");
+    let engine = Engine::new(
+        Arc::clone(&s.store) as Arc<dyn ConversationStore>,
+        Arc::new(GuardedFlowHttp::new(NetPolicy::default()).expect("http")),
+    );
+    let r = ConversationRunner::new(
+        Arc::clone(&s.store),
+        s.dispatcher(quick()),
+        Arc::new(engine),
+        RunnerConfig::default(),
+    );
+    say(&s, 1, "wamid.W1", "cek").await;
+    r.run_once().await.expect("run");
+    let texts =
+        async || -> Vec<String> { replies_to(&s, 1).await.iter().map(reply_text).collect() };
+    assert_eq!(texts().await, ["Kode pelanggan?"]);
+
+    // Not due yet: nothing happens.
+    let now = Utc::now();
+    assert_eq!(
+        r.wake_due(now + TimeDelta::seconds(10))
+            .await
+            .expect("wake"),
+        0
+    );
+    assert_eq!(texts().await.len(), 1);
+    // Past the timeout: the nudge and the question again, once even if two sweepers run.
+    let late = now + TimeDelta::seconds(31);
+    assert_eq!(r.wake_due(late).await.expect("wake"), 1);
+    assert_eq!(r.wake_due(late).await.expect("wake"), 0);
+    assert_eq!(
+        texts().await,
+        ["Kode pelanggan?", "Masih di sana?", "Kode pelanggan?"]
+    );
+}

@@ -266,7 +266,7 @@ impl Gateway {
 
     /// The background loops of a worker: dispatcher, campaign driver, scheduler, queue
     /// metrics, the conversation runner (auto-replies and flows answering stored inbound
-    /// messages) and the webhook outbox worker (tenants' subscriptions, through the SSRF
+    /// messages, and the flows' due wake-ups every second) and the webhook outbox worker (tenants' subscriptions, through the SSRF
     /// guard).
     ///
     /// # Errors
@@ -300,6 +300,13 @@ impl Gateway {
                 Duration::from_secs(1),
             )
             .queue_metrics(Arc::clone(&s.queue), Duration::from_secs(5))
+            .every("flow wake-ups", Duration::from_secs(1), {
+                let runner = runner.clone();
+                move || {
+                    let runner = runner.clone();
+                    async move { runner.wake_due(chrono::Utc::now()).await.map(drop) }
+                }
+            })
             .task("conversations", move |mut stop| async move {
                 let handle = runner.start();
                 stop.wait().await;

@@ -46,12 +46,13 @@ use crate::content::MessageContent;
 use crate::dispatch::{Dispatcher, NewMessage};
 use crate::event::{InboundKind, InboundMessage};
 use crate::flow_engine::FlowEngine;
-use crate::ids::{FlowId, TenantId};
+use crate::ids::{ChannelId, FlowId, TenantId};
 use crate::model::auto_reply::{AutoReplyRule, RuleAction};
 use crate::model::channel::Channel;
 use crate::model::conversation::{ConversationJob, HandledBy, JobSettlement};
 use crate::model::flow::{ConversationSession, SessionState};
 use crate::model::message::{MessageBody, Priority};
+use crate::phone::PhoneNumber;
 use crate::queue::Queue;
 use crate::store::{Page, Store};
 use crate::transport::Transport;
@@ -414,43 +415,100 @@ where
     /// Submits replies with keys derived from the inbound wamid, inside the window.
     async fn send(&self, turn: &mut Turn<'_>, replies: Vec<MessageContent>) -> Result<()> {
         let job = turn.job;
+        let first = turn.sent;
+        turn.sent += replies.len();
+        let to = Addressee {
+            tenant: job.tenant_id,
+            channel: job.channel_id,
+            contact: &job.contact_phone,
+            open_until: turn.open_until,
+        };
+        self.submit_replies(&to, replies, |n| reply_key(&job.wamid, first + n))
+            .await
+    }
+
+    /// Sends replies inside the 24-hour window (the others are dropped), urgent, each with
+    /// the idempotency key `key(n)` of its position, so a re-run records nothing twice.
+    async fn submit_replies(
+        &self,
+        to: &Addressee<'_>,
+        replies: Vec<MessageContent>,
+        key: impl Fn(usize) -> String,
+    ) -> Result<()> {
         let now = Utc::now();
         let mut messages = Vec::with_capacity(replies.len());
-        for content in replies {
-            let n = turn.sent;
-            turn.sent += 1;
-            if !window::allows(&content, turn.open_until, now) {
-                tracing::info!(wamid = %job.wamid, n, "reply outside the 24-hour window dropped");
+        for (n, content) in replies.into_iter().enumerate() {
+            if !window::allows(&content, to.open_until, now) {
+                tracing::info!(key = %key(n), "reply outside the 24-hour window dropped");
                 continue;
             }
             messages.push(
-                NewMessage::new(
-                    job.tenant_id,
-                    job.channel_id,
-                    job.contact_phone.clone(),
-                    content,
-                )
-                .priority(Priority::Urgent)
-                .idempotency_key(reply_key(&job.wamid, n)),
+                NewMessage::new(to.tenant, to.channel, to.contact.clone(), content)
+                    .priority(Priority::Urgent)
+                    .idempotency_key(key(n)),
             );
         }
         if messages.is_empty() {
             return Ok(());
         }
-        for (n, result) in self
-            .dispatcher
-            .submit_each(messages)
-            .await?
-            .into_iter()
-            .enumerate()
-        {
+        for result in self.dispatcher.submit_each(messages).await? {
             if let Err(e) = result {
                 // Bad content (a rule's or flow's own mistake) never succeeds on a re-run.
-                tracing::warn!(wamid = %job.wamid, n, error = %e, "a reply was refused");
+                tracing::warn!(error = %e, "a reply was refused");
             }
         }
         Ok(())
     }
+
+    /// Runs the wake-ups that are due at `now` (a node's timeout branch, an idle session's
+    /// expiry, the end of a hand-off): the engine's [`wake`](FlowEngine::wake), its replies
+    /// sent (keyed by session and due time, so two sweepers or a re-run send nothing twice),
+    /// the session saved with its version check. A session an inbound turn saved meanwhile is
+    /// left to that turn. Returns how many sessions were woken and saved.
+    pub async fn wake_due(&self, now: chrono::DateTime<Utc>) -> Result<usize> {
+        let mut woken = 0;
+        for session in self.store.due_sessions(now, self.config.batch).await? {
+            let Some(due) = session.due_at() else {
+                continue;
+            };
+            let (tenant, channel, contact, id) = (
+                session.tenant_id,
+                session.channel_id,
+                session.user.clone(),
+                session.id,
+            );
+            let outcome = self.engine.wake(session, now).await?;
+            let last_inbound = self
+                .store
+                .last_inbound_at(tenant, channel, &contact)
+                .await?;
+            let to = Addressee {
+                tenant,
+                channel,
+                contact: &contact,
+                open_until: window::open_until(last_inbound),
+            };
+            let at = due.timestamp_millis();
+            self.submit_replies(&to, outcome.replies, |n| format!("wake:{id}:{at}:{n}"))
+                .await?;
+            match self.store.save_session(&outcome.session).await {
+                Ok(_) => woken += 1,
+                Err(e) if e.code() == crate::ErrorCode::Conflict => {
+                    tracing::debug!(session = %id, "a turn saved the session first");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(woken)
+    }
+}
+
+/// Where replies go.
+struct Addressee<'a> {
+    tenant: TenantId,
+    channel: ChannelId,
+    contact: &'a PhoneNumber,
+    open_until: Option<chrono::DateTime<Utc>>,
 }
 
 /// The idempotency key of the `n`-th reply to the inbound message `wamid`.
