@@ -9,16 +9,11 @@ use std::time::{Duration, Instant};
 use wagw_core::Queue;
 use wagw_core::content::MessageContent;
 use wagw_core::dispatch::{Backoff, Dispatcher, DispatcherConfig, NewMessage};
-use wagw_core::model::channel::{Channel, Throughput};
-use wagw_core::model::tenant::{Plan, Tenant};
-use wagw_core::phone::PhoneNumber;
 use wagw_core::queue::{FleetLimits, NewJob, ReserveOptions};
-use wagw_core::store::{ChannelStore, TenantStore};
 use wagw_core::testkit::StubTransport;
 use wagw_queue_redis::RedisQueue;
-use wagw_store_memory::MemoryStore;
 
-use common::{fresh_name, url_or_skip};
+use common::{fresh_name, one_number, phone, url_or_skip};
 
 const VISIBLE: Duration = Duration::from_secs(30);
 
@@ -28,10 +23,6 @@ async fn two_processes(url: &str) -> (RedisQueue, RedisQueue) {
     let a = RedisQueue::connect(url, &name).await.expect("connect a");
     let b = RedisQueue::connect(url, &name).await.expect("connect b");
     (a, b)
-}
-
-fn phone(n: u64) -> PhoneNumber {
-    PhoneNumber::from_wa_id(&(6_281_200_000_000u64 + n).to_string()).expect("number")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,18 +143,7 @@ async fn two_dispatchers_share_one_number_rate() {
     let Some(url) = url_or_skip() else { return };
     let (qa, qb) = two_processes(&url).await;
     let (qa, qb) = (Arc::new(qa), Arc::new(qb));
-    let store = Arc::new(MemoryStore::new());
-    let tenant = Tenant::new("Toko Maju", Plan::enterprise());
-    store.create_tenant(&tenant).await.expect("tenant");
-    let mut channel = Channel::new(
-        tenant.id,
-        "cs",
-        "106540352242922",
-        "102290129340398",
-        phone(9_000),
-    );
-    channel.throughput = Throughput::per_second(20).expect("rate");
-    store.create_channel(&channel).await.expect("channel");
+    let (store, tenant, channel) = one_number(20).await;
     let stub = StubTransport::new_ok();
     let config = DispatcherConfig {
         enforce_window: false,

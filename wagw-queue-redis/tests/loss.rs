@@ -11,21 +11,13 @@ use std::time::{Duration, Instant};
 use wagw_core::Queue;
 use wagw_core::content::MessageContent;
 use wagw_core::dispatch::{Backoff, Dispatcher, DispatcherConfig, NewMessage};
-use wagw_core::model::channel::{Channel, Throughput};
 use wagw_core::model::message::MessageStatus;
-use wagw_core::model::tenant::{Plan, Tenant};
-use wagw_core::phone::PhoneNumber;
 use wagw_core::queue::{NewJob, ReserveOptions};
-use wagw_core::store::{ChannelStore, MessageStore, TenantStore};
+use wagw_core::store::MessageStore;
 use wagw_core::testkit::StubTransport;
 use wagw_queue_redis::RedisQueue;
-use wagw_store_memory::MemoryStore;
 
-use common::{PrivateRedis, fresh_name, url_or_skip};
-
-fn phone(n: u64) -> PhoneNumber {
-    PhoneNumber::from_wa_id(&(6_281_200_000_000u64 + n).to_string()).expect("number")
-}
+use common::{PrivateRedis, fresh_name, one_number, phone, url_or_skip};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_without_persistence_is_detected_and_the_queue_works_on() {
@@ -100,18 +92,7 @@ async fn the_dispatcher_rebuilds_a_lost_queue_without_resending_or_bursting() {
             .await
             .expect("connect"),
     );
-    let store = Arc::new(MemoryStore::new());
-    let tenant = Tenant::new("Toko Maju", Plan::enterprise());
-    store.create_tenant(&tenant).await.expect("tenant");
-    let mut channel = Channel::new(
-        tenant.id,
-        "cs",
-        "106540352242922",
-        "102290129340398",
-        phone(9_000),
-    );
-    channel.throughput = Throughput::per_second(20).expect("rate");
-    store.create_channel(&channel).await.expect("channel");
+    let (store, tenant, channel) = one_number(20).await;
     let stub = StubTransport::new_ok();
     let config = DispatcherConfig {
         enforce_window: false,

@@ -3,7 +3,14 @@
 
 use std::time::{Duration, SystemTime};
 
+use std::sync::Arc;
+
+use wagw_core::model::channel::{Channel, Throughput};
+use wagw_core::model::tenant::{Plan, Tenant};
+use wagw_core::phone::PhoneNumber;
+use wagw_core::store::{ChannelStore, TenantStore};
 use wagw_queue_redis::RedisQueue;
+use wagw_store_memory::MemoryStore;
 
 /// The Redis URL for tests, or `None` when it is not configured (the caller says it skipped).
 /// Panics when `CI=true`: CI must run the Redis tests.
@@ -171,4 +178,26 @@ impl Drop for PrivateRedis {
 fn spare_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
+}
+
+/// The `n`-th test number: `62812…`.
+pub fn phone(n: u64) -> PhoneNumber {
+    PhoneNumber::from_wa_id(&(6_281_200_000_000u64 + n).to_string()).expect("number")
+}
+
+/// A memory store with one tenant and one number sending at `rate` per second.
+pub async fn one_number(rate: u32) -> (Arc<MemoryStore>, Tenant, Channel) {
+    let store = Arc::new(MemoryStore::new());
+    let tenant = Tenant::new("Toko Maju", Plan::enterprise());
+    store.create_tenant(&tenant).await.expect("tenant");
+    let mut channel = Channel::new(
+        tenant.id,
+        "cs",
+        "106540352242922",
+        "102290129340398",
+        phone(9_000),
+    );
+    channel.throughput = Throughput::per_second(rate).expect("rate");
+    store.create_channel(&channel).await.expect("channel");
+    (store, tenant, channel)
 }
