@@ -44,7 +44,7 @@ async fn templates_are_submitted_synced_dry_run_and_deleted() {
         (no_body, 422, "INVALID_INPUT"),
         (bad_category, 400, "INVALID_INPUT"),
         (unknown_field, 400, "INVALID_INPUT"),
-        (unknown_channel, 404, "NOT_FOUND"),
+        (unknown_channel, 404, "CHANNEL_NOT_FOUND"),
     ] {
         let a = gw.post("/v1/templates", body.clone()).await;
         assert_eq!(a.status.as_u16(), status, "{body}: {}", a.text);
@@ -110,7 +110,8 @@ async fn templates_are_submitted_synced_dry_run_and_deleted() {
     );
 
     // Dry run: parameters counted, filled, rendered; nothing sent.
-    let dry = |body: Value| gw.post(&format!("/v1/templates/{id}/dry-run"), body);
+    let dry_path = format!("/v1/templates/{id}/dry-run");
+    let dry = |body: Value| gw.post(&dry_path, body);
     let few = dry(json!({ "header_params": ["November"], "body_params": ["Budi", "INV-7"] })).await;
     assert_eq!(few.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", few.text);
     assert_eq!(error_code(&few), "TEMPLATE_PARAM_MISMATCH");
@@ -158,7 +159,7 @@ async fn templates_are_submitted_synced_dry_run_and_deleted() {
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     assert_eq!(
         error_code(&gw.get(&format!("/v1/templates/{id}")).await),
-        "NOT_FOUND"
+        "TEMPLATE_NOT_FOUND"
     );
     assert_eq!(
         sandbox
@@ -224,7 +225,7 @@ async fn auto_reply_rules_are_validated_and_every_change_is_logged() {
         (
             with(json!({ "channel_id": uuid::Uuid::now_v7() })),
             404,
-            "NOT_FOUND",
+            "CHANNEL_NOT_FOUND",
         ),
         (
             with(json!({ "action": { "kind": "start_flow", "flow_id": uuid::Uuid::now_v7() } })),
@@ -490,7 +491,7 @@ async fn flows_import_gvinum_run_dry_and_activate_per_number() {
             "/v1/flows",
             json!({ "name": "survei", "triggers": ["survei"], "document": {
                 "version": 1, "start": "tanya", "nodes": {
-                    "tanya": { "type": "ask", "message": "Nama Anda?", "save_as": "nama", "next": "bye" },
+                    "tanya": { "type": "ask", "message": "Nama Anda?", "input": { "kind": "text" }, "save_as": "nama", "next": "bye" },
                     "bye": { "type": "end", "message": "Terima kasih {{ nama }}" } } } }),
         )
         .await;
