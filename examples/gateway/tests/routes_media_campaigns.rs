@@ -157,7 +157,7 @@ async fn media_is_checked_by_its_bytes_and_uploaded_to_meta() {
                 ),
                 ("file", Some("x.png"), None, PNG),
             ],
-            "NOT_FOUND",
+            "CHANNEL_NOT_FOUND",
         ),
     ] {
         let a = upload(&gw, &parts).await;
@@ -196,7 +196,7 @@ async fn media_is_checked_by_its_bytes_and_uploaded_to_meta() {
             json!({ "channel_id": uuid::Uuid::now_v7(), "url": "https://example.com/x.png" }),
         )
         .await;
-    assert_eq!(error_code(&other), "NOT_FOUND");
+    assert_eq!(error_code(&other), "CHANNEL_NOT_FOUND");
     gw.stop().await;
 }
 
