@@ -52,7 +52,7 @@ async fn templates_are_submitted_synced_dry_run_and_deleted() {
     }
     assert_eq!(len(&gw.get("/v1/templates").await), before);
 
-    // Created and submitted through the transport: Meta (the emulator) has it, pending.
+    // Created and submitted through the transport: pending at creation.
     let created = gw.post("/v1/templates", tagihan(&gw.channel)).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let id = created.json["data"]["id"].as_str().expect("id").to_owned();
@@ -63,10 +63,9 @@ async fn templates_are_submitted_synced_dry_run_and_deleted() {
         .expect("remote id")
         .to_owned();
     let sandbox = gw.gateway.state.sandbox.clone().expect("sandbox");
-    assert_eq!(
-        sandbox.emulator.template_status(&remote).as_deref(),
-        Some("PENDING")
-    );
+    // Meta (the emulator) has it; its review decides within 100 ms, so only existence is
+    // checked here.
+    assert!(sandbox.emulator.template_status(&remote).is_some());
     let again = gw.post("/v1/templates", tagihan(&gw.channel)).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
     assert_eq!(error_code(&again), "CONFLICT");

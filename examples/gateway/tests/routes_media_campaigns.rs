@@ -14,8 +14,11 @@ use serde_json::{Value, json};
 /// A 1×1 PNG.
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\0\0\x01\x01\0\x05\x18\xd8N\0\0\0\0IEND\xaeB`\x82";
 
-/// A multipart body: `(name, file name, content type, bytes)` per part.
-fn multipart(parts: &[(&str, Option<&str>, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+/// One form part: `(name, file name, content type, bytes)`.
+type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
+/// A multipart body.
+fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
     let boundary = "wagw-test-boundary";
     let mut body = Vec::new();
     for (name, file_name, content_type, bytes) in parts {
@@ -39,7 +42,7 @@ fn multipart(parts: &[(&str, Option<&str>, Option<&str>, &[u8])]) -> (String, Ve
 
 async fn upload(
     gw: &TestGateway,
-    parts: &[(&str, Option<&str>, Option<&str>, &[u8])],
+    parts: &[Part<'_>],
 ) -> common::Answer {
     let (content_type, body) = multipart(parts);
     gw.send(
