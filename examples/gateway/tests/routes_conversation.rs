@@ -626,3 +626,58 @@ async fn a_number_registers_with_the_code_meta_sends() {
     assert_eq!(registered.json["data"]["status"], "connected");
     gw.stop().await;
 }
+
+#[test]
+fn the_new_routes_describe_themselves_for_openapi() {
+    use gateway::api::{analytics, auto_reply, flows, media, registration, templates};
+    let mut doc = templates::routes().split_for_parts().1;
+    for part in [
+        auto_reply::routes(),
+        flows::routes(),
+        registration::routes(),
+        analytics::routes(),
+        media::routes(),
+    ] {
+        doc.merge(part.split_for_parts().1);
+    }
+    let doc = serde_json::to_value(&doc).expect("document");
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, method) in [
+        ("/templates", "post"),
+        ("/templates/sync", "post"),
+        ("/templates/{id}", "delete"),
+        ("/templates/{id}/submit", "post"),
+        ("/templates/{id}/dry-run", "post"),
+        ("/auto-replies", "get"),
+        ("/auto-replies/{id}", "patch"),
+        ("/flows", "post"),
+        ("/flows/import/gvinum", "post"),
+        ("/flows/{id}", "put"),
+        ("/flows/{id}/activate", "post"),
+        ("/flows/{id}/deactivate", "post"),
+        ("/flows/{id}/dry-run", "post"),
+        ("/channels/{id}/flow", "post"),
+        ("/channels/{id}/request-code", "post"),
+        ("/channels/{id}/verify-code", "post"),
+        ("/channels/{id}/register", "post"),
+        ("/media", "post"),
+        ("/media/from-url", "post"),
+        ("/analytics/messages", "get"),
+        ("/analytics/auto-replies", "get"),
+        ("/analytics/campaigns/{id}", "get"),
+    ] {
+        let operation = &paths
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} is described"))[method];
+        assert!(operation.is_object(), "{method} {path} is described");
+        let answers = operation["responses"].as_object().expect("responses");
+        assert!(
+            answers.keys().any(|status| status.starts_with('2')),
+            "{method} {path} describes its success"
+        );
+    }
+    assert!(
+        doc["components"]["schemas"]["ErrorBody"].is_object(),
+        "the error shape is a schema"
+    );
+}

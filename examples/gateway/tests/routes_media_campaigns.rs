@@ -40,10 +40,7 @@ fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn upload(
-    gw: &TestGateway,
-    parts: &[Part<'_>],
-) -> common::Answer {
+async fn upload(gw: &TestGateway, parts: &[Part<'_>]) -> common::Answer {
     let (content_type, body) = multipart(parts);
     gw.send(
         Request::post("/v1/media")
