@@ -103,6 +103,8 @@ fn campaign_view(c: &Campaign, counters: Option<Value>) -> Value {
 
 /// The campaign id an `Idempotency-Key` stands for: the same key of the same tenant always
 /// names the same campaign, so a repeat finds it (and a racing twin collides on the id).
+/// Such an id is not time-ordered like other ids, so these campaigns list out of creation
+/// order; a key column in the store would remove that.
 fn idempotent_id(tenant: TenantId, key: &str) -> CampaignId {
     let digest = Sha256::digest(format!("campaign-idempotency:{tenant}:{key}").as_bytes());
     let mut bytes = [0u8; 16];

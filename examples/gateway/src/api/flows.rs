@@ -556,7 +556,7 @@ async fn run_dry(
         };
         turns.push(DryRunTurn {
             input: text.clone(),
-            handled: outcome.handled || i == 0,
+            handled: outcome.handled,
             replies: outcome
                 .replies
                 .iter()
