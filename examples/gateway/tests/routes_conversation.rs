@@ -285,6 +285,20 @@ async fn auto_reply_rules_are_validated_and_every_change_is_logged() {
     assert_eq!(patched.json["data"]["channel_id"], Value::Null);
     assert_eq!(len(&gw.get("/v1/auto-replies").await), 1);
 
+    // Trying texts: the rule answers "Harga?" but not "berapa".
+    let try_text = |text: &str| {
+        gw.post(
+            "/v1/auto-replies/test",
+            json!({ "channel_id": gw.channel, "text": text }),
+        )
+    };
+    let hit = try_text("Harga kaos?").await;
+    assert_eq!(hit.status, StatusCode::OK, "{}", hit.text);
+    assert_eq!(hit.json["data"]["answer"]["id"], json!(id), "{}", hit.text);
+    let miss = try_text("berapa").await;
+    assert_eq!(miss.json["data"]["answer"], Value::Null, "{}", miss.text);
+    assert_eq!(error_code(&try_text("").await), "INVALID_INPUT");
+
     let deleted = gw.call("DELETE", &path, Some(&key), None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert_eq!(error_code(&gw.get(&path).await), "NOT_FOUND");
@@ -650,6 +664,7 @@ fn the_new_routes_describe_themselves_for_openapi() {
         ("/templates/{id}/dry-run", "post"),
         ("/auto-replies", "get"),
         ("/auto-replies/{id}", "patch"),
+        ("/auto-replies/test", "post"),
         ("/flows", "post"),
         ("/flows/import/gvinum", "post"),
         ("/flows/{id}", "put"),

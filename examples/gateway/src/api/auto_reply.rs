@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagw_core::content::{MessageContent, OutboundMessage};
+use wagw_core::conversation::RuleSet;
 use wagw_core::conversation::auto_reply::{create_rule, validate_rule};
 use wagw_core::ids::{ChannelId, RuleId, TenantId};
 use wagw_core::model::auto_reply::{
@@ -30,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(read, patch, remove))
+        .routes(routes!(test))
 }
 
 /// A rule as the API shows it.
@@ -342,4 +344,57 @@ async fn check(state: &AppState, tenant: TenantId, rule: &AutoReplyRule) -> ApiR
         state.store.get_flow(tenant, flow_id).await?;
     }
     Ok(())
+}
+
+/// An inbound text to try against the rules.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleTest {
+    /// The channel the message would arrive on.
+    pub channel_id: uuid::Uuid,
+    /// The message text.
+    pub text: String,
+    /// When it would arrive (RFC 3339; default now), for business hours.
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Which rules a text would fire.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleTestView {
+    /// The rule that answers (cooldowns aside), if any.
+    pub answer: Option<RuleView>,
+    /// Every matching rule in the order they are tried.
+    pub matches: Vec<uuid::Uuid>,
+}
+
+/// Tries a text against the tenant's rules as the conversation runner would (cooldowns and
+/// flows aside); nothing is sent.
+#[utoipa::path(post, path = "/auto-replies/test", tag = "auto-replies", request_body = RuleTest,
+    responses((status = 200, body = Data<RuleTestView>), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn test(
+    State(state): State<AppState>,
+    auth: Auth<Read>,
+    Json(body): Json<RuleTest>,
+) -> ApiResult<Json<Data<RuleTestView>>> {
+    let tenant = state.store.get_tenant(auth.tenant()).await?;
+    let channel = state
+        .store
+        .get_channel(tenant.id, ChannelId(body.channel_id))
+        .await?;
+    if body.text.is_empty() || body.text.chars().count() > 4_096 {
+        return Err(ApiError::invalid("text", "must have 1 to 4096 characters"));
+    }
+    let local = body
+        .at
+        .unwrap_or_else(Utc::now)
+        .with_timezone(&tenant.timezone)
+        .naive_local();
+    let rules = RuleSet::lenient(state.store.list_rules(tenant.id).await?);
+    let texts = [body.text.as_str()];
+    let matches: Vec<&AutoReplyRule> = rules.matches(channel.id, &texts, local).collect();
+    Ok(data(RuleTestView {
+        answer: matches.first().map(|r| RuleView::from((*r).clone())),
+        matches: matches.iter().map(|r| r.id.0).collect(),
+    }))
 }
