@@ -100,6 +100,12 @@ async fn templates_are_submitted_synced_dry_run_and_deleted() {
     );
     let read = gw.get(&format!("/v1/templates/{id}")).await;
     assert_eq!(read.json["data"]["status"], "APPROVED", "{}", read.text);
+    for body in [json!({ "channel_id": "x" }), json!({ "channels": [] })] {
+        assert_eq!(
+            error_code(&gw.post("/v1/templates/sync", body).await),
+            "INVALID_INPUT"
+        );
+    }
     let all = gw.post("/v1/templates/sync", json!({})).await;
     assert_eq!(
         all.json["data"].as_array().map(Vec::len),

@@ -1,10 +1,34 @@
 //! Typed answer envelopes for routes described in the OpenAPI document: the same JSON as
 //! [`ok`](super::ok) and [`page`](super::page), but with a schema the generator can read.
 
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::Json;
+use crate::error::ApiResult;
+
+/// `?limit=&after=` of a listing, described for OpenAPI (the same rules as
+/// [`PageQuery`](super::PageQuery)).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Items per page (1..=1000, default 100).
+    pub limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+}
+
+impl PageParams {
+    /// The store's page.
+    pub fn page(self) -> ApiResult<wagw_core::store::Page> {
+        super::PageQuery {
+            limit: self.limit,
+            after: self.after,
+        }
+        .page()
+    }
+}
 
 /// `{"success": true, "data": …}`.
 #[derive(Debug, Serialize, ToSchema)]

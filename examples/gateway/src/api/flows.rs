@@ -23,11 +23,11 @@ use wagw_core::ids::{ChannelId, FlowId, TenantId};
 use wagw_core::model::channel::Channel;
 use wagw_core::model::flow::{ConversationSession, Flow, FlowDocument, SessionState};
 use wagw_core::phone::normalize;
-use wagw_core::store::{ConversationStore, Page};
+use wagw_core::store::ConversationStore;
 use wagw_store_memory::MemoryStore;
 
-use super::envelope::{Data, ErrorBody, PageOf, data, page_of};
-use super::{PageQuery, touched};
+use super::envelope::{Data, ErrorBody, PageOf, PageParams, data, page_of};
+use super::touched;
 use crate::app::{AppState, Json, Path, Query};
 use crate::auth::{Auth, Read, Write};
 use crate::error::{ApiError, ApiResult};
@@ -143,30 +143,15 @@ fn check_name_and_triggers(name: &str, triggers: &[String]) -> ApiResult<()> {
     Ok(())
 }
 
-/// `GET /flows?limit=&after=`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct ListQuery {
-    /// Items per page (1..=1000, default 100).
-    limit: Option<usize>,
-    /// The `next` cursor of the previous page.
-    after: Option<String>,
-}
-
 /// Lists the tenant's flows.
-#[utoipa::path(get, path = "/flows", tag = "flows", params(ListQuery),
+#[utoipa::path(get, path = "/flows", tag = "flows", params(PageParams),
     responses((status = 200, body = PageOf<FlowView>), (status = 400, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     auth: Auth<Read>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<PageParams>,
 ) -> ApiResult<Json<PageOf<FlowView>>> {
-    let page = PageQuery {
-        limit: q.limit,
-        after: q.after,
-    }
-    .page()?;
+    let page = q.page()?;
     Ok(page_of(
         state.store.list_flows(auth.tenant(), page).await?,
         FlowView::from,
@@ -314,26 +299,15 @@ async fn remove(
     Ok(touched(id, StatusCode::NO_CONTENT))
 }
 
+/// The tenant's channels whose active flow is `flow`.
 async fn channels_running(
     state: &AppState,
     tenant: TenantId,
     flow: FlowId,
 ) -> ApiResult<Vec<Channel>> {
-    let mut out = Vec::new();
-    let mut page = Page::first(Page::MAX_LIMIT);
-    loop {
-        let found = state.store.list_channels(tenant, page).await?;
-        out.extend(
-            found
-                .items
-                .into_iter()
-                .filter(|c| c.active_flow == Some(flow)),
-        );
-        match found.next {
-            Some(next) => page = Page::after(Page::MAX_LIMIT, next),
-            None => return Ok(out),
-        }
-    }
+    let mut channels = super::channels::all_channels(state, tenant).await?;
+    channels.retain(|c| c.active_flow == Some(flow));
+    Ok(channels)
 }
 
 /// Activates a flow: validated, published (version raised), its trigger words in force.

@@ -7,20 +7,19 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wagw_core::content::{
     self, Media, MessageContent, Placeholder, TemplateComponent, TemplateParameter, placeholders,
 };
 use wagw_core::conversation::template_sync::sync_channel;
-use wagw_core::ids::{ChannelId, TemplateId, TenantId};
+use wagw_core::ids::{ChannelId, TemplateId};
 use wagw_core::model::channel::Channel;
 use wagw_core::model::template::{Template, TemplateCategory, TemplateDraft, TemplateStatus};
-use wagw_core::store::Page;
 
-use super::envelope::{Data, ErrorBody, PageOf, data, page_of};
-use super::{PageQuery, touched};
+use super::envelope::{Data, ErrorBody, PageOf, PageParams, data, page_of};
+use super::touched;
 use crate::app::{AppState, Json, Path, Query};
 use crate::auth::{Auth, Read, Write};
 use crate::error::{ApiError, ApiResult};
@@ -89,30 +88,15 @@ impl From<Template> for TemplateView {
     }
 }
 
-/// `GET /templates?limit=&after=`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct ListQuery {
-    /// Items per page (1..=1000, default 100).
-    limit: Option<usize>,
-    /// The `next` cursor of the previous page.
-    after: Option<String>,
-}
-
 /// Lists the tenant's templates.
-#[utoipa::path(get, path = "/templates", tag = "templates", params(ListQuery),
+#[utoipa::path(get, path = "/templates", tag = "templates", params(PageParams),
     responses((status = 200, body = PageOf<TemplateView>), (status = 400, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     auth: Auth<Read>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<PageParams>,
 ) -> ApiResult<Json<PageOf<TemplateView>>> {
-    let page = PageQuery {
-        limit: q.limit,
-        after: q.after,
-    }
-    .page()?;
+    let page = q.page()?;
     Ok(page_of(
         state.store.list_templates(auth.tenant(), page).await?,
         TemplateView::from,
@@ -332,7 +316,7 @@ async fn sync(
                 .get_channel(auth.tenant(), ChannelId(id))
                 .await?,
         ],
-        None => all_channels(&state, auth.tenant()).await?,
+        None => super::channels::all_channels(&state, auth.tenant()).await?,
     };
     let mut out = Vec::with_capacity(channels.len());
     for channel in &channels {
@@ -346,19 +330,6 @@ async fn sync(
         });
     }
     Ok(data(out).into_response())
-}
-
-async fn all_channels(state: &AppState, tenant: TenantId) -> ApiResult<Vec<Channel>> {
-    let mut out = Vec::new();
-    let mut page = Page::first(Page::MAX_LIMIT);
-    loop {
-        let found = state.store.list_channels(tenant, page).await?;
-        out.extend(found.items);
-        match found.next {
-            Some(next) => page = Page::after(Page::MAX_LIMIT, next),
-            None => return Ok(out),
-        }
-    }
 }
 
 /// The parameters of a dry run, as a campaign or a send gives them.
