@@ -67,8 +67,8 @@ pub struct Detected {
     pub limit: u64,
 }
 
-/// Reads the type from the bytes and maps it to Meta's supported types
-/// (/work/shared/reference/meta-cloud-api.md §2.5). `None`: a type Meta does not take.
+/// Reads the type from the bytes and maps it to the types and sizes Meta's media upload
+/// accepts. `None`: a type Meta does not take.
 pub fn detect(bytes: &[u8]) -> Option<Detected> {
     let found = |mime_type, kind, limit| {
         Some(Detected {
