@@ -64,6 +64,43 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "",
     ),
     ("POST", "/v1/webhooks/deliveries/{message}/replay", ""),
+    ("GET", "/v1/campaigns/{campaign}/events", ""),
+    ("GET", "/v1/templates/{template}", ""),
+    ("DELETE", "/v1/templates/{template}", ""),
+    ("POST", "/v1/templates/{template}/submit", ""),
+    (
+        "POST",
+        "/v1/templates/{template}/dry-run",
+        r#"{"body_params":["x"]}"#,
+    ),
+    ("GET", "/v1/auto-replies/{rule}", ""),
+    ("PATCH", "/v1/auto-replies/{rule}", r#"{"priority":1}"#),
+    ("DELETE", "/v1/auto-replies/{rule}", ""),
+    ("GET", "/v1/flows/{flow}", ""),
+    (
+        "PUT",
+        "/v1/flows/{flow}",
+        r#"{"name":"x","document":{"root":{"type":"text","content":"x"}}}"#,
+    ),
+    ("DELETE", "/v1/flows/{flow}", ""),
+    ("POST", "/v1/flows/{flow}/activate", ""),
+    ("POST", "/v1/flows/{flow}/deactivate", ""),
+    ("POST", "/v1/flows/{flow}/dry-run", r#"{"texts":["x"]}"#),
+    ("POST", "/v1/channels/{channel}/flow", r#"{"flow_id":null}"#),
+    ("POST", "/v1/channels/{channel}/request-code", "{}"),
+    (
+        "POST",
+        "/v1/channels/{channel}/verify-code",
+        r#"{"code":"123456"}"#,
+    ),
+    (
+        "POST",
+        "/v1/channels/{channel}/register",
+        r#"{"pin":"123456"}"#,
+    ),
+    ("GET", "/v1/analytics/campaigns/{campaign}", ""),
+    ("GET", "/v1/analytics/messages?channel_id={channel}", ""),
+    ("GET", "/v1/analytics/auto-replies?channel_id={channel}", ""),
     // Ids referenced in bodies.
     (
         "POST",
@@ -84,6 +121,26 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "POST",
         "/v1/schedules",
         r#"{"channel_id":"{channel}","to":"08123456789","message":{"type":"text","text":{"body":"x"}},"recurrence":{"kind":"cron","expression":"0 9 * * *","timezone":"Asia/Jakarta"}}"#,
+    ),
+    (
+        "POST",
+        "/v1/templates",
+        r#"{"channel_id":"{channel}","name":"x","language":"id","category":"UTILITY","components":[{"type":"BODY","text":"x"}]}"#,
+    ),
+    (
+        "POST",
+        "/v1/templates/sync",
+        r#"{"channel_id":"{channel}"}"#,
+    ),
+    (
+        "POST",
+        "/v1/auto-replies",
+        r#"{"name":"x","keywords":["x"],"reply":{"type":"text","text":{"body":"x"}},"channel_id":"{channel}"}"#,
+    ),
+    (
+        "POST",
+        "/v1/media/from-url",
+        r#"{"channel_id":"{channel}","url":"https://example.com/x.png"}"#,
     ),
     (
         "POST",
@@ -151,6 +208,28 @@ async fn ids_of_tenant_a(gw: &TestGateway) -> BTreeMap<&'static str, String> {
         )
         .await;
     ids.insert("webhook", id(&webhook.json));
+    let template = gw
+        .post(
+            "/v1/templates",
+            json!({ "channel_id": gw.channel, "name": "tagihan", "language": "id",
+            "category": "UTILITY", "components": [{ "type": "BODY", "text": "Halo {{1}}" }],
+            // A local draft: Meta's review would change its status while the test runs.
+            "submit": false }),
+        )
+        .await;
+    ids.insert("template", id(&template.json));
+    let rule = gw
+        .post(
+            "/v1/auto-replies",
+            json!({ "name": "harga", "keywords": ["harga"],
+            "reply": { "type": "text", "text": { "body": "Rp 150.000" } } }),
+        )
+        .await;
+    ids.insert("rule", id(&rule.json));
+    let flow = gw
+        .post("/v1/flows", json!({ "name": "menu", "document": { "root": { "type": "text", "content": "Halo" } } }))
+        .await;
+    ids.insert("flow", id(&flow.json));
     for (kind, value) in &ids {
         assert!(!value.is_empty(), "tenant A's {kind} was created");
     }
@@ -174,6 +253,10 @@ async fn snapshot(gw: &TestGateway, ids: &BTreeMap<&str, String>) -> Vec<Value> 
         "/v1/campaigns".to_owned(),
         format!("/v1/schedules/{}", ids["schedule"]),
         format!("/v1/webhooks/{}", ids["webhook"]),
+        format!("/v1/templates/{}", ids["template"]),
+        format!("/v1/auto-replies/{}", ids["rule"]),
+        format!("/v1/flows/{}", ids["flow"]),
+        "/v1/auto-replies".to_owned(),
     ] {
         let a = gw.get(&path).await;
         assert_eq!(a.status, StatusCode::OK, "A reads {path}: {}", a.text);
@@ -250,6 +333,9 @@ async fn another_tenants_ids_answer_exactly_like_ids_that_never_existed() {
         "/v1/schedules",
         "/v1/users",
         "/v1/activity",
+        "/v1/templates",
+        "/v1/auto-replies",
+        "/v1/flows",
     ] {
         let b = gw.call("GET", path, Some(&b_key), None).await;
         for id in a_ids.values() {

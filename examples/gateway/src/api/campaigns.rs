@@ -1,16 +1,22 @@
 //! Campaigns (blasts): create with an audience and a schedule, start, pause, resume,
-//! cancel, retry the failed, progress, report as JSON or CSV.
+//! cancel, retry the failed, progress (polled, or live as Server-Sent Events), report as JSON
+//! or CSV.
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{NaiveTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use wagw_core::campaign::parse_schedule;
-use wagw_core::ids::{CampaignId, ChannelId, TemplateId};
+use wagw_core::ids::{CampaignId, ChannelId, TemplateId, TenantId};
 use wagw_core::model::campaign::{
     Audience, Campaign, CampaignContent, CampaignState, RecipientStatus, SendingWindow,
 };
@@ -34,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}/retry-failed", post(retry_failed))
         .route("/campaigns/{id}/recipients", get(recipients))
         .route("/campaigns/{id}/progress", get(progress))
+        .route("/campaigns/{id}/events", get(events))
         .route("/campaigns/{id}/report", get(report))
         .route("/campaigns/{id}/report.csv", get(report_csv))
 }
@@ -94,11 +101,66 @@ fn campaign_view(c: &Campaign, counters: Option<Value>) -> Value {
     v
 }
 
+/// The campaign id an `Idempotency-Key` stands for: the same key of the same tenant always
+/// names the same campaign, so a repeat finds it (and a racing twin collides on the id).
+/// Such an id is not time-ordered like other ids, so these campaigns list out of creation
+/// order; a key column in the store would remove that.
+fn idempotent_id(tenant: TenantId, key: &str) -> CampaignId {
+    let digest = Sha256::digest(format!("campaign-idempotency:{tenant}:{key}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    CampaignId(uuid::Builder::from_random_bytes(bytes).into_uuid())
+}
+
+/// Whether a stored campaign is what `requested` asks for (everything but the send time,
+/// which `now` or `HH:MM` resolve differently at each call).
+fn same_request(stored: &Campaign, requested: &Campaign) -> bool {
+    stored.channel_id == requested.channel_id
+        && stored.name == requested.name
+        && stored.content == requested.content
+        && stored.audience == requested.audience
+        && stored.window == requested.window
+        && stored.delay_between_messages_ms == requested.delay_between_messages_ms
+}
+
+/// Answers a repeated `Idempotency-Key`: the campaign created by the first request (200), or
+/// 409 when the key was used with a different body.
+async fn answer_repeat(
+    state: &AppState,
+    stored: &Campaign,
+    requested: &Campaign,
+) -> ApiResult<Response> {
+    if !same_request(stored, requested) {
+        return Err(wagw_core::Error::Conflict {
+            entity: "campaign",
+            reason: "this Idempotency-Key was used with a different request body".into(),
+        }
+        .into());
+    }
+    let counters = state
+        .store
+        .campaign_counters(stored.tenant_id, stored.id)
+        .await?;
+    Ok(touched(
+        stored.id,
+        (
+            StatusCode::OK,
+            ok(json!({
+                "campaign": campaign_view(stored, Some(json!(counters))),
+                "expansion": null,
+                "created": false,
+            })),
+        ),
+    ))
+}
+
 async fn create(
     State(state): State<AppState>,
     auth: Auth<Send>,
+    headers: HeaderMap,
     Json(body): Json<NewCampaign>,
 ) -> ApiResult<Response> {
+    let idempotency_key = super::messages::idempotency_key(&headers)?;
     let tenant = state.store.get_tenant(auth.tenant()).await?;
     let content = match body.content {
         ContentIn::Text { body } => CampaignContent::Text { body },
@@ -149,7 +211,23 @@ async fn create(
         None => None,
         Some(s) => Some(parse_schedule(s, tenant.timezone, Utc::now())?),
     };
-    state.campaigns.create(&campaign).await?;
+    if let Some(key) = &idempotency_key {
+        campaign.id = idempotent_id(tenant.id, key);
+        match state.store.get_campaign(tenant.id, campaign.id).await {
+            Ok(stored) => return answer_repeat(&state, &stored, &campaign).await,
+            Err(wagw_core::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match state.campaigns.create(&campaign).await {
+        Ok(()) => {}
+        // A twin request with the same key won the race: answer as a repeat.
+        Err(wagw_core::Error::Conflict { .. }) if idempotency_key.is_some() => {
+            let stored = state.store.get_campaign(tenant.id, campaign.id).await?;
+            return answer_repeat(&state, &stored, &campaign).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
     let report = state.campaigns.expand(tenant.id, campaign.id).await?;
     let campaign = match start_at {
         Some(at) if report.added > 0 => state.campaigns.start(tenant.id, campaign.id, at).await?,
@@ -166,6 +244,7 @@ async fn create(
             ok(json!({
                 "campaign": campaign_view(&campaign, Some(json!(counters))),
                 "expansion": report,
+                "created": true,
             })),
         ),
     ))
@@ -312,11 +391,18 @@ async fn progress(
     auth: Auth<Read>,
     Path(id): Path<uuid::Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let c = state
-        .store
-        .get_campaign(auth.tenant(), CampaignId(id))
-        .await?;
-    let counters = state.campaigns.counters(auth.tenant(), c.id).await?;
+    let (view, _) = progress_view(&state, auth.tenant(), CampaignId(id)).await?;
+    Ok(ok(view))
+}
+
+/// The progress of a campaign (counters, percent, rate, ETA) and whether it is final.
+async fn progress_view(
+    state: &AppState,
+    tenant: TenantId,
+    id: CampaignId,
+) -> ApiResult<(Value, bool)> {
+    let c = state.store.get_campaign(tenant, id).await?;
+    let counters = state.campaigns.counters(tenant, c.id).await?;
     let done = counters.total - counters.pending;
     let elapsed = c.started_at.map(|at| {
         (c.finished_at.unwrap_or_else(Utc::now) - at)
@@ -331,11 +417,66 @@ async fn progress(
         (Some(r), CampaignState::Running) if r > 0.0 => Some((counters.pending as f64 / r).ceil()),
         _ => None,
     };
-    Ok(ok(json!({
+    let view = json!({
         "state": c.state, "counters": counters, "done": done,
         "percent": if counters.total == 0 { 0.0 } else { done as f64 * 100.0 / counters.total as f64 },
         "rate_per_second": rate, "eta_seconds": eta_seconds,
-    })))
+    });
+    Ok((view, c.state.is_final()))
+}
+
+/// How often the live progress is read.
+const EVENTS_POLL: Duration = Duration::from_secs(1);
+
+/// Live progress as Server-Sent Events: a `progress` event with the progress JSON at once and
+/// whenever it changes (read every second), until the campaign is completed, cancelled or
+/// failed; the stream then ends. An `error` event ends it early if the store fails.
+async fn events(
+    State(state): State<AppState>,
+    auth: Auth<Read>,
+    Path(id): Path<uuid::Uuid>,
+) -> ApiResult<Response> {
+    let tenant = auth.tenant();
+    let id = CampaignId(id);
+    // Read once before answering: an unknown (or another tenant's) id is a 404, not a stream.
+    let first = progress_view(&state, tenant, id).await?;
+    let stream = futures::stream::unfold(
+        (state, Some(first), None::<Value>, false),
+        move |(state, mut next, mut last, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let (view, final_state) = match next.take() {
+                    Some(v) => v,
+                    None => {
+                        tokio::time::sleep(EVENTS_POLL).await;
+                        match progress_view(&state, tenant, id).await {
+                            Ok(v) => v,
+                            Err(e) => {
+                                let event = Event::default().event("error").data(
+                                    json!({ "code": e.code, "error": e.message }).to_string(),
+                                );
+                                return Some((
+                                    Ok::<_, Infallible>(event),
+                                    (state, None, last, true),
+                                ));
+                            }
+                        }
+                    }
+                };
+                if last.as_ref() == Some(&view) && !final_state {
+                    continue;
+                }
+                let event = Event::default().event("progress").data(view.to_string());
+                last = Some(view);
+                return Some((Ok(event), (state, None, last, final_state)));
+            }
+        },
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 async fn report(

@@ -7,11 +7,12 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wagw_core::ids::ChannelId;
+use wagw_core::ids::{ChannelId, TenantId};
 use wagw_core::model::Secret;
 use wagw_core::model::channel::{Channel, ChannelStatus, Throughput};
 use wagw_core::model::tenant::QuotaResource;
 use wagw_core::phone::normalize;
+use wagw_core::store::Page;
 
 use super::{PageQuery, ok, page, touched};
 use crate::app::{AppState, Json, Path, Query};
@@ -193,4 +194,18 @@ async fn health(
         "effective_rate": state.dispatcher.effective_rate(channel.id),
         "can_send": channel.ensure_can_send().is_ok(),
     })))
+}
+
+/// Every channel of a tenant, read page by page (tenants have a handful of numbers).
+pub(crate) async fn all_channels(state: &AppState, tenant: TenantId) -> ApiResult<Vec<Channel>> {
+    let mut out = Vec::new();
+    let mut page = Page::first(Page::MAX_LIMIT);
+    loop {
+        let found = state.store.list_channels(tenant, page).await?;
+        out.extend(found.items);
+        match found.next {
+            Some(next) => page = Page::after(Page::MAX_LIMIT, next),
+            None => return Ok(out),
+        }
+    }
 }

@@ -140,7 +140,8 @@ async fn check_quota(state: &AppState, tenant: &Tenant, adding: u64) -> ApiResul
     Ok(())
 }
 
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+/// The `Idempotency-Key` header, if any: 1-255 visible characters.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     match headers.get("idempotency-key") {
         None => Ok(None),
         Some(v) => {

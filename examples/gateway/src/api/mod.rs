@@ -1,15 +1,22 @@
 //! The REST API, one file per resource.
 
 pub mod activity;
+pub mod analytics;
 pub mod auth;
+pub mod auto_reply;
 pub mod campaigns;
 pub mod channels;
 pub mod contacts;
+pub mod envelope;
+pub mod flows;
+pub mod media;
 pub mod messages;
 pub mod meta_webhook;
 pub mod ops;
 pub mod platform;
+pub mod registration;
 pub mod schedules;
+pub mod templates;
 pub mod tenant;
 pub mod webhooks;
 
@@ -33,11 +40,18 @@ pub fn routes() -> Router<AppState> {
         .merge(webhooks::routes())
         .merge(activity::routes())
         .merge(crate::sandbox::routes())
+        .merge(templates::routes().split_for_parts().0)
+        .merge(auto_reply::routes().split_for_parts().0)
+        .merge(flows::routes().split_for_parts().0)
+        .merge(registration::routes().split_for_parts().0)
+        .merge(analytics::routes().split_for_parts().0)
 }
 
-/// Tenant routes under `/v1` that take large uploads (CSV imports, 50 MiB).
+/// Tenant routes under `/v1` that take large uploads (CSV imports, media, 50 MiB).
 pub fn import_routes() -> Router<AppState> {
-    Router::new().merge(contacts::import_routes())
+    Router::new()
+        .merge(contacts::import_routes())
+        .merge(media::routes().split_for_parts().0)
 }
 
 /// Routes under `/v1` that need no credential.
