@@ -425,7 +425,16 @@ pub async fn authenticate(
     let response = next.run(request).await;
     let status = response.status();
     let entity = response.extensions().get::<EntityId>().map(|e| e.0.clone());
-    record_activity(&state, &principal, &method, &route, &request_id, status, entity).await;
+    record_activity(
+        &state,
+        &principal,
+        &method,
+        &route,
+        &request_id,
+        status,
+        entity,
+    )
+    .await;
     response
 }
 

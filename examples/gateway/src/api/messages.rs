@@ -3,12 +3,12 @@
 
 use axum::Router;
 use axum::body::Body;
-use futures::StreamExt;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use wagw_core::content::MessageContent;

@@ -21,8 +21,8 @@ use wagw_core::model::tenant::Scope;
 use wagw_core::store::Page;
 
 use super::{
-    Cursor, Layout, Opt, PAGE_SIZE, Query, Session, UiError, UiResult, go, label, link, phone, render,
-    when, when_opt,
+    Cursor, Layout, Opt, PAGE_SIZE, Query, Session, UiError, UiResult, go, label, link, phone,
+    render, when, when_opt,
 };
 use crate::api::campaigns::progress_of;
 use crate::api::touched;
@@ -98,14 +98,28 @@ async fn new_form(State(state): State<AppState>, session: Session) -> UiResult<R
     session.require(Scope::Send)?;
     let tenant = session.tenant_id();
     let first = Page::first(Page::MAX_LIMIT);
-    let channels = state.store.list_channels(tenant, first.clone()).await?.items;
-    let templates = state.store.list_templates(tenant, first.clone()).await?.items;
+    let channels = state
+        .store
+        .list_channels(tenant, first.clone())
+        .await?
+        .items;
+    let templates = state
+        .store
+        .list_templates(tenant, first.clone())
+        .await?
+        .items;
     let lists = state.store.list_lists(tenant, first).await?.items;
     render(&NewPage {
         l: session.layout("New campaign", "campaigns"),
         channels: channels
             .iter()
-            .map(|c| Opt::new(c.id.to_string(), format!("{} ({})", c.name, phone(&c.display_number)), ""))
+            .map(|c| {
+                Opt::new(
+                    c.id.to_string(),
+                    format!("{} ({})", c.name, phone(&c.display_number)),
+                    "",
+                )
+            })
             .collect(),
         templates: templates
             .iter()
@@ -148,7 +162,9 @@ struct NewCampaign {
 
 async fn read_form(mut multipart: Multipart) -> UiResult<NewCampaign> {
     let bad = |e: axum::extract::multipart::MultipartError| {
-        UiError(ApiError::bad_request(format!("the form did not arrive whole: {e}")))
+        UiError(ApiError::bad_request(format!(
+            "the form did not arrive whole: {e}"
+        )))
     };
     let mut form = NewCampaign::default();
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
@@ -231,11 +247,9 @@ async fn create(
     }
     let has_filter = !filter.tags.is_empty() || !filter.lists.is_empty();
     if !has_filter && numbers.is_empty() && form.csv.is_none() {
-        return Err(ApiError::invalid(
-            "audience",
-            "give numbers, a tag, a list or a CSV file",
-        )
-        .into());
+        return Err(
+            ApiError::invalid("audience", "give numbers, a tag, a list or a CSV file").into(),
+        );
     }
     let mut campaign = Campaign::new(
         tenant.id,
@@ -479,7 +493,10 @@ async fn detail(
                 &[
                     ("status", &status_name),
                     ("after", &after),
-                    ("rejections_after", q.rejections_after.as_deref().unwrap_or("")),
+                    (
+                        "rejections_after",
+                        q.rejections_after.as_deref().unwrap_or(""),
+                    ),
                 ],
             )
         }),

@@ -279,8 +279,16 @@ pub fn graph_svg(doc: &FlowDocument) -> String {
         *row += 1;
         place.insert(name, (x, y));
     }
-    let width = place.values().map(|(x, _)| x + BOX_W + MARGIN).max().unwrap_or(200);
-    let height = place.values().map(|(_, y)| y + BOX_H + MARGIN).max().unwrap_or(80);
+    let width = place
+        .values()
+        .map(|(x, _)| x + BOX_W + MARGIN)
+        .max()
+        .unwrap_or(200);
+    let height = place
+        .values()
+        .map(|(_, y)| y + BOX_H + MARGIN)
+        .max()
+        .unwrap_or(80);
     let mut svg = format!(
         "<svg class=\"flow\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-labelledby=\"flow-graph-title\">\
          <title id=\"flow-graph-title\">Flow graph: {} nodes, start {}</title>\

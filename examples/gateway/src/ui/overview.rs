@@ -115,9 +115,17 @@ async fn page(State(state): State<AppState>, session: Session) -> UiResult<Respo
     let schedules = state.store.count_schedules(tenant.id).await?;
     let rules = state.store.list_rules(tenant.id).await?.len() as u64;
     let usage = [
-        ("Messages this month", QuotaResource::MessagesPerMonth, messages),
+        (
+            "Messages this month",
+            QuotaResource::MessagesPerMonth,
+            messages,
+        ),
         ("Numbers", QuotaResource::Channels, channels),
-        ("Scheduled messages", QuotaResource::ScheduledMessages, schedules),
+        (
+            "Scheduled messages",
+            QuotaResource::ScheduledMessages,
+            schedules,
+        ),
         ("Auto-reply rules", QuotaResource::AutoReplyRules, rules),
     ]
     .into_iter()

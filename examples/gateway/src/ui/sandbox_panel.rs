@@ -69,7 +69,10 @@ async fn watched(
     let rows = recent(state, session, channel, &from).await?;
     let url = link(
         "/ui/sandbox/conversation",
-        &[("channel_id", &channel.to_string()), ("from", from.as_str())],
+        &[
+            ("channel_id", &channel.to_string()),
+            ("from", from.as_str()),
+        ],
     );
     Ok((Some(url), rows))
 }
@@ -148,7 +151,10 @@ async fn send(
     .await?;
     let to = link(
         "/ui/sandbox",
-        &[("channel_id", &channel.to_string()), ("from", from.as_str())],
+        &[
+            ("channel_id", &channel.to_string()),
+            ("from", from.as_str()),
+        ],
     );
     Ok(crate::api::touched(wamid, go(&headers, &to)))
 }

@@ -15,7 +15,9 @@ use wagw_core::model::tenant::Scope;
 use wagw_core::phone::normalize;
 use wagw_core::store::Page;
 
-use super::{Cursor, Form, Layout, Opt, Query, Session, UiResult, go, link, phone, render, when_opt};
+use super::{
+    Cursor, Form, Layout, Opt, Query, Session, UiResult, go, link, phone, render, when_opt,
+};
 use crate::api::touched;
 use crate::app::{AppState, Path};
 use crate::error::ApiError;
@@ -76,10 +78,11 @@ async fn page(
                 what: serde_json::to_value(&s.content)
                     .ok()
                     .and_then(|v| {
-                        v["text"]["body"]
-                            .as_str()
-                            .map(str::to_owned)
-                            .or_else(|| v["template"]["name"].as_str().map(|n| format!("template {n}")))
+                        v["text"]["body"].as_str().map(str::to_owned).or_else(|| {
+                            v["template"]["name"]
+                                .as_str()
+                                .map(|n| format!("template {n}"))
+                        })
                     })
                     .unwrap_or_else(|| "(message)".to_owned()),
                 recurrence: match &s.recurrence {

@@ -176,7 +176,10 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         Actor::System => ("system".to_owned(), "system".to_owned()),
     };
     let session = Session {
-        sandbox: state.sandbox.as_ref().is_some_and(|s| s.tenant == tenant.id),
+        sandbox: state
+            .sandbox
+            .as_ref()
+            .is_some_and(|s| s.tenant == tenant.id),
         principal: principal.clone(),
         tenant,
         who,
@@ -195,7 +198,16 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         .extensions()
         .get::<auth::EntityId>()
         .map(|e| e.0.clone());
-    auth::record_activity(&state, &principal, &method, &route, &request_id, status, entity).await;
+    auth::record_activity(
+        &state,
+        &principal,
+        &method,
+        &route,
+        &request_id,
+        status,
+        entity,
+    )
+    .await;
     response
 }
 
