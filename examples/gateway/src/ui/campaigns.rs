@@ -295,7 +295,12 @@ pub struct ProgressView {
     state: String,
     live: bool,
     c: CampaignCounters,
+    /// Recipients (refused inputs left out).
+    total: u64,
+    /// Recipients no longer pending.
     done: u64,
+    /// Recipients skipped (refused inputs left out).
+    skipped: u64,
     percent: String,
     rate: String,
     eta: String,
@@ -317,8 +322,18 @@ fn progress_view(campaign: &Campaign, c: CampaignCounters, can_send: bool) -> Pr
             s,
             CampaignState::Completed | CampaignState::Cancelled | CampaignState::Failed
         ),
-        done: p.done,
-        percent: format!("{:.1}", p.percent),
+        // The counters count refused inputs as skipped recipients; people count recipients.
+        total: c.recipients(),
+        done: p.done.saturating_sub(c.rejected),
+        skipped: c.skipped.saturating_sub(c.rejected),
+        percent: format!(
+            "{:.1}",
+            if c.recipients() == 0 {
+                0.0
+            } else {
+                p.done.saturating_sub(c.rejected) as f64 * 100.0 / c.recipients() as f64
+            }
+        ),
         rate: p
             .rate_per_second
             .map_or_else(|| "—".to_owned(), |r| format!("{r:.1} messages/s")),

@@ -12,7 +12,7 @@ use chrono::Utc;
 use wagw_core::ids::{DeliveryId, SubscriptionId};
 use wagw_core::model::Secret;
 use wagw_core::model::tenant::Scope;
-use wagw_core::model::webhook::{EventKind, WebhookSubscription};
+use wagw_core::model::webhook::{DeliveryState, EventKind, WebhookSubscription};
 
 use super::{Cursor, Layout, Query, Session, UiResult, go, label, link, render, when};
 use crate::api::touched;
@@ -54,6 +54,7 @@ pub struct DeliveryRow {
     id: String,
     event: String,
     state: String,
+    replayable: bool,
     attempts: u32,
     last_status: String,
     last_error: String,
@@ -116,6 +117,8 @@ async fn page(
                 id: d.id.to_string(),
                 event: label(&d.event),
                 state: label(&d.state),
+                // Delivered, dead, or pending after a failed attempt (waiting for its retry).
+                replayable: d.state != DeliveryState::Pending || d.attempts > 0,
                 attempts: d.attempts,
                 last_status: d.last_status.map(|s| s.to_string()).unwrap_or_default(),
                 last_error: d.last_error.clone().unwrap_or_default(),
