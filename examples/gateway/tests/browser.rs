@@ -120,6 +120,16 @@ async fn until(client: &Client, what: &str, script: &str) {
     }
 }
 
+async fn scroll_to(client: &Client, id: &str) {
+    client
+        .execute(
+            "document.getElementById(arguments[0]).scrollIntoView();",
+            vec![json!(id)],
+        )
+        .await
+        .expect("scroll");
+}
+
 async fn fill(client: &Client, css: &str, text: &str) {
     let field = client
         .wait()
@@ -236,6 +246,7 @@ async fn the_dashboard_walks_through_a_campaign_a_flow_and_a_webhook_replay() {
         page.contains("duplicate"),
         "the duplicate's reason is shown"
     );
+    scroll_to(&client, "expansion").await;
     let campaign_url = client.current_url().await.expect("url").to_string();
     let campaign_id = campaign_url.rsplit('/').next().expect("id").to_owned();
     shot(&client, &dir, "02-campaign-expansion-report").await;
@@ -243,6 +254,12 @@ async fn the_dashboard_walks_through_a_campaign_a_flow_and_a_webhook_replay() {
     // 3. Start; 4. pause while it runs; 5. resume; 6. it completes.
     click(&client, "#start").await;
     until(&client, "running", &state_is("running")).await;
+    until(
+        &client,
+        "the first messages sent",
+        "return Number(document.getElementById('done').textContent) > 0;",
+    )
+    .await;
     shot(&client, &dir, "03-campaign-running").await;
     click(&client, "#pause").await;
     until(&client, "paused", &state_is("paused")).await;
@@ -299,6 +316,7 @@ async fn the_dashboard_walks_through_a_campaign_a_flow_and_a_webhook_replay() {
         2,
         "the refused inputs are in the report"
     );
+    scroll_to(&client, "recipients-title").await;
     shot(&client, &dir, "07-campaign-report-downloaded").await;
 
     // 8. Import a GVINUM flow, see its graph, activate it on sandbox-1.
@@ -394,6 +412,7 @@ async fn the_dashboard_walks_through_a_campaign_a_flow_and_a_webhook_replay() {
         assert!(tokio::time::Instant::now() < deadline, "no failed delivery");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    scroll_to(&client, "deliveries").await;
     shot(&client, &dir, "10-webhook-delivery-failed").await;
     click(&client, "#deliveries tbody tr:last-child .replay").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -415,6 +434,7 @@ async fn the_dashboard_walks_through_a_campaign_a_flow_and_a_webhook_replay() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    scroll_to(&client, "deliveries").await;
     shot(&client, &dir, "11-webhook-delivery-replayed").await;
 
     client.close().await.expect("close");

@@ -316,9 +316,9 @@ pub fn graph_svg(doc: &FlowDocument) -> String {
                  <text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#5b6670\">{}</text>",
                 x1 + 40,
                 x2 - 40,
-                (x1 + x2) / 2,
-                (y1 + y2) / 2 - 4,
-                escape(&field)
+                x1 + 6,
+                y1 - 5,
+                escape(&edge_label(&field))
             ));
         }
     }
@@ -345,6 +345,14 @@ pub fn graph_svg(doc: &FlowDocument) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// An edge's words: an option's key in quotes (what the user types), else the field.
+fn edge_label(field: &str) -> String {
+    match field.strip_prefix("options/") {
+        Some(key) => format!("“{}”", key.replace("~1", "/").replace("~0", "~")),
+        None => field.to_owned(),
+    }
 }
 
 fn truncate(text: &str, max: usize) -> String {
