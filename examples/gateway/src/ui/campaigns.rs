@@ -310,9 +310,16 @@ pub struct ProgressView {
     can_cancel: bool,
     can_retry: bool,
     can_send: bool,
+    started: String,
+    finished: String,
 }
 
-fn progress_view(campaign: &Campaign, c: CampaignCounters, can_send: bool) -> ProgressView {
+fn progress_view(
+    campaign: &Campaign,
+    c: CampaignCounters,
+    can_send: bool,
+    tz: chrono_tz::Tz,
+) -> ProgressView {
     let p = progress_of(campaign, &c);
     let s = campaign.state;
     ProgressView {
@@ -362,6 +369,8 @@ fn progress_view(campaign: &Campaign, c: CampaignCounters, can_send: bool) -> Pr
         ),
         can_retry: c.failed > 0 && matches!(s, CampaignState::Completed | CampaignState::Failed),
         can_send,
+        started: when_opt(tz, campaign.started_at),
+        finished: when_opt(tz, campaign.finished_at),
         c,
     }
 }
@@ -391,8 +400,6 @@ struct DetailPage {
     channel: String,
     content: String,
     created: String,
-    started: String,
-    finished: String,
     failure: Option<String>,
     p: ProgressView,
     statuses: Vec<Opt>,
@@ -484,10 +491,13 @@ async fn detail(
         channel: format!("{} ({})", channel.name, phone(&channel.display_number)),
         content,
         created: when(tz, campaign.created_at),
-        started: when_opt(tz, campaign.started_at),
-        finished: when_opt(tz, campaign.finished_at),
         failure: campaign.failure_reason.clone(),
-        p: progress_view(&campaign, counters, session.can(Scope::Send)),
+        p: progress_view(
+            &campaign,
+            counters,
+            session.can(Scope::Send),
+            session.tenant.timezone,
+        ),
         statuses: STATUSES
             .iter()
             .map(|(n, _)| Opt::new(*n, *n, &status_name))
@@ -552,7 +562,12 @@ async fn progress(
     let tenant = session.tenant_id();
     let campaign = state.store.get_campaign(tenant, CampaignId(id)).await?;
     let counters = state.campaigns.counters(tenant, campaign.id).await?;
-    let p = progress_view(&campaign, counters, session.can(Scope::Send));
+    let p = progress_view(
+        &campaign,
+        counters,
+        session.can(Scope::Send),
+        session.tenant.timezone,
+    );
     let live = p.live;
     let mut response = render(&ProgressFragment { p })?;
     if !live {

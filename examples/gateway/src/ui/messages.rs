@@ -166,6 +166,7 @@ struct MessagesPage {
     rows: Vec<MessageRow>,
     next: Option<String>,
     export: String,
+    page_size: usize,
 }
 
 /// The form's values, echoed back.
@@ -238,6 +239,7 @@ async fn page(
         rows: found.items.iter().map(|m| row(tz, m)).collect(),
         next,
         export: link("/ui/messages/export.csv", &borrowed),
+        page_size: PAGE_SIZE,
     })
 }
 
@@ -265,7 +267,6 @@ async fn export(
 #[template(path = "ui/conversation.html")]
 struct ConversationPage {
     l: Layout,
-    contact: String,
     rows: Vec<MessageRow>,
     next: Option<String>,
 }
@@ -276,7 +277,7 @@ struct ConversationQuery {
     after: Option<String>,
 }
 
-/// One contact's messages, newest first, a page at a time.
+/// One contact's messages, oldest first (the store's order), a page at a time.
 async fn conversation(
     State(state): State<AppState>,
     session: Session,
@@ -300,13 +301,13 @@ async fn conversation(
     let path = format!("/ui/conversations/{wa_id}");
     render(&ConversationPage {
         l: session.layout(format!("Conversation with {}", phone(&contact)), "messages"),
-        contact: phone(&contact),
         rows: found.items.iter().map(|m| row(tz, m)).collect(),
         next: found.next.map(|after| link(&path, &[("after", &after)])),
     })
 }
 
-/// The last messages of one contact on one number (the sandbox panel's live view).
+/// One contact's messages on one number in the last hour, at most 200 (the sandbox panel's
+/// live view: the store lists oldest first, so the window keeps new messages on the page).
 pub async fn recent(
     state: &AppState,
     session: &Session,
@@ -316,11 +317,12 @@ pub async fn recent(
     let query = MessageQuery {
         channel: Some(channel),
         contact: Some(contact.clone()),
+        since: Some(chrono::Utc::now() - chrono::Duration::hours(1)),
         ..MessageQuery::default()
     };
     let found = state
         .store
-        .list_messages(session.tenant_id(), &query, Page::first(20))
+        .list_messages(session.tenant_id(), &query, Page::first(200))
         .await?;
     Ok(found
         .items
