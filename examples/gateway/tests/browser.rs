@@ -437,6 +437,20 @@ async fn the_dashboard_walks_through_a_campaign_a_flow_and_a_webhook_replay() {
     scroll_to(&client, "deliveries").await;
     shot(&client, &dir, "11-webhook-delivery-replayed").await;
 
+    // 12. The overview counts today's messages (in the tenant's timezone): the campaign's 200
+    // and the flow's two answers.
+    client.goto(&format!("{base}/ui")).await.expect("overview");
+    let sent = client
+        .execute(
+            "const s = [...document.querySelectorAll('.stat')].find(s => s.textContent.trim().endsWith('Sent'));
+             return s ? Number(s.querySelector('.n').textContent) : -1;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert!(sent.as_i64().unwrap_or(-1) >= 200, "sent today: {sent}");
+    shot(&client, &dir, "12-overview-today").await;
+
     client.close().await.expect("close");
     drop(driver);
     gw.stop().await;
