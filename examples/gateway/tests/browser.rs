@@ -377,7 +377,8 @@ async fn the_dashboard_walks_through_a_campaign_a_flow_and_a_webhook_replay() {
     until(
         &client,
         "the subscription",
-        "return document.getElementById('subscriptions').textContent.includes('127.0.0.1:9');",
+        "return document.getElementById('subscriptions').textContent.includes('127.0.0.1:9')
+            && document.getElementById('secret').textContent.includes('whsec_');",
     )
     .await;
     client

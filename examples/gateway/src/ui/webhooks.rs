@@ -77,6 +77,8 @@ struct WebhooksPage {
     deliveries: Vec<DeliveryRow>,
     next: Option<String>,
     events: Vec<EventChoice>,
+    /// A new subscription's signing secret, shown once (as the API does).
+    secret: Option<String>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -90,11 +92,20 @@ async fn page(
     session: Session,
     Query(q): Query<PageQuery>,
 ) -> UiResult<Response> {
+    show(&state, &session, q.after, None).await
+}
+
+async fn show(
+    state: &AppState,
+    session: &Session,
+    after: Option<String>,
+    secret: Option<String>,
+) -> UiResult<Response> {
     let tz = session.tenant.timezone;
     let tenant = session.tenant_id();
     // Subscriptions are few per tenant: the store lists them whole.
     let subscriptions = state.store.list_subscriptions(tenant).await?;
-    let cursor = Cursor { after: q.after };
+    let cursor = Cursor { after };
     let deliveries = state
         .store
         .list_deliveries(tenant, None, cursor.page())
@@ -136,6 +147,7 @@ async fn page(
                 text,
             })
             .collect(),
+        secret,
     })
 }
 
@@ -144,7 +156,6 @@ async fn page(
 async fn create(
     State(state): State<AppState>,
     session: Session,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> UiResult<Response> {
     session.require(Scope::Admin)?;
@@ -178,7 +189,16 @@ async fn create(
         created_at: Utc::now(),
     };
     state.store.create_subscription(&subscription).await?;
-    Ok(touched(subscription.id, go(&headers, "/ui/webhooks")))
+    // The page itself, not a redirect: the secret is shown this once and never stored in a
+    // URL or a second request.
+    let response = show(
+        &state,
+        &session,
+        None,
+        Some(subscription.secret.expose().to_owned()),
+    )
+    .await?;
+    Ok(touched(subscription.id, response))
 }
 
 async fn remove(
