@@ -15,7 +15,7 @@ use wagw_core::{Queue, Store, Transport};
 
 use crate::auth::{self, AuthConfig, RateLimits};
 use crate::error::{self, ApiError};
-use crate::{api, sandbox};
+use crate::{api, sandbox, ui};
 
 /// The dispatcher over the gateway's dynamic backends.
 pub type GatewayDispatcher = Dispatcher<dyn Store, dyn Queue, dyn Transport>;
@@ -106,6 +106,7 @@ pub fn app(state: AppState) -> Router {
             tenant_api.merge(import_api).merge(api::public_routes()),
         )
         .nest("/platform/v1", api::platform::routes())
+        .nest("/ui", ui::routes(state.clone()))
         .merge(api::meta_webhook::routes())
         .merge(api::ops::routes())
         .fallback(|| async {

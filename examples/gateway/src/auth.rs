@@ -46,6 +46,9 @@ pub struct AuthConfig {
     pub jwt_ttl: Duration,
     /// The platform operator's token; `None` turns `/platform/v1` off.
     pub platform_token: Option<String>,
+    /// Mark the dashboard's session cookie `Secure` even on plain http (behind a TLS proxy
+    /// that does not send `X-Forwarded-Proto`).
+    pub secure_cookie: bool,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -178,7 +181,8 @@ impl FromRequestParts<AppState> for Platform {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares two secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use sha2::{Digest, Sha256};
     // Comparing digests keeps the time independent of where the inputs differ and of length.
     let (a, b) = (Sha256::digest(a), Sha256::digest(b));
@@ -364,7 +368,9 @@ impl Default for RateLimits {
 impl RateLimits {
     /// Charges one request (and one campaign creation, if it is one) to `key` under `plan`;
     /// the error says when to retry.
-    fn check(&self, key: &str, plan: &str, campaign: bool) -> Result<(), ApiError> {
+    /// Takes one request (and one campaign creation when `campaign`) from `key`'s budget of
+    /// plan `plan`; 429 when spent.
+    pub fn check(&self, key: &str, plan: &str, campaign: bool) -> Result<(), ApiError> {
         let Some((requests, campaigns)) = self.plans.get(plan) else {
             return Ok(());
         };
@@ -417,13 +423,40 @@ pub async fn authenticate(
         .unwrap_or_default();
     request.extensions_mut().insert(principal.clone());
     let response = next.run(request).await;
+    let status = response.status();
+    let entity = response.extensions().get::<EntityId>().map(|e| e.0.clone());
+    record_activity(
+        &state,
+        &principal,
+        &method,
+        &route,
+        &request_id,
+        status,
+        entity,
+    )
+    .await;
+    response
+}
+
+/// Writes a mutating request (POST, PUT, PATCH, DELETE) to the tenant's activity log with its
+/// route, status and request id; other methods are not logged. Shared by the API and `/ui`.
+pub async fn record_activity(
+    state: &AppState,
+    principal: &Principal,
+    method: &Method,
+    route: &str,
+    request_id: &str,
+    status: axum::http::StatusCode,
+    entity_id: Option<String>,
+) {
     if matches!(
-        method,
+        *method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     ) {
-        let status = response.status().as_u16();
+        let status = status.as_u16();
         let entity = route
             .trim_start_matches("/v1")
+            .trim_start_matches("/ui")
             .trim_start_matches('/')
             .split('/')
             .next()
@@ -434,14 +467,13 @@ pub async fn authenticate(
             principal.actor,
             format!("{method} {route}"),
             entity,
-            response.extensions().get::<EntityId>().map(|e| e.0.clone()),
+            entity_id,
         );
         entry.details = serde_json::json!({ "status": status, "request_id": request_id });
         if let Err(e) = state.store.append_activity(&entry).await {
             tracing::error!(error = %e, "writing the activity log failed");
         }
     }
-    response
 }
 
 /// The id of the entity a mutating request touched, attached to its response for the
@@ -449,7 +481,8 @@ pub async fn authenticate(
 #[derive(Debug, Clone)]
 pub struct EntityId(pub String);
 
-async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+/// Resolves the credential of `headers` (API key or login token) into a [`Principal`].
+pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let credential = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())

@@ -14,6 +14,7 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod sandbox;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +63,8 @@ pub struct Config {
     pub queue: String,
     /// Whether to start the sandbox when no Meta token is set.
     pub sandbox: bool,
+    /// Mark the dashboard's session cookie `Secure` even on plain http.
+    pub secure_cookie: bool,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             platform_token: None,
             queue: "sql".into(),
             sandbox: true,
+            secure_cookie: false,
         }
     }
 }
@@ -249,6 +253,7 @@ impl Gateway {
                 jwt_secret: jwt_secret(config)?,
                 jwt_ttl: Duration::from_secs(12 * 3_600),
                 platform_token: platform_token.clone(),
+                secure_cookie: config.secure_cookie,
             }),
             limits: Arc::new(RateLimits::default()),
             meta: Arc::new(meta),

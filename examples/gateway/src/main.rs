@@ -86,6 +86,10 @@ struct Cli {
     /// The job queue: `sql` (the database's own). A Redis queue plugs in here later.
     #[arg(long, env = "WAGW_QUEUE", default_value = "sql", global = true)]
     queue: String,
+    /// Mark the dashboard's session cookie `Secure` (when TLS ends at a proxy that sends no
+    /// `X-Forwarded-Proto`).
+    #[arg(long, env = "WAGW_SECURE_COOKIE", global = true)]
+    secure_cookie: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +136,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         platform_token: cli.platform_token,
         queue: cli.queue,
         sandbox: matches!(command, Command::Serve),
+        secure_cookie: cli.secure_cookie,
     };
     if let Command::Migrate = command {
         let url = config
@@ -225,6 +230,7 @@ fn print_banner(gateway: &Gateway, addr: SocketAddr, took: std::time::Duration) 
             gateway::sandbox::ADMIN_EMAIL,
             gateway::sandbox::ADMIN_PASSWORD
         );
+        println!("  dashboard   http://{addr}/ui");
         for (i, channel) in seeded.channels.iter().enumerate() {
             println!(
                 "  channel {}   {channel}  (+{})",

@@ -172,7 +172,8 @@ pub fn routes() -> Router<AppState> {
         .route("/sandbox/inbound", post(inbound))
 }
 
-fn sandbox_of(state: &AppState, tenant: TenantId) -> ApiResult<&Arc<Sandbox>> {
+/// The sandbox, when it runs for `tenant`; 404 otherwise.
+pub fn sandbox_of(state: &AppState, tenant: TenantId) -> ApiResult<&Arc<Sandbox>> {
     state
         .sandbox
         .as_ref()
@@ -217,26 +218,46 @@ async fn inbound(
     auth: Auth<Admin>,
     Json(body): Json<Inbound>,
 ) -> ApiResult<Json<Value>> {
-    let sandbox = sandbox_of(&state, auth.tenant())?;
-    let tenant = state.store.get_tenant(auth.tenant()).await?;
-    let channel = state
-        .store
-        .get_channel(tenant.id, ChannelId(body.channel_id))
-        .await?;
-    let from = normalize(&body.from, tenant.default_region)?;
-    if body.text.is_empty() || body.text.chars().count() > 4_096 {
+    let (wamid, from, channel) = inject(
+        &state,
+        auth.tenant(),
+        ChannelId(body.channel_id),
+        &body.from,
+        body.text,
+        body.name,
+    )
+    .await?;
+    Ok(ok(
+        json!({ "wamid": wamid, "from": from, "channel_id": channel }),
+    ))
+}
+
+/// Injects a user's text to one of the tenant's sandbox numbers (the API's
+/// `/v1/sandbox/inbound` and the dashboard's panel). Returns the wamid, the sender as
+/// normalized, and the channel. 404 without a sandbox of this tenant.
+pub async fn inject(
+    state: &AppState,
+    tenant: TenantId,
+    channel: ChannelId,
+    from: &str,
+    text: String,
+    name: Option<String>,
+) -> ApiResult<(String, PhoneNumber, ChannelId)> {
+    let sandbox = sandbox_of(state, tenant)?;
+    let tenant = state.store.get_tenant(tenant).await?;
+    let channel = state.store.get_channel(tenant.id, channel).await?;
+    let from = normalize(from, tenant.default_region)?;
+    if text.is_empty() || text.chars().count() > 4_096 {
         return Err(ApiError::invalid("text", "must have 1 to 4096 characters"));
     }
     let message = UserMessage::text(
         from.as_str(),
-        body.name.unwrap_or_else(|| "Sandbox User".into()),
-        body.text,
+        name.unwrap_or_else(|| "Sandbox User".into()),
+        text,
     );
     let wamid = sandbox
         .emulator
         .inject_inbound(&channel.phone_number_id, message)
         .map_err(|e| ApiError::invalid("channel_id", format!("the emulator refused: {e:?}")))?;
-    Ok(ok(
-        json!({ "wamid": wamid, "from": from, "channel_id": channel.id }),
-    ))
+    Ok((wamid, from, channel.id))
 }

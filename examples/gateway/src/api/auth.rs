@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 use wagw_core::ids::TenantId;
 use wagw_core::model::activity::Actor;
+use wagw_core::model::tenant::User;
 
 use super::ok;
 use crate::app::{AppState, Json};
@@ -35,10 +36,28 @@ async fn login(
     State(state): State<AppState>,
     Json(body): Json<Login>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    let user = check_login(&state, TenantId(body.tenant), &body.email, body.password).await?;
+    let (token, exp) = issue_token(&state.auth, &user)?;
+    Ok(ok(json!({
+        "token": token,
+        "token_type": "Bearer",
+        "expires_at": exp,
+        "user": super::tenant::user_view(&user),
+    })))
+}
+
+/// Checks a person's tenant, e-mail and password (the API's login and the dashboard's):
+/// the active user of an active tenant, or 401 with the same words whatever was wrong.
+pub async fn check_login(
+    state: &AppState,
+    tenant: TenantId,
+    email: &str,
+    password: String,
+) -> ApiResult<User> {
     let refused = || ApiError::unauthorized("wrong tenant, e-mail or password");
     let user = match state
         .store
-        .find_user_by_email(TenantId(body.tenant), &body.email.to_lowercase())
+        .find_user_by_email(tenant, &email.to_lowercase())
         .await
     {
         Ok(u) => Some(u),
@@ -47,19 +66,13 @@ async fn login(
     };
     // Unknown e-mails are checked against a dummy hash: the answer takes as long either way.
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = verify_password(body.password, hash).await;
+    let matches = verify_password(password, hash).await;
     let user = user.filter(|u| matches && u.active).ok_or_else(refused)?;
     let tenant = state.store.get_tenant(user.tenant_id).await?;
     if !tenant.active {
         return Err(refused());
     }
-    let (token, exp) = issue_token(&state.auth, &user)?;
-    Ok(ok(json!({
-        "token": token,
-        "token_type": "Bearer",
-        "expires_at": exp,
-        "user": super::tenant::user_view(&user),
-    })))
+    Ok(user)
 }
 
 async fn me(State(state): State<AppState>, auth: Auth<Read>) -> ApiResult<Json<serde_json::Value>> {

@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use wagw_core::campaign::parse_schedule;
 use wagw_core::ids::{CampaignId, ChannelId, TemplateId, TenantId};
 use wagw_core::model::campaign::{
-    Audience, Campaign, CampaignContent, CampaignState, RecipientStatus, SendingWindow,
+    Audience, Campaign, CampaignContent, CampaignCounters, CampaignState, RecipientStatus,
+    SendingWindow,
 };
 use wagw_core::model::contact::ContactFilter;
 
@@ -403,6 +404,29 @@ async fn progress_view(
 ) -> ApiResult<(Value, bool)> {
     let c = state.store.get_campaign(tenant, id).await?;
     let counters = state.campaigns.counters(tenant, c.id).await?;
+    let p = progress_of(&c, &counters);
+    let view = json!({
+        "state": c.state, "counters": counters, "done": p.done,
+        "percent": p.percent, "rate_per_second": p.rate_per_second, "eta_seconds": p.eta_seconds,
+    });
+    Ok((view, c.state.is_final()))
+}
+
+/// A campaign's progress: what is done, the rate since it started and the time left.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Recipients no longer pending.
+    pub done: u64,
+    /// `done` of all recipients, in percent.
+    pub percent: f64,
+    /// Messages settled per second since the start (`None` before the start).
+    pub rate_per_second: Option<f64>,
+    /// Seconds left at that rate, while running.
+    pub eta_seconds: Option<f64>,
+}
+
+/// The progress of `c` from its counters (the API's `/progress` and the dashboard's).
+pub fn progress_of(c: &Campaign, counters: &CampaignCounters) -> Progress {
     let done = counters.total - counters.pending;
     let elapsed = c.started_at.map(|at| {
         (c.finished_at.unwrap_or_else(Utc::now) - at)
@@ -417,12 +441,16 @@ async fn progress_view(
         (Some(r), CampaignState::Running) if r > 0.0 => Some((counters.pending as f64 / r).ceil()),
         _ => None,
     };
-    let view = json!({
-        "state": c.state, "counters": counters, "done": done,
-        "percent": if counters.total == 0 { 0.0 } else { done as f64 * 100.0 / counters.total as f64 },
-        "rate_per_second": rate, "eta_seconds": eta_seconds,
-    });
-    Ok((view, c.state.is_final()))
+    Progress {
+        done,
+        percent: if counters.total == 0 {
+            0.0
+        } else {
+            done as f64 * 100.0 / counters.total as f64
+        },
+        rate_per_second: rate,
+        eta_seconds,
+    }
 }
 
 /// How often the live progress is read.

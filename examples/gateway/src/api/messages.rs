@@ -2,11 +2,13 @@
 //! CSV export, mark as read.
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use wagw_core::content::MessageContent;
@@ -250,27 +252,35 @@ async fn bulk(
 }
 
 /// Filters of `GET /v1/messages` and the CSV export.
+/// The history's filters (`GET /v1/messages`, its CSV export and the dashboard's history).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Filters {
-    channel_id: Option<uuid::Uuid>,
-    campaign_id: Option<uuid::Uuid>,
+pub struct Filters {
+    /// Only this number.
+    pub channel_id: Option<uuid::Uuid>,
+    /// Only this campaign.
+    pub campaign_id: Option<uuid::Uuid>,
     /// A number in any format the tenant's region understands.
-    contact: Option<String>,
-    direction: Option<Direction>,
-    status: Option<String>,
+    pub contact: Option<String>,
+    /// Only this direction.
+    pub direction: Option<Direction>,
+    /// Only this status (`queued`, `sent`, ...).
+    pub status: Option<String>,
     /// Created at or after (RFC 3339).
-    from: Option<DateTime<Utc>>,
+    pub from: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
-    to: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
     /// Text, captions, file or template names containing this.
-    q: Option<String>,
-    limit: Option<usize>,
-    after: Option<String>,
+    pub q: Option<String>,
+    /// Items per page.
+    pub limit: Option<usize>,
+    /// The cursor of the next page.
+    pub after: Option<String>,
 }
 
 impl Filters {
-    fn query(&self, tenant: &Tenant) -> ApiResult<MessageQuery> {
+    /// The store's query; a bad status, number or range is refused.
+    pub fn query(&self, tenant: &Tenant) -> ApiResult<MessageQuery> {
         let status = match &self.status {
             None => None,
             Some(s) => Some(
@@ -327,7 +337,7 @@ async fn list(
 /// Rows per store read of the CSV export.
 const EXPORT_BATCH: usize = 1_000;
 /// The export stops after this many rows (page through `GET /v1/messages` for more).
-const EXPORT_MAX: usize = 100_000;
+pub const EXPORT_MAX: usize = 100_000;
 
 async fn export(
     State(state): State<AppState>,
@@ -336,7 +346,6 @@ async fn export(
 ) -> ApiResult<Response> {
     let tenant = state.store.get_tenant(auth.tenant()).await?;
     let query = f.query(&tenant)?;
-    let csv = export_csv(&state, tenant.id, &query).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -345,21 +354,18 @@ async fn export(
                 "attachment; filename=\"messages.csv\"",
             ),
         ],
-        csv,
+        export_body(state, tenant.id, query),
     )
         .into_response())
 }
 
-/// The CSV of messages: `id,created_at,direction,channel_id,contact,status,wamid,error,text`.
-/// `contact` is E.164 with `+` (for people and re-import), not the wa_id.
-async fn export_csv(
-    state: &AppState,
-    tenant: TenantId,
-    query: &MessageQuery,
-) -> ApiResult<Vec<u8>> {
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let io = |e: csv::Error| ApiError::from(wagw_core::Error::backend("writing CSV", false, e));
-    out.write_record([
+/// The CSV of messages, streamed a store page at a time (memory stays flat whatever the
+/// history's size): `id,created_at,direction,channel_id,contact,status,wamid,error,text`.
+/// `contact` is E.164 with `+` (for people and re-import), not the wa_id. At most
+/// [`EXPORT_MAX`] rows. A store failure mid-way ends the body with an error (the client sees a
+/// truncated download, never a silently short file).
+pub fn export_body(state: AppState, tenant: TenantId, query: MessageQuery) -> Body {
+    let header = csv_rows(&[[
         "id",
         "created_at",
         "direction",
@@ -369,46 +375,59 @@ async fn export_csv(
         "wamid",
         "error",
         "text",
-    ])
-    .map_err(io)?;
-    let mut page = Page::first(EXPORT_BATCH);
-    let mut rows = 0;
-    loop {
-        let found = state.store.list_messages(tenant, query, page).await?;
-        for m in &found.items {
-            let direction = match m.direction {
-                Direction::Inbound => "inbound",
-                Direction::Outbound => "outbound",
-            };
-            out.write_record([
-                m.id.to_string(),
-                m.created_at.to_rfc3339(),
-                direction.to_owned(),
-                m.channel_id.to_string(),
-                m.contact_phone.e164(),
-                m.status.as_str().to_owned(),
-                m.wamid.clone().unwrap_or_default(),
-                m.error
-                    .as_ref()
-                    .map(|e| e.reason.clone())
-                    .unwrap_or_default(),
-                wagw_core::store::searchable_text(m).trim().to_owned(),
-            ])
-            .map_err(io)?;
-            rows += 1;
-        }
-        match found.next {
-            Some(next) if rows < EXPORT_MAX => page = Page::after(EXPORT_BATCH, next),
-            _ => break,
-        }
+    ]
+    .map(str::to_owned)]);
+    let pages = futures::stream::try_unfold(
+        (Some(Page::first(EXPORT_BATCH)), 0usize),
+        move |(page, rows)| {
+            let (state, query) = (state.clone(), query.clone());
+            async move {
+                let Some(page) = page else {
+                    return Ok(None);
+                };
+                let found = state.store.list_messages(tenant, &query, page).await?;
+                let rows = rows + found.items.len();
+                let lines: Vec<[String; 9]> = found.items.iter().map(csv_record).collect();
+                let next = match found.next {
+                    Some(next) if rows < EXPORT_MAX => Some(Page::after(EXPORT_BATCH, next)),
+                    _ => None,
+                };
+                Ok::<_, wagw_core::Error>(Some((csv_rows(&lines)?, (next, rows))))
+            }
+        },
+    );
+    Body::from_stream(futures::stream::once(async move { header }).chain(pages))
+}
+
+fn csv_record(m: &MessageRecord) -> [String; 9] {
+    let direction = match m.direction {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    };
+    [
+        m.id.to_string(),
+        m.created_at.to_rfc3339(),
+        direction.to_owned(),
+        m.channel_id.to_string(),
+        m.contact_phone.e164(),
+        m.status.as_str().to_owned(),
+        m.wamid.clone().unwrap_or_default(),
+        m.error
+            .as_ref()
+            .map(|e| e.reason.clone())
+            .unwrap_or_default(),
+        wagw_core::store::searchable_text(m).trim().to_owned(),
+    ]
+}
+
+fn csv_rows(rows: &[[String; 9]]) -> Result<Vec<u8>, wagw_core::Error> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        out.write_record(row)
+            .map_err(|e| wagw_core::Error::backend("writing CSV", false, e))?;
     }
-    out.into_inner().map_err(|e| {
-        ApiError::from(wagw_core::Error::backend(
-            "writing CSV",
-            false,
-            e.into_error(),
-        ))
-    })
+    out.into_inner()
+        .map_err(|e| wagw_core::Error::backend("writing CSV", false, e.into_error()))
 }
 
 async fn read(
