@@ -474,6 +474,8 @@ impl Filters {
         };
         let contact: Option<PhoneNumber> = match &self.contact {
             None => None,
+            // `?contact=` with nothing filters nothing, like `?q=`.
+            Some(c) if c.is_empty() => None,
             Some(c) => Some(normalize(c, tenant.default_region)?),
         };
         if let (Some(from), Some(to)) = (self.from, self.to)

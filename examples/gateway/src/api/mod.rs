@@ -67,7 +67,8 @@ impl PageQuery {
         }
         Ok(Page {
             limit,
-            after: self.after.clone(),
+            // `?after=` with nothing is no cursor: the first page.
+            after: self.after.clone().filter(|a| !a.is_empty()),
         })
     }
 }
