@@ -42,6 +42,8 @@ done
 [ -n "$key" ] || { echo "the gateway printed no API key" >&2; exit 1; }
 
 status=0
+# Run from the temp dir: schemathesis keeps its example database in ./.schemathesis.
+cd "$dir"
 schemathesis --config-file "$root/examples/gateway/schemathesis.toml" \
   run "http://127.0.0.1:$port/openapi.json" \
   -H "authorization: Bearer $key" \
