@@ -46,7 +46,7 @@ status=0
 cd "$dir"
 schemathesis --config-file "$root/examples/gateway/schemathesis.toml" \
   run "http://127.0.0.1:$port/openapi.json" \
-  -H "authorization: Bearer $key" \
+  -H "Authorization: Bearer $key" \
   --rate-limit "${WAGW_SCHEMATHESIS_RATE:-590/m}" \
   --checks all \
   --workers 1 \

@@ -72,7 +72,9 @@ struct WindowIn {
 struct NewCampaign {
     name: String,
     channel_id: uuid::Uuid,
-    content: ContentIn,
+    /// Read as JSON first, so a wrong content is a 422 naming `content`, like a wrong value.
+    #[schema(value_type = ContentIn)]
+    content: Value,
     /// Contacts selected by lists, tags and fields.
     #[schema(value_type = Option<Object>)]
     filter: Option<ContactFilter>,
@@ -109,7 +111,9 @@ async fn create(
     Json(body): Json<NewCampaign>,
 ) -> ApiResult<Response> {
     let tenant = state.store.get_tenant(auth.tenant()).await?;
-    let content = match body.content {
+    let content: ContentIn = serde_json::from_value(body.content)
+        .map_err(|e| ApiError::invalid("content", e.to_string()))?;
+    let content = match content {
         ContentIn::Text { body } => CampaignContent::Text { body },
         ContentIn::Template {
             template_id,

@@ -101,6 +101,7 @@ struct NewChannel {
     /// The number, local (`08…`, the tenant's region) or international.
     display_number: String,
     /// Messages per second.
+    #[schema(minimum = 1, maximum = 1000)]
     throughput: Option<u32>,
     /// The channel's own Meta token (never shown again).
     access_token: Option<String>,
@@ -127,7 +128,10 @@ struct ChannelHealth {
 
 #[utoipa::path(post, path = "/channels", tag = "channels", summary = "Add a channel",
     request_body = NewChannel,
-    responses((status = 201, description = "Created", body = Envelope<ChannelView>)))]
+    responses(
+        (status = 201, description = "Created", body = Envelope<ChannelView>),
+        (status = 409, description = "The phone-number id is registered already", body = crate::openapi::ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     auth: Auth<Admin>,
@@ -215,6 +219,7 @@ async fn read(
 struct ChannelPatch {
     name: Option<String>,
     /// Messages per second.
+    #[schema(minimum = 1, maximum = 1000)]
     throughput: Option<u32>,
     #[schema(schema_with = channel_status_schema)]
     status: Option<ChannelStatus>,

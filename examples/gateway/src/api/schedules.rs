@@ -106,8 +106,10 @@ struct NewSchedule {
     #[schema(value_type = Object)]
     message: Value,
     /// `{"kind": "once", "at": RFC 3339}` or `{"kind": "cron", "expression", "timezone"}`.
+    /// Read as JSON first, so a wrong recurrence (an unknown timezone…) is a 422 naming
+    /// `recurrence`, like a wrong message.
     #[schema(value_type = RecurrenceSchema)]
-    recurrence: Recurrence,
+    recurrence: Value,
 }
 
 #[utoipa::path(post, path = "/schedules", tag = "schedules", summary = "Schedule a message",
@@ -122,13 +124,15 @@ async fn create(
     let to = normalize(&body.to, tenant.default_region)?;
     let content: MessageContent = serde_json::from_value(body.message)
         .map_err(|e| ApiError::invalid("message", e.to_string()))?;
+    let recurrence: Recurrence = serde_json::from_value(body.recurrence)
+        .map_err(|e| ApiError::invalid("recurrence", e.to_string()))?;
     let schedule = ScheduledMessage {
         id: ScheduleId::new(),
         tenant_id: tenant.id,
         channel_id: ChannelId(body.channel_id),
         to,
         content,
-        recurrence: body.recurrence,
+        recurrence,
         next_run_at: None,
         last_run_at: None,
         last_error: None,
