@@ -4,7 +4,7 @@
 //! [`OpenApiRouter`](utoipa_axum::router::OpenApiRouter) with `routes!(…)`, so the document
 //! lists exactly the routes the server answers. This module holds the shared pieces: the
 //! root [`ApiDoc`] (title, tags, security schemes), the success envelopes and the one error
-//! shape as schemas, and [`StandardResponses`], which adds the failures every operation can
+//! shape as schemas, and `StandardResponses`, which adds the failures every operation can
 //! answer (by its security, path parameters and body) so handlers only list their own.
 
 use serde::Serialize;
@@ -272,7 +272,7 @@ pub fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
 }
 
 /// Completes the document the routers collected: the standard failures and security of
-/// every operation ([`StandardResponses`] needs the paths, so it runs after the routes are
+/// every operation (`StandardResponses` needs the paths, so it runs after the routes are
 /// in, not as a modifier of [`ApiDoc`]).
 pub fn finish(mut openapi: Document) -> Document {
     StandardResponses.modify(&mut openapi);
