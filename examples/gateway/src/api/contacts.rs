@@ -218,7 +218,11 @@ fn filter_from(params: &HashMap<String, String>) -> ApiResult<(ContactFilter, Pa
                     .map(str::to_owned),
             ),
             "q" => filter.text = Some(value.clone()).filter(|v| !v.is_empty()),
-            "opted_out" => filter.include_opted_out = value != "false",
+            "opted_out" => {
+                filter.include_opted_out = value.parse().map_err(|_| {
+                    ApiError::bad_request(format!("opted_out must be true or false, not {value:?}"))
+                })?;
+            }
             "limit" => {
                 page.limit = Some(
                     value
