@@ -104,7 +104,10 @@ fn campaign_view(c: &Campaign, counters: Option<Value>) -> Value {
 
 #[utoipa::path(post, path = "/campaigns", tag = "campaigns", summary = "Create a campaign",
     request_body = NewCampaign,
-    responses((status = 201, description = "Created, with the audience's expansion report", body = Envelope<CreatedCampaignSchema>)))]
+    responses(
+        (status = 201, description = "Created, with the audience's expansion report", body = Envelope<CreatedCampaignSchema>),
+        (status = 404, description = "No such channel, template or list for this tenant", body = crate::openapi::ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     auth: Auth<Send>,

@@ -146,7 +146,10 @@ struct Upserted {
 
 #[utoipa::path(post, path = "/contacts", tag = "contacts", summary = "Add or update contacts (by phone)",
     request_body = OneOrMany,
-    responses((status = 200, description = "Stored", body = Envelope<Upserted>)))]
+    responses(
+        (status = 200, description = "Stored", body = Envelope<Upserted>),
+        (status = 404, description = "No such list for this tenant", body = crate::openapi::ErrorBody),
+    ))]
 async fn upsert(
     State(state): State<AppState>,
     auth: Auth<Write>,
@@ -741,7 +744,10 @@ struct NewList {
 
 #[utoipa::path(post, path = "/lists", tag = "contacts", summary = "Create a contact list",
     request_body = NewList,
-    responses((status = 201, description = "Created", body = Envelope<ContactListSchema>)))]
+    responses(
+        (status = 201, description = "Created", body = Envelope<ContactListSchema>),
+        (status = 409, description = "A list of that name exists", body = crate::openapi::ErrorBody),
+    ))]
 async fn create_list(
     State(state): State<AppState>,
     auth: Auth<Write>,

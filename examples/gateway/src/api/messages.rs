@@ -303,6 +303,7 @@ struct Accepted {
     responses(
         (status = 202, description = "Queued", body = Envelope<Accepted>),
         (status = 200, description = "Already queued under this Idempotency-Key", body = Envelope<Accepted>),
+        (status = 404, description = "No such channel for this tenant", body = crate::openapi::ErrorBody),
     ))]
 async fn send(
     State(state): State<AppState>,
@@ -339,8 +340,10 @@ async fn send(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Bulk {
-    /// 1 to 1000 messages, each like the body of `POST /v1/messages`.
-    #[schema(value_type = Vec<SendMessageSchema>, min_items = 1, max_items = 1000)]
+    /// 1 to 1000 messages, each like the body of `POST /v1/messages` (`SendMessage`). Each
+    /// is checked on its own: without `atomic` a bad item is refused in `results` and the
+    /// others are queued, so items are not held to that schema here.
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 1000)]
     messages: Vec<Value>,
     /// All or nothing (`true`), or accept the good items and report the bad ones (`false`).
     #[serde(default)]
@@ -374,7 +377,10 @@ struct BulkOutcome {
 
 #[utoipa::path(post, path = "/messages/bulk", tag = "messages", summary = "Send many messages",
     request_body = Bulk,
-    responses((status = 202, description = "What was queued and what was refused", body = Envelope<BulkOutcome>)))]
+    responses(
+        (status = 202, description = "What was queued and what was refused", body = Envelope<BulkOutcome>),
+        (status = 404, description = "No such channel (with `atomic`) for this tenant", body = crate::openapi::ErrorBody),
+    ))]
 async fn bulk(
     State(state): State<AppState>,
     auth: Auth<Send>,

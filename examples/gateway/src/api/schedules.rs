@@ -114,7 +114,10 @@ struct NewSchedule {
 
 #[utoipa::path(post, path = "/schedules", tag = "schedules", summary = "Schedule a message",
     request_body = NewSchedule,
-    responses((status = 201, description = "Created", body = Envelope<ScheduleView>)))]
+    responses(
+        (status = 201, description = "Created", body = Envelope<ScheduleView>),
+        (status = 404, description = "No such channel for this tenant", body = crate::openapi::ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     auth: Auth<Send>,
