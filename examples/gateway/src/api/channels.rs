@@ -101,6 +101,7 @@ struct NewChannel {
     /// The number, local (`08…`, the tenant's region) or international.
     display_number: String,
     /// Messages per second.
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 1000)]
     throughput: Option<u32>,
     /// The channel's own Meta token (never shown again).
@@ -108,6 +109,21 @@ struct NewChannel {
     /// Skip registration (a number already registered with Meta).
     #[serde(default)]
     connected: bool,
+}
+
+/// Reads a count that JSON may write as `5` or `5.0` (both are the integer 5 to JSON Schema,
+/// and so to the OpenAPI document).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(n) = Option::<f64>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) {
+        Ok(Some(n as u32))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number of messages per second"
+        )))
+    }
 }
 
 /// A channel's health.
@@ -219,6 +235,7 @@ async fn read(
 struct ChannelPatch {
     name: Option<String>,
     /// Messages per second.
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 1000)]
     throughput: Option<u32>,
     #[schema(schema_with = channel_status_schema)]

@@ -696,7 +696,9 @@ async fn export(
     auth: Auth<Read>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let (filter, _) = filter_from(&params)?;
+    let (filter, page_query) = filter_from(&params)?;
+    // The export takes every page, but a malformed `limit` is refused as in the listing.
+    page_query.page()?;
     write_csv(&state, auth.tenant(), &filter).await
 }
 

@@ -343,7 +343,7 @@ struct Bulk {
     /// 1 to 1000 messages, each like the body of `POST /v1/messages` (`SendMessage`). Each
     /// is checked on its own: without `atomic` a bad item is refused in `results` and the
     /// others are queued, so items are not held to that schema here.
-    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 1000)]
+    #[schema(min_items = 1, max_items = 1000)]
     messages: Vec<Value>,
     /// All or nothing (`true`), or accept the good items and report the bad ones (`false`).
     #[serde(default)]
@@ -542,6 +542,12 @@ async fn export(
 ) -> ApiResult<Response> {
     let tenant = state.store.get_tenant(auth.tenant()).await?;
     let query = f.query(&tenant)?;
+    // The export takes every page, but a malformed `limit` is refused as in the listing.
+    PageQuery {
+        limit: f.limit,
+        after: f.after.clone(),
+    }
+    .page()?;
     let csv = export_csv(&state, tenant.id, &query).await?;
     Ok((
         [
