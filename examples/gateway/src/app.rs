@@ -8,6 +8,8 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
 use axum::middleware;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 use wagw_core::campaign::CampaignEngine;
 use wagw_core::dispatch::Dispatcher;
 use wagw_core::scheduler::Scheduler;
@@ -15,6 +17,7 @@ use wagw_core::{Queue, Store, Transport};
 
 use crate::auth::{self, AuthConfig, RateLimits};
 use crate::error::{self, ApiError};
+use crate::openapi::ApiDoc;
 use crate::{api, sandbox, ui};
 
 /// The dispatcher over the gateway's dynamic backends.
@@ -86,29 +89,37 @@ pub struct Query<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
-/// The whole application.
-pub fn app(state: AppState) -> Router {
-    let tenant_api = api::routes()
-        .route_layer(middleware::from_fn_with_state(
+/// Every documented route with its layers, over [`ApiDoc`]'s root. With `state`, the tenant
+/// routes get the authentication layer; without (to print the document) they do not, and
+/// the document is the same.
+pub fn routes(state: Option<&AppState>) -> OpenApiRouter<AppState> {
+    let authenticated = |router: OpenApiRouter<AppState>| match state {
+        Some(state) => router.route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
-        ))
-        .layer(DefaultBodyLimit::max(1024 * 1024));
-    let import_api = api::import_routes()
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ))
-        .layer(DefaultBodyLimit::max(50 * 1024 * 1024));
-    Router::new()
+        )),
+        None => router,
+    };
+    let tenant_api = authenticated(api::routes()).layer(DefaultBodyLimit::max(1024 * 1024));
+    let import_api =
+        authenticated(api::import_routes()).layer(DefaultBodyLimit::max(50 * 1024 * 1024));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(
             "/v1",
             tenant_api.merge(import_api).merge(api::public_routes()),
         )
         .nest("/platform/v1", api::platform::routes())
-        .nest("/ui", ui::routes(state.clone()))
         .merge(api::meta_webhook::routes())
         .merge(api::ops::routes())
+}
+
+/// The whole application: the documented routes, and Swagger UI at `/docs` (vendored
+/// assets, reading `/openapi.json`).
+pub fn app(state: AppState) -> Router {
+    let (router, _) = routes(Some(&state)).split_for_parts();
+    router
+        .merge(crate::openapi::swagger_ui())
+        .nest("/ui", ui::routes(state.clone()))
         .fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

@@ -5,6 +5,7 @@
 //! gateway api       the API and Meta's webhooks only (stateless, run many)
 //! gateway worker    the background loops, with /healthz, /readyz and /metrics
 //! gateway migrate   apply the database migrations and exit
+//! gateway openapi   print the OpenAPI 3.1 document and exit
 //! ```
 //!
 //! Every flag has an environment variable (`WAGW_…`). With no configuration the data lives in
@@ -102,6 +103,8 @@ enum Command {
     Worker,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Print the OpenAPI 3.1 document (the one served at /openapi.json) and exit.
+    Openapi,
 }
 
 #[tokio::main]
@@ -125,6 +128,12 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<(), StartError> {
     let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Openapi = command {
+        let text = gateway::openapi::document_json()
+            .map_err(|e| StartError::Config(format!("OpenAPI document: {e}")))?;
+        print!("{text}");
+        return Ok(());
+    }
     let config = Config {
         database_url: cli.database_url,
         data_dir: cli.data_dir,
@@ -164,7 +173,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         _ => Some(gateway.runtime()?.start()),
     };
     let router = match command {
-        Command::Worker => gateway::api::ops::routes()
+        Command::Worker => axum::Router::from(gateway::api::ops::routes())
             .fallback(|| async { gateway::error::ApiError::not_found() })
             .layer(axum::middleware::from_fn(gateway::error::render_errors))
             .with_state(gateway.state.clone()),

@@ -7,11 +7,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wagw_core::Store;
 use wagw_core::ids::{ChannelId, TenantId};
 use wagw_core::model::channel::{Channel, ChannelStatus};
@@ -24,6 +25,7 @@ use crate::api::ok;
 use crate::app::{AppState, Json};
 use crate::auth::{Admin, Auth, hash_password};
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::Envelope;
 
 /// The sandbox business account.
 pub const WABA: &str = "102290129340398";
@@ -166,10 +168,10 @@ pub async fn seed(store: &dyn Store, emulator: &Emulator) -> wagw_core::Result<S
 }
 
 /// Routes (`/v1/sandbox*`); without a sandbox they answer 404.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/sandbox", get(overview))
-        .route("/sandbox/inbound", post(inbound))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(overview))
+        .routes(routes!(inbound))
 }
 
 /// The sandbox, when it runs for `tenant`; 404 otherwise.
@@ -181,27 +183,69 @@ pub fn sandbox_of(state: &AppState, tenant: TenantId) -> ApiResult<&Arc<Sandbox>
         .ok_or_else(ApiError::not_found)
 }
 
-async fn overview(State(state): State<AppState>, auth: Auth<Admin>) -> ApiResult<Json<Value>> {
-    let sandbox = sandbox_of(&state, auth.tenant())?;
-    let numbers: Vec<Value> = NUMBERS
-        .iter()
-        .zip(&sandbox.channels)
-        .map(|((pnid, display), channel)| {
-            json!({
-                "channel_id": channel, "phone_number_id": pnid, "display_number": format!("+{display}"),
-                "otp_code": sandbox.emulator.verification_code(pnid),
-            })
-        })
-        .collect();
-    Ok(ok(json!({
-        "emulator": sandbox.emulator.base_url(),
-        "numbers": numbers,
-        "templates": ["hello_world (en_US)"],
-        "admin": { "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "tenant": sandbox.tenant },
-    })))
+/// What the sandbox offers.
+#[derive(Debug, Serialize, ToSchema)]
+struct Overview {
+    /// The emulator's base URL.
+    emulator: String,
+    numbers: Vec<SandboxNumber>,
+    /// Approved templates.
+    templates: Vec<&'static str>,
+    admin: SandboxAdmin,
 }
 
-#[derive(Debug, Deserialize)]
+/// A sandbox number and its registration code.
+#[derive(Debug, Serialize, ToSchema)]
+struct SandboxNumber {
+    #[schema(value_type = uuid::Uuid)]
+    channel_id: ChannelId,
+    phone_number_id: &'static str,
+    /// E.164 with `+`.
+    display_number: String,
+    /// The OTP the emulator expects when registering.
+    otp_code: Option<String>,
+}
+
+/// The sandbox's admin login.
+#[derive(Debug, Serialize, ToSchema)]
+struct SandboxAdmin {
+    email: &'static str,
+    password: &'static str,
+    #[schema(value_type = uuid::Uuid)]
+    tenant: TenantId,
+}
+
+#[utoipa::path(get, path = "/sandbox", tag = "sandbox", summary = "The sandbox: numbers, OTP codes, admin login",
+    responses(
+        (status = 200, description = "The sandbox", body = Envelope<Overview>),
+        (status = 404, description = "No sandbox (or another tenant's)", body = crate::openapi::ErrorBody),
+    ))]
+async fn overview(State(state): State<AppState>, auth: Auth<Admin>) -> ApiResult<Json<Value>> {
+    let sandbox = sandbox_of(&state, auth.tenant())?;
+    let numbers = NUMBERS
+        .iter()
+        .zip(&sandbox.channels)
+        .map(|((pnid, display), channel)| SandboxNumber {
+            channel_id: *channel,
+            phone_number_id: pnid,
+            display_number: format!("+{display}"),
+            otp_code: sandbox.emulator.verification_code(pnid),
+        })
+        .collect();
+    Ok(ok(Overview {
+        emulator: sandbox.emulator.base_url().to_string(),
+        numbers,
+        templates: vec!["hello_world (en_US)"],
+        admin: SandboxAdmin {
+            email: ADMIN_EMAIL,
+            password: ADMIN_PASSWORD,
+            tenant: sandbox.tenant,
+        },
+    }))
+}
+
+/// A user's message to inject.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Inbound {
     channel_id: uuid::Uuid,
@@ -211,6 +255,24 @@ struct Inbound {
     name: Option<String>,
 }
 
+/// The injected message.
+#[derive(Debug, Serialize, ToSchema)]
+struct Injected {
+    /// Its WhatsApp message id.
+    wamid: String,
+    /// The sender's wa_id.
+    #[schema(value_type = String)]
+    from: PhoneNumber,
+    #[schema(value_type = uuid::Uuid)]
+    channel_id: ChannelId,
+}
+
+#[utoipa::path(post, path = "/sandbox/inbound", tag = "sandbox", summary = "Inject a user's message",
+    request_body = Inbound,
+    responses(
+        (status = 200, description = "Injected; the signed webhook follows", body = Envelope<Injected>),
+        (status = 404, description = "No sandbox, or no such channel", body = crate::openapi::ErrorBody),
+    ))]
 /// Injects a user's message: the emulator opens the user's 24-hour window and posts a signed
 /// webhook to `/webhooks/meta`, exactly as Meta would.
 async fn inbound(
@@ -227,9 +289,11 @@ async fn inbound(
         body.name,
     )
     .await?;
-    Ok(ok(
-        json!({ "wamid": wamid, "from": from, "channel_id": channel }),
-    ))
+    Ok(ok(Injected {
+        wamid,
+        from,
+        channel_id: channel,
+    }))
 }
 
 /// Injects a user's text to one of the tenant's sandbox numbers (the API's

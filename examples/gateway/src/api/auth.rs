@@ -1,49 +1,73 @@
 //! `POST /v1/auth/login` and `GET /v1/me`.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wagw_core::ids::TenantId;
 use wagw_core::model::activity::Actor;
 use wagw_core::model::tenant::User;
 
 use super::ok;
+use super::tenant::{UserView, user_view};
 use crate::app::{AppState, Json};
 use crate::auth::{Auth, Read, issue_token, verify_password};
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::Envelope;
+use wagw_core::model::tenant::{Scope, Tenant};
 
 /// Routes that need no credential.
-pub fn public_routes() -> Router<AppState> {
-    Router::new().route("/auth/login", post(login))
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login))
 }
 
 /// Routes about the caller.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/me", get(me))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
 }
 
-#[derive(Debug, Deserialize)]
+/// A person's login.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Login {
+    /// The tenant's id.
     tenant: uuid::Uuid,
     email: String,
     password: String,
 }
 
+/// A login token.
+#[derive(Debug, Serialize, ToSchema)]
+struct LoginToken {
+    /// The JWT, for `Authorization: Bearer`.
+    token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// When it stops working (Unix seconds).
+    expires_at: i64,
+    user: UserView,
+}
+
+#[utoipa::path(post, path = "/auth/login", tag = "auth", summary = "Log in (a person)",
+    request_body = Login,
+    responses(
+        (status = 200, description = "A token", body = Envelope<LoginToken>),
+        (status = 401, description = "Wrong tenant, e-mail or password", body = crate::openapi::ErrorBody),
+    ))]
 async fn login(
     State(state): State<AppState>,
     Json(body): Json<Login>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let user = check_login(&state, TenantId(body.tenant), &body.email, body.password).await?;
     let (token, exp) = issue_token(&state.auth, &user)?;
-    Ok(ok(json!({
-        "token": token,
-        "token_type": "Bearer",
-        "expires_at": exp,
-        "user": super::tenant::user_view(&user),
-    })))
+    Ok(ok(LoginToken {
+        token,
+        token_type: "Bearer",
+        expires_at: exp,
+        user: user_view(&user),
+    }))
 }
 
 /// Checks a person's tenant, e-mail and password (the API's login and the dashboard's):
@@ -75,18 +99,36 @@ pub async fn check_login(
     Ok(user)
 }
 
+/// The caller: who, with which scopes, of which tenant.
+#[derive(Debug, Serialize, ToSchema)]
+struct Me {
+    /// `{"kind": "user", "user": …}`, `{"kind": "api_key", "id"}` or `{"kind": "system"}`.
+    #[schema(value_type = Object)]
+    actor: serde_json::Value,
+    /// The credential's scopes (`read`, `send`, `write`, `admin`).
+    #[schema(value_type = Vec<String>)]
+    scopes: Vec<Scope>,
+    #[schema(value_type = Object)]
+    tenant: Tenant,
+}
+
+#[utoipa::path(get, path = "/me", tag = "auth", summary = "The caller",
+    responses((status = 200, description = "The caller", body = Envelope<Me>)))]
+
 async fn me(State(state): State<AppState>, auth: Auth<Read>) -> ApiResult<Json<serde_json::Value>> {
     let tenant = state.store.get_tenant(auth.tenant()).await?;
     let who = match auth.principal.actor {
         Actor::User(id) => {
             let user = state.store.get_user(auth.tenant(), id).await?;
-            json!({ "kind": "user", "user": super::tenant::user_view(&user) })
+            json!({ "kind": "user", "user": user_view(&user) })
         }
         Actor::ApiKey(id) => json!({ "kind": "api_key", "id": id }),
         Actor::System => json!({ "kind": "system" }),
     };
-    let scopes: Vec<_> = auth.principal.scopes.iter().collect();
-    Ok(ok(
-        json!({ "actor": who, "scopes": scopes, "tenant": tenant }),
-    ))
+    let scopes = auth.principal.scopes.iter().copied().collect();
+    Ok(ok(Me {
+        actor: who,
+        scopes,
+        tenant,
+    }))
 }

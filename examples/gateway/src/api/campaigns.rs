@@ -2,7 +2,6 @@
 //! cancel, retry the failed, progress (polled, or live as Server-Sent Events), report as JSON
 //! or CSV.
 
-use axum::Router;
 use axum::extract::State;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -10,11 +9,13 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use chrono::{NaiveTime, Utc};
-use serde::Deserialize;
+use chrono::{DateTime, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wagw_core::campaign::parse_schedule;
 use wagw_core::ids::{CampaignId, ChannelId, TemplateId, TenantId};
 use wagw_core::model::campaign::{
@@ -27,26 +28,28 @@ use super::{PageQuery, ok, page, touched};
 use crate::app::{AppState, Json, Path, Query};
 use crate::auth::{Auth, Read, Send};
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::{Envelope, PageEnvelope, string_enum};
 
 /// Routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/campaigns", get(list).post(create))
-        .route("/campaigns/{id}", get(read).delete(remove))
-        .route("/campaigns/{id}/start", post(start))
-        .route("/campaigns/{id}/pause", post(pause))
-        .route("/campaigns/{id}/resume", post(resume))
-        .route("/campaigns/{id}/cancel", post(cancel))
-        .route("/campaigns/{id}/stop", post(cancel))
-        .route("/campaigns/{id}/retry-failed", post(retry_failed))
-        .route("/campaigns/{id}/recipients", get(recipients))
-        .route("/campaigns/{id}/progress", get(progress))
-        .route("/campaigns/{id}/events", get(events))
-        .route("/campaigns/{id}/report", get(report))
-        .route("/campaigns/{id}/report.csv", get(report_csv))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, remove))
+        .routes(routes!(start))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(cancel))
+        .routes(routes!(stop))
+        .routes(routes!(retry_failed))
+        .routes(routes!(recipients))
+        .routes(routes!(progress))
+        .routes(routes!(events))
+        .routes(routes!(report))
+        .routes(routes!(report_csv))
 }
 
-#[derive(Debug, Deserialize)]
+/// What a campaign sends: a text, or an approved template with its parameters.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
 enum ContentIn {
     Text {
@@ -61,7 +64,8 @@ enum ContentIn {
     },
 }
 
-#[derive(Debug, Deserialize)]
+/// The daily hours sending is allowed in.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WindowIn {
     /// `HH:MM` in the tenant's timezone.
@@ -70,13 +74,17 @@ struct WindowIn {
     end: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A new campaign.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewCampaign {
     name: String,
     channel_id: uuid::Uuid,
-    content: ContentIn,
+    /// Read as JSON first, so a wrong content is a 422 naming `content`, like a wrong value.
+    #[schema(value_type = ContentIn)]
+    content: Value,
     /// Contacts selected by lists, tags and fields.
+    #[schema(value_type = Option<Object>)]
     filter: Option<ContactFilter>,
     /// Explicit numbers in any format of the tenant's region; invalid ones are reported.
     #[serde(default)]
@@ -155,6 +163,15 @@ async fn answer_repeat(
     ))
 }
 
+#[utoipa::path(post, path = "/campaigns", tag = "campaigns", summary = "Create a campaign",
+    request_body = NewCampaign,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeats with the same key and body answer the first campaign")),
+    responses(
+        (status = 201, description = "Created, with the audience's expansion report", body = Envelope<CreatedCampaignSchema>),
+        (status = 200, description = "Created before with this `Idempotency-Key` and the same body (`created: false`)", body = Envelope<CreatedCampaignSchema>),
+        (status = 409, description = "This `Idempotency-Key` was used with a different body", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such channel, template or list for this tenant", body = crate::openapi::ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     auth: Auth<Send>,
@@ -163,7 +180,9 @@ async fn create(
 ) -> ApiResult<Response> {
     let idempotency_key = super::messages::idempotency_key(&headers)?;
     let tenant = state.store.get_tenant(auth.tenant()).await?;
-    let content = match body.content {
+    let content: ContentIn = serde_json::from_value(body.content)
+        .map_err(|e| ApiError::invalid("content", e.to_string()))?;
+    let content = match content {
         ContentIn::Text { body } => CampaignContent::Text { body },
         ContentIn::Template {
             template_id,
@@ -251,6 +270,9 @@ async fn create(
     ))
 }
 
+#[utoipa::path(get, path = "/campaigns", tag = "campaigns", summary = "List campaigns",
+    params(PageQuery),
+    responses((status = 200, description = "A page of campaigns", body = PageEnvelope<CampaignSchema>)))]
 async fn list(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -262,6 +284,9 @@ async fn list(
     ))
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}", tag = "campaigns", summary = "Read a campaign with its counters",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id")),
+    responses((status = 200, description = "The campaign", body = Envelope<CampaignSchema>)))]
 async fn read(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -275,6 +300,12 @@ async fn read(
     Ok(ok(campaign_view(&c, Some(json!(counters)))))
 }
 
+#[utoipa::path(delete, path = "/campaigns/{id}", tag = "campaigns", summary = "Delete a campaign",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Running campaigns are cancelled first", body = crate::openapi::ErrorBody),
+    ))]
 async fn remove(
     State(state): State<AppState>,
     auth: Auth<Send>,
@@ -287,13 +318,21 @@ async fn remove(
     Ok(touched(id, StatusCode::NO_CONTENT))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `?send_at=`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StartQuery {
     /// As `send_at` of the creation; absent: now.
     send_at: Option<String>,
 }
 
+#[utoipa::path(post, path = "/campaigns/{id}/start", tag = "campaigns", summary = "Start or schedule a campaign",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id"), StartQuery),
+    responses(
+        (status = 200, description = "The campaign", body = Envelope<CampaignSchema>),
+        (status = 409, description = "Not allowed in the campaign's state", body = crate::openapi::ErrorBody),
+    ))]
 async fn start(
     State(state): State<AppState>,
     auth: Auth<Send>,
@@ -309,6 +348,12 @@ async fn start(
     Ok(touched(id, ok(campaign_view(&c, None))))
 }
 
+#[utoipa::path(post, path = "/campaigns/{id}/pause", tag = "campaigns", summary = "Pause a campaign",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id")),
+    responses(
+        (status = 200, description = "The campaign", body = Envelope<CampaignSchema>),
+        (status = 409, description = "Not allowed in the campaign's state", body = crate::openapi::ErrorBody),
+    ))]
 async fn pause(
     State(state): State<AppState>,
     auth: Auth<Send>,
@@ -318,6 +363,12 @@ async fn pause(
     Ok(touched(id, ok(campaign_view(&c, None))))
 }
 
+#[utoipa::path(post, path = "/campaigns/{id}/resume", tag = "campaigns", summary = "Resume a campaign",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id")),
+    responses(
+        (status = 200, description = "The campaign", body = Envelope<CampaignSchema>),
+        (status = 409, description = "Not allowed in the campaign's state", body = crate::openapi::ErrorBody),
+    ))]
 async fn resume(
     State(state): State<AppState>,
     auth: Auth<Send>,
@@ -330,6 +381,12 @@ async fn resume(
     Ok(touched(id, ok(campaign_view(&c, None))))
 }
 
+#[utoipa::path(post, path = "/campaigns/{id}/cancel", tag = "campaigns", summary = "Cancel a campaign",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id")),
+    responses(
+        (status = 200, description = "The campaign", body = Envelope<CampaignSchema>),
+        (status = 409, description = "Not allowed in the campaign's state", body = crate::openapi::ErrorBody),
+    ))]
 async fn cancel(
     State(state): State<AppState>,
     auth: Auth<Send>,
@@ -342,6 +399,12 @@ async fn cancel(
     Ok(touched(id, ok(campaign_view(&c, None))))
 }
 
+#[utoipa::path(post, path = "/campaigns/{id}/retry-failed", tag = "campaigns", summary = "Send again to the failed recipients",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id")),
+    responses(
+        (status = 200, description = "How many recipients were reset", body = Envelope<RetrySchema>),
+        (status = 409, description = "Not allowed in the campaign's state", body = crate::openapi::ErrorBody),
+    ))]
 async fn retry_failed(
     State(state): State<AppState>,
     auth: Auth<Send>,
@@ -354,14 +417,22 @@ async fn retry_failed(
     Ok(touched(id, ok(json!({ "reset": reset }))))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Filters of a campaign's recipients.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RecipientsQuery {
+    #[param(schema_with = recipient_status_filter_schema)]
     status: Option<RecipientStatus>,
+    /// Items per page (1..=1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     after: Option<String>,
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}/recipients", tag = "campaigns", summary = "A campaign's recipients",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id"), RecipientsQuery),
+    responses((status = 200, description = "A page of recipients", body = PageEnvelope<RecipientSchema>)))]
 async fn recipients(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -387,6 +458,9 @@ async fn recipients(
     }))
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}/progress", tag = "campaigns", summary = "A campaign's progress",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id")),
+    responses((status = 200, description = "Counters, rate and ETA", body = Envelope<ProgressSchema>)))]
 async fn progress(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -459,6 +533,9 @@ const EVENTS_POLL: Duration = Duration::from_secs(1);
 /// Live progress as Server-Sent Events: a `progress` event with the progress JSON at once and
 /// whenever it changes (read every second), until the campaign is completed, cancelled or
 /// failed; the stream then ends. An `error` event ends it early if the store fails.
+#[utoipa::path(get, path = "/campaigns/{id}/events", tag = "campaigns", summary = "Live progress (Server-Sent Events)",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id")),
+    responses((status = 200, description = "`progress` events carrying the progress JSON, until the campaign is final", body = String, content_type = "text/event-stream")))]
 async fn events(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -507,6 +584,9 @@ async fn events(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/campaigns/{id}/report", tag = "campaigns", summary = "A campaign's report",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id")),
+    responses((status = 200, description = "The campaign, its counters and every recipient", body = Envelope<ReportSchema>)))]
 async fn report(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -525,6 +605,9 @@ async fn report(
 
 /// The report as CSV: `phone,status,reason,message_id,updated_at,line,input`, with `phone`
 /// in E.164 with `+` (re-importable); a refused input keeps what was given in `input`.
+#[utoipa::path(get, path = "/campaigns/{id}/report.csv", tag = "campaigns", summary = "A campaign's report as CSV",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id")),
+    responses((status = 200, description = "`phone,status,reason,message_id,updated_at,line,input`", body = String, content_type = "text/csv")))]
 async fn report_csv(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -547,4 +630,164 @@ async fn report_csv(
         bytes,
     )
         .into_response())
+}
+
+#[utoipa::path(post, path = "/campaigns/{id}/stop", tag = "campaigns", summary = "Cancel a campaign (the seed systems' name)",
+    params(("id" = uuid::Uuid, Path, description = "Campaign id")),
+    responses(
+        (status = 200, description = "The campaign", body = Envelope<CampaignSchema>),
+        (status = 409, description = "Not allowed in the campaign's state", body = crate::openapi::ErrorBody),
+    ))]
+async fn stop(
+    state: State<AppState>,
+    auth: Auth<Send>,
+    id: Path<uuid::Uuid>,
+) -> ApiResult<Response> {
+    cancel(state, auth, id).await
+}
+
+// The wire shapes of wagw-core's campaign types, for the OpenAPI document (the handlers
+// answer the core types as they serialise).
+
+fn campaign_state_schema() -> utoipa::openapi::schema::Object {
+    string_enum(&[
+        "draft",
+        "scheduled",
+        "running",
+        "paused",
+        "completed",
+        "cancelled",
+        "failed",
+    ])
+}
+
+const RECIPIENT_STATUSES: &[&str] = &["pending", "sent", "delivered", "read", "failed", "skipped"];
+
+fn recipient_status_schema() -> utoipa::openapi::schema::Object {
+    string_enum(RECIPIENT_STATUSES)
+}
+
+fn recipient_status_filter_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::nullable_string_enum(RECIPIENT_STATUSES)
+}
+
+/// A campaign (`counters` only where stated).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Campaign)]
+#[allow(dead_code)]
+struct CampaignSchema {
+    id: uuid::Uuid,
+    tenant_id: uuid::Uuid,
+    channel_id: uuid::Uuid,
+    name: String,
+    /// `{"kind": "text", "body"}` or `{"kind": "template", "template_id", "body_params", "header_params"}`.
+    #[schema(value_type = Object)]
+    content: Value,
+    /// `{"filter", "numbers", "csv"}`.
+    #[schema(value_type = Object)]
+    audience: Value,
+    start_at: Option<DateTime<Utc>>,
+    /// `{"start": "HH:MM:SS", "end": "HH:MM:SS"}` in the tenant's timezone.
+    #[schema(value_type = Option<Object>)]
+    window: Option<Value>,
+    delay_between_messages_ms: Option<u64>,
+    #[schema(schema_with = campaign_state_schema)]
+    state: String,
+    failure_reason: Option<String>,
+    /// How many times failed recipients were retried.
+    round: u32,
+    /// Where the audience expansion is.
+    #[schema(value_type = Object)]
+    feed: Value,
+    version: u64,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    counters: Option<CountersSchema>,
+}
+
+/// Recipients by status.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CampaignCounters)]
+#[allow(dead_code)]
+struct CountersSchema {
+    total: u64,
+    pending: u64,
+    sent: u64,
+    delivered: u64,
+    read: u64,
+    failed: u64,
+    skipped: u64,
+    /// Inputs refused when the audience was expanded.
+    rejected: u64,
+}
+
+/// A created campaign and how its audience expanded.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CreatedCampaign)]
+#[allow(dead_code)]
+struct CreatedCampaignSchema {
+    campaign: CampaignSchema,
+    /// `{"added", "duplicates", "rejected", "rejections": [{"line"?, "input", "reason"}]}`.
+    #[schema(value_type = Object)]
+    expansion: Value,
+}
+
+/// Recipients reset for another round.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RetriedFailed)]
+#[allow(dead_code)]
+struct RetrySchema {
+    reset: u64,
+}
+
+/// One recipient of a campaign.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Recipient)]
+#[allow(dead_code)]
+struct RecipientSchema {
+    id: uuid::Uuid,
+    tenant_id: uuid::Uuid,
+    campaign_id: uuid::Uuid,
+    /// The wa_id (digits).
+    phone: String,
+    contact_id: Option<uuid::Uuid>,
+    /// Per-recipient template variables.
+    variables: std::collections::BTreeMap<String, String>,
+    #[schema(schema_with = recipient_status_schema)]
+    status: String,
+    reason: Option<String>,
+    message_id: Option<uuid::Uuid>,
+    updated_at: DateTime<Utc>,
+    /// E.164 with `+`.
+    phone_e164: String,
+}
+
+/// A campaign's progress.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CampaignProgress)]
+#[allow(dead_code)]
+struct ProgressSchema {
+    #[schema(schema_with = campaign_state_schema)]
+    state: String,
+    counters: CountersSchema,
+    /// Recipients no longer pending.
+    done: u64,
+    percent: f64,
+    /// Messages per second since the start.
+    rate_per_second: Option<f64>,
+    /// Seconds to go at that rate, while running.
+    eta_seconds: Option<f64>,
+}
+
+/// A campaign's report.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CampaignReport)]
+#[allow(dead_code)]
+struct ReportSchema {
+    campaign: CampaignSchema,
+    counters: CountersSchema,
+    /// `{"phone", "status", "reason", "message_id", "updated_at", "line"?, "input"?}` each.
+    #[schema(value_type = Vec<Object>)]
+    recipients: Vec<Value>,
 }

@@ -2,73 +2,120 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use chrono::Utc;
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wagw_core::ids::{ContactId, ContactListId, TenantId};
 use wagw_core::model::contact::{Contact, ContactFilter, ContactList};
-use wagw_core::phone::{Region, normalize};
+use wagw_core::phone::{PhoneNumber, Region, normalize};
 use wagw_core::store::Page;
 
 use super::{PageQuery, ok, page, touched};
 use crate::app::{AppState, Json, Path, Query};
 use crate::auth::{Auth, Read, Write};
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::{Envelope, PageEnvelope};
 
 /// Routes with small bodies.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/contacts", get(list).post(upsert))
-        .route("/contacts/export.csv", get(export))
-        .route("/contacts/{id}", get(read).patch(patch).delete(remove))
-        .route("/contacts/{id}/tags", post(add_tags))
-        .route("/contacts/{id}/tags/{tag}", delete(remove_tag))
-        .route("/tags", get(tags))
-        .route("/lists", get(lists).post(create_list))
-        .route("/lists/{id}", get(read_list).delete(delete_list))
-        .route("/lists/{id}/contacts", get(list_members).post(add_members))
-        .route("/lists/{id}/contacts/{contact}", delete(remove_member))
-        .route("/lists/{id}/export.csv", get(export_list))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, upsert))
+        .routes(routes!(export))
+        .routes(routes!(read, patch, remove))
+        .routes(routes!(add_tags))
+        .routes(routes!(remove_tag))
+        .routes(routes!(tags))
+        .routes(routes!(lists, create_list))
+        .routes(routes!(read_list, delete_list))
+        .routes(routes!(list_members, add_members))
+        .routes(routes!(remove_member))
+        .routes(routes!(export_list))
 }
 
 /// Routes that take CSV uploads.
-pub fn import_routes() -> Router<AppState> {
-    Router::new()
-        .route("/contacts/import", post(import))
-        .route("/lists/{id}/import", post(import_into_list))
+pub fn import_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(import))
+        .routes(routes!(import_into_list))
 }
 
 /// A contact as the API shows it: `phone` is the wa_id (digits), `phone_e164` the `+` form.
-pub fn contact_view(c: &Contact) -> Value {
-    json!({
-        "id": c.id, "phone": c.phone, "phone_e164": c.phone.e164(), "name": c.name,
-        "fields": c.fields, "tags": c.tags, "lists": c.lists, "opted_out": c.opted_out,
-        "created_at": c.created_at, "updated_at": c.updated_at,
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactView {
+    #[schema(value_type = uuid::Uuid)]
+    id: ContactId,
+    /// The wa_id (digits).
+    #[schema(value_type = String)]
+    phone: PhoneNumber,
+    /// E.164 with `+`.
+    phone_e164: String,
+    name: Option<String>,
+    /// Custom fields.
+    fields: BTreeMap<String, String>,
+    tags: BTreeSet<String>,
+    /// Ids of the lists it is in.
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    lists: BTreeSet<ContactListId>,
+    opted_out: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The view of `c`.
+pub fn contact_view(c: &Contact) -> ContactView {
+    ContactView {
+        id: c.id,
+        phone: c.phone.clone(),
+        phone_e164: c.phone.e164(),
+        name: c.name.clone(),
+        fields: c.fields.clone(),
+        tags: c.tags.clone(),
+        lists: c.lists.clone(),
+        opted_out: c.opted_out,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    }
+}
+
+/// A contact list as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ContactList)]
+#[allow(dead_code)] // Describes wagw-core's `ContactList`, which the handlers answer as is.
+struct ContactListSchema {
+    id: uuid::Uuid,
+    tenant_id: uuid::Uuid,
+    name: String,
+    description: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// A contact to add or update (by phone).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewContact {
+    /// Any format of the tenant's region (`08123456789`).
     phone: String,
     name: Option<String>,
     #[serde(default)]
     fields: BTreeMap<String, String>,
     #[serde(default)]
     tags: BTreeSet<String>,
+    /// Ids of lists to add it to.
     #[serde(default)]
     lists: BTreeSet<uuid::Uuid>,
     #[serde(default)]
     opted_out: bool,
 }
 
-#[derive(Debug, Deserialize)]
+/// One contact, or `{"contacts": [...]}` (1 to 1000).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 enum OneOrMany {
     Many { contacts: Vec<NewContact> },
@@ -89,6 +136,20 @@ async fn check_lists(
     Ok(ids)
 }
 
+/// What an upsert stored.
+#[derive(Debug, Serialize, ToSchema)]
+struct Upserted {
+    inserted: u64,
+    updated: u64,
+    contacts: Vec<ContactView>,
+}
+
+#[utoipa::path(post, path = "/contacts", tag = "contacts", summary = "Add or update contacts (by phone)",
+    request_body = OneOrMany,
+    responses(
+        (status = 200, description = "Stored", body = Envelope<Upserted>),
+        (status = 404, description = "No such list for this tenant", body = crate::openapi::ErrorBody),
+    ))]
 async fn upsert(
     State(state): State<AppState>,
     auth: Auth<Write>,
@@ -129,7 +190,11 @@ async fn upsert(
     }
     Ok((
         StatusCode::OK,
-        ok(json!({ "inserted": counts.inserted, "updated": counts.updated, "contacts": stored })),
+        ok(Upserted {
+            inserted: counts.inserted,
+            updated: counts.updated,
+            contacts: stored,
+        }),
     )
         .into_response())
 }
@@ -156,7 +221,11 @@ fn filter_from(params: &HashMap<String, String>) -> ApiResult<(ContactFilter, Pa
                     .map(str::to_owned),
             ),
             "q" => filter.text = Some(value.clone()).filter(|v| !v.is_empty()),
-            "opted_out" => filter.include_opted_out = value != "false",
+            "opted_out" => {
+                filter.include_opted_out = value.parse().map_err(|_| {
+                    ApiError::bad_request(format!("opted_out must be true or false, not {value:?}"))
+                })?;
+            }
             "limit" => {
                 page.limit = Some(
                     value
@@ -180,6 +249,30 @@ fn filter_from(params: &HashMap<String, String>) -> ApiResult<(ContactFilter, Pa
     Ok((filter, page))
 }
 
+/// Filters of the contact listing and export (also `field.<name>=<value>` for custom
+/// fields).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Describes the query; `filter_from` reads it (with `field.*`) itself.
+struct ContactFilters {
+    /// Only members of this list.
+    list: Option<uuid::Uuid>,
+    /// Only contacts with all these tags (comma-separated).
+    tag: Option<String>,
+    /// Name, phone or field values containing this.
+    q: Option<String>,
+    /// `false` leaves opted-out contacts out.
+    opted_out: Option<bool>,
+    /// Items per page (1..=1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    after: Option<String>,
+}
+
+#[utoipa::path(get, path = "/contacts", tag = "contacts", summary = "List contacts",
+    params(ContactFilters),
+    responses((status = 200, description = "A page of contacts", body = PageEnvelope<ContactView>)))]
 async fn list(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -193,6 +286,9 @@ async fn list(
     Ok(page(found, |c| contact_view(&c)))
 }
 
+#[utoipa::path(get, path = "/contacts/{id}", tag = "contacts", summary = "Read a contact",
+    params(("id" = uuid::Uuid, Path, description = "Contact id")),
+    responses((status = 200, description = "The contact", body = Envelope<ContactView>)))]
 async fn read(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -206,7 +302,8 @@ async fn read(
     )))
 }
 
-#[derive(Debug, Deserialize)]
+/// Changes to a contact (absent fields stay; `fields` and `tags` replace).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ContactPatch {
     name: Option<String>,
@@ -215,6 +312,10 @@ struct ContactPatch {
     opted_out: Option<bool>,
 }
 
+#[utoipa::path(patch, path = "/contacts/{id}", tag = "contacts", summary = "Change a contact",
+    params(("id" = uuid::Uuid, Path, description = "Contact id")),
+    request_body = ContactPatch,
+    responses((status = 200, description = "The changed contact", body = Envelope<ContactView>)))]
 async fn patch(
     State(state): State<AppState>,
     auth: Auth<Write>,
@@ -242,6 +343,9 @@ async fn patch(
     Ok(touched(c.id, ok(contact_view(&c))))
 }
 
+#[utoipa::path(delete, path = "/contacts/{id}", tag = "contacts", summary = "Delete a contact",
+    params(("id" = uuid::Uuid, Path, description = "Contact id")),
+    responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(state): State<AppState>,
     auth: Auth<Write>,
@@ -254,12 +358,17 @@ async fn remove(
     Ok(touched(id, StatusCode::NO_CONTENT))
 }
 
-#[derive(Debug, Deserialize)]
+/// Tags to add.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Tags {
     tags: BTreeSet<String>,
 }
 
+#[utoipa::path(post, path = "/contacts/{id}/tags", tag = "contacts", summary = "Tag a contact",
+    params(("id" = uuid::Uuid, Path, description = "Contact id")),
+    request_body = Tags,
+    responses((status = 200, description = "The tagged contact", body = Envelope<ContactView>)))]
 async fn add_tags(
     State(state): State<AppState>,
     auth: Auth<Write>,
@@ -279,6 +388,12 @@ async fn add_tags(
     Ok(touched(c.id, ok(contact_view(&c))))
 }
 
+#[utoipa::path(delete, path = "/contacts/{id}/tags/{tag}", tag = "contacts", summary = "Untag a contact",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Contact id"),
+        ("tag" = String, Path, description = "The tag"),
+    ),
+    responses((status = 200, description = "The contact", body = Envelope<ContactView>)))]
 async fn remove_tag(
     State(state): State<AppState>,
     auth: Auth<Write>,
@@ -296,7 +411,16 @@ async fn remove_tag(
     Ok(touched(c.id, ok(contact_view(&c))))
 }
 
+/// A tag and how many contacts carry it.
+#[derive(Debug, Serialize, ToSchema)]
+struct TagCount {
+    tag: String,
+    contacts: u64,
+}
+
 /// Every tag in use, with how many contacts carry it.
+#[utoipa::path(get, path = "/tags", tag = "contacts", summary = "Tags in use",
+    responses((status = 200, description = "Every tag with its count", body = Envelope<Vec<TagCount>>)))]
 async fn tags(State(state): State<AppState>, auth: Auth<Read>) -> ApiResult<Json<Value>> {
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let filter = ContactFilter {
@@ -321,12 +445,14 @@ async fn tags(State(state): State<AppState>, auth: Auth<Read>) -> ApiResult<Json
     }
     let items: Vec<_> = counts
         .into_iter()
-        .map(|(tag, contacts)| json!({ "tag": tag, "contacts": contacts }))
+        .map(|(tag, contacts)| TagCount { tag, contacts })
         .collect();
     Ok(ok(items))
 }
 
-#[derive(Debug, Deserialize)]
+/// `?strict=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ImportQuery {
     /// All or nothing: any bad row refuses the whole file.
     #[serde(default)]
@@ -400,13 +526,36 @@ fn parse_csv(bytes: &[u8], tenant: TenantId, region: Region) -> ApiResult<Parsed
     Ok(ParsedCsv { rows: good, errors })
 }
 
+/// A refused CSV row.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)] // Describes the rows' errors, which the parser builds as JSON.
+struct ImportRowError {
+    /// The line in the file (1 is the header).
+    line: u64,
+    /// The number as written.
+    input: Option<String>,
+    /// `INVALID_NUMBER`, when the number is the problem.
+    code: Option<String>,
+    error: String,
+}
+
+/// What an import stored and refused.
+#[derive(Debug, Serialize, ToSchema)]
+struct ImportReport {
+    inserted: u64,
+    updated: u64,
+    rejected: usize,
+    #[schema(value_type = Vec<ImportRowError>)]
+    errors: Vec<Value>,
+}
+
 async fn import_csv(
     state: &AppState,
     tenant: TenantId,
     list: Option<ContactListId>,
     strict: bool,
     body: &[u8],
-) -> ApiResult<Value> {
+) -> ApiResult<ImportReport> {
     let tenant = state.store.get_tenant(tenant).await?;
     if let Some(list) = list {
         state.store.get_list(tenant.id, list).await?;
@@ -434,10 +583,18 @@ async fn import_csv(
         inserted += counts.inserted;
         updated += counts.updated;
     }
-    Ok(json!({
-        "inserted": inserted, "updated": updated, "rejected": errors.len(), "errors": errors,
-    }))
+    Ok(ImportReport {
+        inserted,
+        updated,
+        rejected: errors.len(),
+        errors,
+    })
 }
+
+#[utoipa::path(post, path = "/contacts/import", tag = "contacts", summary = "Import contacts from CSV",
+    params(ImportQuery),
+    request_body(content = String, content_type = "text/csv", description = "`phone,name,tags,<fields…>` with a header row (up to 50 MiB)"),
+    responses((status = 200, description = "Stored rows and refused rows by line", body = Envelope<ImportReport>)))]
 
 async fn import(
     State(state): State<AppState>,
@@ -450,6 +607,10 @@ async fn import(
     ))
 }
 
+#[utoipa::path(post, path = "/lists/{id}/import", tag = "contacts", summary = "Import contacts from CSV into a list",
+    params(("id" = uuid::Uuid, Path, description = "List id"), ImportQuery),
+    request_body(content = String, content_type = "text/csv", description = "`phone,name,tags,<fields…>` with a header row (up to 50 MiB)"),
+    responses((status = 200, description = "Stored rows and refused rows by line", body = Envelope<ImportReport>)))]
 async fn import_into_list(
     State(state): State<AppState>,
     auth: Auth<Write>,
@@ -527,15 +688,23 @@ async fn write_csv(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/contacts/export.csv", tag = "contacts", summary = "Contacts as CSV",
+    params(ContactFilters),
+    responses((status = 200, description = "`phone,name,tags,<fields…>`; `phone` in E.164", body = String, content_type = "text/csv")))]
 async fn export(
     State(state): State<AppState>,
     auth: Auth<Read>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let (filter, _) = filter_from(&params)?;
+    let (filter, page_query) = filter_from(&params)?;
+    // The export takes every page, but a malformed `limit` is refused as in the listing.
+    page_query.page()?;
     write_csv(&state, auth.tenant(), &filter).await
 }
 
+#[utoipa::path(get, path = "/lists/{id}/export.csv", tag = "contacts", summary = "A list's contacts as CSV",
+    params(("id" = uuid::Uuid, Path, description = "List id")),
+    responses((status = 200, description = "`phone,name,tags,<fields…>`; `phone` in E.164", body = String, content_type = "text/csv")))]
 async fn export_list(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -553,6 +722,9 @@ async fn export_list(
     write_csv(&state, auth.tenant(), &filter).await
 }
 
+#[utoipa::path(get, path = "/lists", tag = "contacts", summary = "List contact lists",
+    params(PageQuery),
+    responses((status = 200, description = "A page of lists", body = PageEnvelope<ContactListSchema>)))]
 async fn lists(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -564,13 +736,20 @@ async fn lists(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new contact list.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewList {
     name: String,
     description: Option<String>,
 }
 
+#[utoipa::path(post, path = "/lists", tag = "contacts", summary = "Create a contact list",
+    request_body = NewList,
+    responses(
+        (status = 201, description = "Created", body = Envelope<ContactListSchema>),
+        (status = 409, description = "A list of that name exists", body = crate::openapi::ErrorBody),
+    ))]
 async fn create_list(
     State(state): State<AppState>,
     auth: Auth<Write>,
@@ -590,6 +769,9 @@ async fn create_list(
     Ok(touched(list.id, (StatusCode::CREATED, ok(&list))))
 }
 
+#[utoipa::path(get, path = "/lists/{id}", tag = "contacts", summary = "Read a contact list",
+    params(("id" = uuid::Uuid, Path, description = "List id")),
+    responses((status = 200, description = "The list", body = Envelope<ContactListSchema>)))]
 async fn read_list(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -601,6 +783,9 @@ async fn read_list(
         .await?))
 }
 
+#[utoipa::path(delete, path = "/lists/{id}", tag = "contacts", summary = "Delete a contact list (not its contacts)",
+    params(("id" = uuid::Uuid, Path, description = "List id")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_list(
     State(state): State<AppState>,
     auth: Auth<Write>,
@@ -613,6 +798,9 @@ async fn delete_list(
     Ok(touched(id, StatusCode::NO_CONTENT))
 }
 
+#[utoipa::path(get, path = "/lists/{id}/contacts", tag = "contacts", summary = "A list's contacts",
+    params(("id" = uuid::Uuid, Path, description = "List id"), PageQuery),
+    responses((status = 200, description = "A page of contacts", body = PageEnvelope<ContactView>)))]
 async fn list_members(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -635,12 +823,23 @@ async fn list_members(
     Ok(page(found, |c| contact_view(&c)))
 }
 
-#[derive(Debug, Deserialize)]
+/// Contacts to add to a list.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Members {
     contact_ids: Vec<uuid::Uuid>,
 }
 
+/// How many contacts joined.
+#[derive(Debug, Serialize, ToSchema)]
+struct Added {
+    added: u64,
+}
+
+#[utoipa::path(post, path = "/lists/{id}/contacts", tag = "contacts", summary = "Add contacts to a list",
+    params(("id" = uuid::Uuid, Path, description = "List id")),
+    request_body = Members,
+    responses((status = 200, description = "Added", body = Envelope<Added>)))]
 async fn add_members(
     State(state): State<AppState>,
     auth: Auth<Write>,
@@ -667,9 +866,15 @@ async fn add_members(
         .store
         .add_to_list(auth.tenant(), list.id, &ids)
         .await?;
-    Ok(touched(list.id, ok(json!({ "added": added }))))
+    Ok(touched(list.id, ok(Added { added })))
 }
 
+#[utoipa::path(delete, path = "/lists/{id}/contacts/{contact}", tag = "contacts", summary = "Remove a contact from a list",
+    params(
+        ("id" = uuid::Uuid, Path, description = "List id"),
+        ("contact" = uuid::Uuid, Path, description = "Contact id"),
+    ),
+    responses((status = 204, description = "Removed")))]
 async fn remove_member(
     State(state): State<AppState>,
     auth: Auth<Write>,

@@ -1,20 +1,23 @@
 //! Messages: send one (every type, in Meta's shape), send in bulk, history with filters,
 //! CSV export, mark as read.
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wagw_core::content::MessageContent;
 use wagw_core::dispatch::NewMessage;
 use wagw_core::ids::{CampaignId, ChannelId, MessageId, TenantId};
-use wagw_core::model::message::{Direction, MessageBody, MessageRecord, MessageStatus, Priority};
+use wagw_core::model::message::{
+    Direction, MessageBody, MessageError, MessageRecord, MessageStatus, Priority,
+};
 use wagw_core::model::tenant::{QuotaResource, Tenant, UsagePeriod};
 use wagw_core::phone::{PhoneNumber, normalize};
 use wagw_core::store::{MessageQuery, Page};
@@ -23,34 +26,161 @@ use super::{PageQuery, ok, page, touched};
 use crate::app::{AppState, Json, Path, Query};
 use crate::auth::{Auth, Read, Send};
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::{Envelope, PageEnvelope, nullable_string_enum, string_enum};
 
 /// At most this many messages per bulk call.
 pub const BULK_MAX: usize = 1_000;
 
 /// Routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/messages", get(list).post(send))
-        .route("/messages/bulk", post(bulk))
-        .route("/messages/export.csv", get(export))
-        .route("/messages/{id}", get(read))
-        .route("/messages/{id}/read", post(mark_read))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, send))
+        .routes(routes!(bulk))
+        .routes(routes!(export))
+        .routes(routes!(read))
+        .routes(routes!(mark_read))
+}
+
+const STATUSES: &[&str] = &[
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "received",
+];
+
+fn status_schema() -> utoipa::openapi::schema::Object {
+    string_enum(STATUSES)
+}
+
+fn status_filter_schema() -> utoipa::openapi::schema::Object {
+    nullable_string_enum(STATUSES)
+}
+
+fn direction_schema() -> utoipa::openapi::schema::Object {
+    string_enum(&["inbound", "outbound"])
+}
+
+fn direction_filter_schema() -> utoipa::openapi::schema::Object {
+    nullable_string_enum(&["inbound", "outbound"])
+}
+
+fn priority_schema() -> utoipa::openapi::schema::Object {
+    string_enum(&["bulk", "normal", "urgent"])
+}
+
+/// Why a message failed.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MessageError)]
+#[allow(dead_code)] // Describes wagw-core's `MessageError` on the wire.
+struct MessageErrorSchema {
+    /// Meta's error code.
+    code: Option<i64>,
+    reason: String,
 }
 
 /// A stored message as the API shows it; `contact_phone` is the wa_id (digits), as Meta
 /// sends it.
-pub fn message_view(m: &MessageRecord) -> Value {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    #[schema(value_type = uuid::Uuid)]
+    id: MessageId,
+    #[schema(value_type = uuid::Uuid)]
+    channel_id: ChannelId,
+    /// The wa_id (digits).
+    #[schema(value_type = String)]
+    contact_phone: PhoneNumber,
+    #[schema(schema_with = direction_schema)]
+    direction: Direction,
+    #[schema(schema_with = status_schema)]
+    status: MessageStatus,
+    /// WhatsApp's message id, once Meta accepted it.
+    wamid: Option<String>,
+    #[schema(value_type = Option<MessageErrorSchema>)]
+    error: Option<MessageError>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    campaign_id: Option<CampaignId>,
+    #[schema(schema_with = priority_schema)]
+    priority: Priority,
+    attempts: u32,
+    /// Sent, but Meta's answer was lost: it may or may not have arrived.
+    ambiguous: bool,
+    /// The content as sent or received, in Meta's shape.
+    #[schema(value_type = Option<Object>)]
+    message: Value,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// The view of `m`.
+pub fn message_view(m: &MessageRecord) -> MessageView {
     let message = match &m.body {
         MessageBody::Outbound(b) => serde_json::to_value(b).unwrap_or(Value::Null),
         MessageBody::Inbound(b) => serde_json::to_value(b).unwrap_or(Value::Null),
     };
-    json!({
-        "id": m.id, "channel_id": m.channel_id, "contact_phone": m.contact_phone,
-        "direction": m.direction, "status": m.status, "wamid": m.wamid, "error": m.error,
-        "campaign_id": m.campaign_id, "priority": m.priority, "attempts": m.attempts,
-        "ambiguous": m.ambiguous, "message": message,
-        "created_at": m.created_at, "updated_at": m.updated_at,
-    })
+    MessageView {
+        id: m.id,
+        channel_id: m.channel_id,
+        contact_phone: m.contact_phone.clone(),
+        direction: m.direction,
+        status: m.status,
+        wamid: m.wamid.clone(),
+        error: m.error.clone(),
+        campaign_id: m.campaign_id,
+        priority: m.priority,
+        attempts: m.attempts,
+        ambiguous: m.ambiguous,
+        message,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+/// A message to send: `channel_id`, `to`, and the content in Meta's shape — `type` plus
+/// the object of that type (`{"type": "text", "text": {"body": "…"}}`,
+/// `{"type": "template", "template": {…}}`, `image`, `document`, `audio`, `video`,
+/// `sticker`, `location`, `contacts`, `interactive`, `reaction`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SendMessage)]
+#[allow(dead_code)] // Describes the wire shape; the handler parses the JSON itself.
+struct SendMessageSchema {
+    channel_id: uuid::Uuid,
+    /// The recipient, in any format of the tenant's region (`08123456789`).
+    to: String,
+    /// The content's type; the object of the same name holds the content.
+    #[serde(rename = "type")]
+    #[schema(schema_with = message_type_schema)]
+    kind: String,
+    /// `normal` (default) or `urgent`; `bulk` is for campaigns.
+    #[schema(schema_with = send_priority_schema)]
+    priority: Option<String>,
+    /// `{"message_id": wamid}`: reply to a message.
+    #[schema(value_type = Option<Object>)]
+    context: Option<Value>,
+    /// Returned in the message's status webhooks.
+    biz_opaque_callback_data: Option<String>,
+}
+
+fn message_type_schema() -> utoipa::openapi::schema::Object {
+    string_enum(&[
+        "text",
+        "template",
+        "image",
+        "document",
+        "audio",
+        "video",
+        "sticker",
+        "location",
+        "contacts",
+        "interactive",
+        "reaction",
+    ])
+}
+
+fn send_priority_schema() -> utoipa::openapi::schema::Object {
+    nullable_string_enum(&["normal", "urgent"])
 }
 
 /// Turns one request item into a [`NewMessage`]: `channel_id`, `to` (any format the
@@ -159,6 +289,25 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> 
     }
 }
 
+/// A message accepted.
+#[derive(Debug, Serialize, ToSchema)]
+struct Accepted {
+    #[schema(value_type = uuid::Uuid)]
+    id: MessageId,
+    /// Always `queued`.
+    status: &'static str,
+    /// `false` when an earlier request with the same `Idempotency-Key` created it.
+    created: bool,
+}
+
+#[utoipa::path(post, path = "/messages", tag = "messages", summary = "Send a message",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeating a send with the same key answers the first message (200) instead of sending again")),
+    request_body = SendMessageSchema,
+    responses(
+        (status = 202, description = "Queued", body = Envelope<Accepted>),
+        (status = 200, description = "Already queued under this Idempotency-Key", body = Envelope<Accepted>),
+        (status = 404, description = "No such channel for this tenant", body = crate::openapi::ErrorBody),
+    ))]
 async fn send(
     State(state): State<AppState>,
     auth: Auth<Send>,
@@ -181,20 +330,60 @@ async fn send(
         inserted.id,
         (
             status,
-            ok(json!({ "id": inserted.id, "status": "queued", "created": inserted.created })),
+            ok(Accepted {
+                id: inserted.id,
+                status: "queued",
+                created: inserted.created,
+            }),
         ),
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// Many messages at once.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Bulk {
+    /// 1 to 1000 messages, each like the body of `POST /v1/messages` (`SendMessage`). Each
+    /// is checked on its own: without `atomic` a bad item is refused in `results` and the
+    /// others are queued, so items are not held to that schema here.
+    #[schema(min_items = 1, max_items = 1000)]
     messages: Vec<Value>,
     /// All or nothing (`true`), or accept the good items and report the bad ones (`false`).
     #[serde(default)]
     atomic: bool,
 }
 
+/// The outcome of each bulk item, by position: `id` and `status` when queued, `code`,
+/// `error` and `details` when refused.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BulkItem)]
+#[allow(dead_code)] // Describes the items the handler builds as JSON.
+struct BulkItemSchema {
+    index: usize,
+    id: Option<uuid::Uuid>,
+    /// `queued`.
+    status: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    details: Option<Value>,
+}
+
+/// What a bulk send accepted and refused.
+#[derive(Debug, Serialize, ToSchema)]
+struct BulkOutcome {
+    accepted: usize,
+    refused: usize,
+    #[schema(value_type = Vec<BulkItemSchema>)]
+    results: Vec<Option<Value>>,
+}
+
+#[utoipa::path(post, path = "/messages/bulk", tag = "messages", summary = "Send many messages",
+    request_body = Bulk,
+    responses(
+        (status = 202, description = "What was queued and what was refused", body = Envelope<BulkOutcome>),
+        (status = 404, description = "No such channel (with `atomic`) for this tenant", body = crate::openapi::ErrorBody),
+    ))]
 async fn bulk(
     State(state): State<AppState>,
     auth: Auth<Send>,
@@ -246,14 +435,19 @@ async fn bulk(
         .count();
     Ok((
         StatusCode::ACCEPTED,
-        ok(json!({ "accepted": accepted, "refused": results.len() - accepted, "results": results })),
+        ok(BulkOutcome {
+            accepted,
+            refused: results.len() - accepted,
+            results,
+        }),
     )
         .into_response())
 }
 
 /// Filters of `GET /v1/messages` and the CSV export.
-/// The history's filters (`GET /v1/messages`, its CSV export and the dashboard's history).
-#[derive(Debug, Default, Deserialize)]
+/// (`GET /v1/messages`, its CSV export and the dashboard's history).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Filters {
     /// Only this number.
@@ -263,8 +457,10 @@ pub struct Filters {
     /// A number in any format the tenant's region understands.
     pub contact: Option<String>,
     /// Only this direction.
+    #[param(schema_with = direction_filter_schema)]
     pub direction: Option<Direction>,
     /// Only this status (`queued`, `sent`, ...).
+    #[param(schema_with = status_filter_schema)]
     pub status: Option<String>,
     /// Created at or after (RFC 3339).
     pub from: Option<DateTime<Utc>>,
@@ -272,9 +468,10 @@ pub struct Filters {
     pub to: Option<DateTime<Utc>>,
     /// Text, captions, file or template names containing this.
     pub q: Option<String>,
-    /// Items per page.
+    /// Items per page (1..=1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
-    /// The cursor of the next page.
+    /// The `next` cursor of the previous page.
     pub after: Option<String>,
 }
 
@@ -292,6 +489,8 @@ impl Filters {
         };
         let contact: Option<PhoneNumber> = match &self.contact {
             None => None,
+            // `?contact=` with nothing filters nothing, like `?q=`.
+            Some(c) if c.is_empty() => None,
             Some(c) => Some(normalize(c, tenant.default_region)?),
         };
         if let (Some(from), Some(to)) = (self.from, self.to)
@@ -316,6 +515,9 @@ impl Filters {
     }
 }
 
+#[utoipa::path(get, path = "/messages", tag = "messages", summary = "Message history, newest first",
+    params(Filters),
+    responses((status = 200, description = "A page of messages", body = PageEnvelope<MessageView>)))]
 async fn list(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -339,6 +541,9 @@ const EXPORT_BATCH: usize = 1_000;
 /// The export stops after this many rows (page through `GET /v1/messages` for more).
 pub const EXPORT_MAX: usize = 100_000;
 
+#[utoipa::path(get, path = "/messages/export.csv", tag = "messages", summary = "Message history as CSV",
+    params(Filters),
+    responses((status = 200, description = "`id,created_at,direction,channel_id,contact,status,wamid,error,text`", body = String, content_type = "text/csv")))]
 async fn export(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -346,6 +551,12 @@ async fn export(
 ) -> ApiResult<Response> {
     let tenant = state.store.get_tenant(auth.tenant()).await?;
     let query = f.query(&tenant)?;
+    // The export takes every page, but a malformed `limit` is refused as in the listing.
+    PageQuery {
+        limit: f.limit,
+        after: f.after.clone(),
+    }
+    .page()?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -430,6 +641,9 @@ fn csv_rows(rows: &[[String; 9]]) -> Result<Vec<u8>, wagw_core::Error> {
         .map_err(|e| wagw_core::Error::backend("writing CSV", false, e.into_error()))
 }
 
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages", summary = "Read a message",
+    params(("id" = uuid::Uuid, Path, description = "Message id")),
+    responses((status = 200, description = "The message", body = Envelope<MessageView>)))]
 async fn read(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -442,12 +656,28 @@ async fn read(
     Ok(ok(message_view(&message)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `?typing=`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct MarkRead {
+    /// Also show a typing indicator.
     #[serde(default)]
     typing: bool,
 }
+
+/// A message marked as read.
+#[derive(Debug, Serialize, ToSchema)]
+struct MarkedRead {
+    id: uuid::Uuid,
+    /// Always `true`.
+    read: bool,
+    typing: bool,
+}
+
+#[utoipa::path(post, path = "/messages/{id}/read", tag = "messages", summary = "Mark a received message as read",
+    params(("id" = uuid::Uuid, Path, description = "Message id"), MarkRead),
+    responses((status = 200, description = "Marked", body = Envelope<MarkedRead>)))]
 
 async fn mark_read(
     State(state): State<AppState>,
@@ -480,6 +710,10 @@ async fn mark_read(
         .map_err(wagw_core::Error::from)?;
     Ok(touched(
         id,
-        ok(json!({ "id": id, "read": true, "typing": typing })),
+        ok(MarkedRead {
+            id,
+            read: true,
+            typing,
+        }),
     ))
 }

@@ -4,13 +4,13 @@
 //! A POST goes through wagw's inbound pipeline ([`apply`]); the answer is 200 only once
 //! everything is stored, and 500 on a store error, so that Meta delivers again.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use wagw_core::conversation::{InboundPipeline, RoutedEvent};
 use wagw_meta::WebhookEvent;
@@ -19,10 +19,20 @@ use crate::app::AppState;
 use crate::error::ApiError;
 
 /// Routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/webhooks/meta", get(handshake).post(receive))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(handshake, receive))
 }
 
+#[utoipa::path(get, path = "/webhooks/meta", tag = "meta", summary = "Meta's verification handshake",
+    params(
+        ("hub.mode" = Option<String>, Query, description = "`subscribe`"),
+        ("hub.verify_token" = Option<String>, Query, description = "The configured verify token"),
+        ("hub.challenge" = Option<String>, Query, description = "Echoed back on success"),
+    ),
+    responses(
+        (status = 200, description = "The challenge, echoed", body = String, content_type = "text/plain"),
+        (status = 403, description = "Wrong verify token or mode", body = crate::openapi::ErrorBody),
+    ))]
 async fn handshake(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     match wagw_meta::webhook::verify_subscription_query(
         query.as_deref().unwrap_or_default(),
@@ -33,6 +43,13 @@ async fn handshake(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
     }
 }
 
+#[utoipa::path(post, path = "/webhooks/meta", tag = "meta", summary = "Meta's signed event deliveries",
+    params(("X-Hub-Signature-256" = Option<String>, Header, description = "`sha256=` HMAC of the raw body with the app secret")),
+    request_body(content = Object, description = "Meta's webhook payload (`{\"object\": \"whatsapp_business_account\", \"entry\": [...]}`)"),
+    responses(
+        (status = 200, description = "Stored"),
+        (status = 401, description = "Bad signature or payload", body = crate::openapi::ErrorBody),
+    ))]
 async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let signature = headers
         .get(wagw_meta::webhook::SIGNATURE_HEADER)

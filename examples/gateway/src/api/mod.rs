@@ -20,17 +20,19 @@ pub mod templates;
 pub mod tenant;
 pub mod webhooks;
 
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
 use wagw_core::store::{Page, Paged};
 
 use crate::app::{AppState, Json};
 use crate::error::ApiError;
 
-/// Tenant routes under `/v1` that need a credential (1 MiB bodies).
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// Tenant routes under `/v1` that need a credential (1 MiB bodies). A new resource module
+/// plugs in with one `.merge(module::routes())` line.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(tenant::routes())
         .merge(channels::routes())
         .merge(messages::routes())
@@ -40,29 +42,31 @@ pub fn routes() -> Router<AppState> {
         .merge(webhooks::routes())
         .merge(activity::routes())
         .merge(crate::sandbox::routes())
-        .merge(templates::routes().split_for_parts().0)
-        .merge(auto_reply::routes().split_for_parts().0)
-        .merge(flows::routes().split_for_parts().0)
-        .merge(registration::routes().split_for_parts().0)
-        .merge(analytics::routes().split_for_parts().0)
+        .merge(templates::routes())
+        .merge(auto_reply::routes())
+        .merge(flows::routes())
+        .merge(registration::routes())
+        .merge(analytics::routes())
 }
 
 /// Tenant routes under `/v1` that take large uploads (CSV imports, media, 50 MiB).
-pub fn import_routes() -> Router<AppState> {
-    Router::new()
+pub fn import_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(contacts::import_routes())
-        .merge(media::routes().split_for_parts().0)
+        .merge(media::routes())
 }
 
 /// Routes under `/v1` that need no credential.
-pub fn public_routes() -> Router<AppState> {
+pub fn public_routes() -> OpenApiRouter<AppState> {
     auth::public_routes()
 }
 
 /// `?limit=&after=` of a listing.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page (1..=1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// The `next` cursor of the previous page.
     pub after: Option<String>,
@@ -77,7 +81,8 @@ impl PageQuery {
         }
         Ok(Page {
             limit,
-            after: self.after.clone(),
+            // `?after=` with nothing is no cursor: the first page.
+            after: self.after.clone().filter(|a| !a.is_empty()),
         })
     }
 }

@@ -2,65 +2,186 @@
 
 use std::collections::BTreeSet;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use wagw_core::ids::{ApiKeyId, UserId};
-use wagw_core::model::tenant::{ApiKey, QuotaResource, Role, UsagePeriod, User};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wagw_core::ids::{ApiKeyId, TenantId, UserId};
+use wagw_core::model::tenant::{
+    ApiKey, Plan, QuotaResource, Role, Scope, Tenant, UsagePeriod, User,
+};
+use wagw_core::phone::Region;
 
 use super::{PageQuery, ok, page, touched};
 use crate::app::{AppState, Json, Path, Query};
 use crate::auth::{Admin, Auth, Read, hash_password, parse_scopes};
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::{Envelope, PageEnvelope, string_enum};
 
 /// Routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/tenant", get(get_tenant).patch(patch_tenant))
-        .route("/usage", get(usage))
-        .route("/users", get(list_users).post(create_user))
-        .route(
-            "/users/{id}",
-            get(get_user).patch(patch_user).delete(delete_user),
-        )
-        .route("/api-keys", get(list_keys).post(create_key))
-        .route("/api-keys/{id}", delete(revoke_key))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_tenant, patch_tenant))
+        .routes(routes!(usage))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, patch_user, delete_user))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
         .merge(super::auth::routes())
 }
 
+/// Values of a user's `role`.
+pub fn role_schema() -> utoipa::openapi::schema::Object {
+    string_enum(&["admin", "operator", "viewer"])
+}
+
+/// A tenant as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    #[schema(value_type = uuid::Uuid)]
+    id: TenantId,
+    name: String,
+    plan: PlanView,
+    /// IANA timezone of schedules and sending windows, e.g. `Asia/Jakarta`.
+    #[schema(value_type = String)]
+    timezone: chrono_tz::Tz,
+    /// Region of national phone numbers, e.g. `ID`.
+    #[schema(value_type = String)]
+    default_region: Region,
+    active: bool,
+    created_at: DateTime<Utc>,
+}
+
+/// A plan's limits (`null`: unlimited).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanView {
+    /// `basic`, `premium`, `enterprise` or a custom name.
+    name: String,
+    channels: Option<u64>,
+    messages_per_month: Option<u64>,
+    auto_reply_rules: Option<u64>,
+    scheduled_messages: Option<u64>,
+}
+
+/// The view of `t`.
+pub fn tenant_view(t: Tenant) -> TenantView {
+    let Plan {
+        name,
+        channels,
+        messages_per_month,
+        auto_reply_rules,
+        scheduled_messages,
+    } = t.plan;
+    TenantView {
+        id: t.id,
+        name: t.name,
+        plan: PlanView {
+            name,
+            channels,
+            messages_per_month,
+            auto_reply_rules,
+            scheduled_messages,
+        },
+        timezone: t.timezone,
+        default_region: t.default_region,
+        active: t.active,
+        created_at: t.created_at,
+    }
+}
+
 /// A user as the API shows it (never the password hash).
-pub fn user_view(user: &User) -> Value {
-    json!({
-        "id": user.id, "email": user.email, "name": user.name, "role": user.role,
-        "active": user.active, "created_at": user.created_at,
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    #[schema(value_type = uuid::Uuid)]
+    id: UserId,
+    email: String,
+    name: String,
+    #[schema(schema_with = role_schema)]
+    role: Role,
+    active: bool,
+    created_at: DateTime<Utc>,
 }
 
-/// An API key as the API shows it (never the hash).
-pub fn key_view(key: &ApiKey) -> Value {
-    json!({
-        "id": key.id, "name": key.name, "prefix": key.prefix, "scopes": key.scopes,
-        "expires_at": key.expires_at, "revoked_at": key.revoked_at, "created_at": key.created_at,
-    })
+/// The view of `user`.
+pub fn user_view(user: &User) -> UserView {
+    UserView {
+        id: user.id,
+        email: user.email.clone(),
+        name: user.name.clone(),
+        role: user.role,
+        active: user.active,
+        created_at: user.created_at,
+    }
 }
 
+/// An API key as the API shows it (never the hash; the secret only when created).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    #[schema(value_type = uuid::Uuid)]
+    id: ApiKeyId,
+    name: String,
+    /// The key's first characters, to recognise it.
+    prefix: String,
+    /// `read`, `send`, `write`, `admin`.
+    #[schema(value_type = Vec<String>)]
+    scopes: BTreeSet<Scope>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    /// The key itself: only in the answer that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+/// The view of `key`.
+pub fn key_view(key: &ApiKey) -> KeyView {
+    KeyView {
+        id: key.id,
+        name: key.name.clone(),
+        prefix: key.prefix.clone(),
+        scopes: key.scopes.clone(),
+        expires_at: key.expires_at,
+        revoked_at: key.revoked_at,
+        created_at: key.created_at,
+        secret: None,
+    }
+}
+
+/// The view of a new key with its secret, shown this once.
+pub fn new_key_view(key: &ApiKey, secret: String) -> KeyView {
+    KeyView {
+        secret: Some(secret),
+        ..key_view(key)
+    }
+}
+
+#[utoipa::path(get, path = "/tenant", tag = "tenant", summary = "The caller's tenant",
+    responses((status = 200, description = "The tenant", body = Envelope<TenantView>)))]
 async fn get_tenant(State(state): State<AppState>, auth: Auth<Read>) -> ApiResult<Json<Value>> {
-    Ok(ok(state.store.get_tenant(auth.tenant()).await?))
+    Ok(ok(tenant_view(
+        state.store.get_tenant(auth.tenant()).await?,
+    )))
 }
 
-#[derive(Debug, Deserialize)]
+/// Changes to the tenant (absent fields stay).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TenantPatch {
     name: Option<String>,
+    /// IANA timezone, e.g. `Asia/Jakarta`.
     timezone: Option<String>,
+    /// ISO 3166 region of national numbers, e.g. `ID`.
     default_region: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/tenant", tag = "tenant", summary = "Change the tenant",
+    request_body = TenantPatch,
+    responses((status = 200, description = "The changed tenant", body = Envelope<TenantView>)))]
 async fn patch_tenant(
     State(state): State<AppState>,
     auth: Auth<Admin>,
@@ -85,8 +206,32 @@ async fn patch_tenant(
             })?;
     }
     state.store.update_tenant(&tenant).await?;
-    Ok(touched(tenant.id, ok(tenant)))
+    Ok(touched(tenant.id, ok(tenant_view(tenant))))
 }
+
+/// A quota: its limit (`null`: unlimited) and what is used.
+#[derive(Debug, Serialize, ToSchema)]
+struct QuotaUse {
+    limit: Option<u64>,
+    used: u64,
+}
+
+/// The plan and its use this month.
+#[derive(Debug, Serialize, ToSchema)]
+struct Usage {
+    /// The plan's name.
+    plan: String,
+    /// The month, `YYYY-MM` (UTC).
+    #[schema(value_type = String)]
+    period: UsagePeriod,
+    messages_per_month: QuotaUse,
+    channels: QuotaUse,
+    scheduled_messages: QuotaUse,
+    auto_reply_rules: QuotaUse,
+}
+
+#[utoipa::path(get, path = "/usage", tag = "tenant", summary = "Plan and usage",
+    responses((status = 200, description = "Limits and use this month", body = Envelope<Usage>)))]
 
 async fn usage(State(state): State<AppState>, auth: Auth<Read>) -> ApiResult<Json<Value>> {
     let tenant = state.store.get_tenant(auth.tenant()).await?;
@@ -98,16 +243,23 @@ async fn usage(State(state): State<AppState>, auth: Auth<Read>) -> ApiResult<Jso
     let channels = state.store.count_channels(tenant.id).await?;
     let schedules = state.store.count_schedules(tenant.id).await?;
     let rules = state.store.list_rules(tenant.id).await?.len() as u64;
-    let item = |r: QuotaResource, used: u64| json!({ "limit": tenant.plan.limit(r), "used": used });
-    Ok(ok(json!({
-        "plan": tenant.plan.name,
-        "period": period,
-        "messages_per_month": item(QuotaResource::MessagesPerMonth, messages),
-        "channels": item(QuotaResource::Channels, channels),
-        "scheduled_messages": item(QuotaResource::ScheduledMessages, schedules),
-        "auto_reply_rules": item(QuotaResource::AutoReplyRules, rules),
-    })))
+    let item = |r: QuotaResource, used: u64| QuotaUse {
+        limit: tenant.plan.limit(r),
+        used,
+    };
+    Ok(ok(Usage {
+        messages_per_month: item(QuotaResource::MessagesPerMonth, messages),
+        channels: item(QuotaResource::Channels, channels),
+        scheduled_messages: item(QuotaResource::ScheduledMessages, schedules),
+        auto_reply_rules: item(QuotaResource::AutoReplyRules, rules),
+        plan: tenant.plan.name,
+        period,
+    }))
 }
+
+#[utoipa::path(get, path = "/users", tag = "tenant", summary = "List users",
+    params(PageQuery),
+    responses((status = 200, description = "A page of users", body = PageEnvelope<UserView>)))]
 
 async fn list_users(
     State(state): State<AppState>,
@@ -119,7 +271,7 @@ async fn list_users(
 }
 
 /// A new user (also used by the platform API).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login e-mail.
@@ -127,6 +279,7 @@ pub struct NewUser {
     /// Display name.
     pub name: String,
     /// Role.
+    #[schema(schema_with = role_schema)]
     pub role: Role,
     /// Password (at least 8 characters).
     pub password: String,
@@ -165,6 +318,12 @@ pub async fn create_user_in(
     Ok(user)
 }
 
+#[utoipa::path(post, path = "/users", tag = "tenant", summary = "Add a user",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "Created", body = Envelope<UserView>),
+        (status = 409, description = "The e-mail is taken", body = crate::openapi::ErrorBody),
+    ))]
 async fn create_user(
     State(state): State<AppState>,
     auth: Auth<Admin>,
@@ -177,6 +336,9 @@ async fn create_user(
     ))
 }
 
+#[utoipa::path(get, path = "/users/{id}", tag = "tenant", summary = "Read a user",
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses((status = 200, description = "The user", body = Envelope<UserView>)))]
 async fn get_user(
     State(state): State<AppState>,
     auth: Auth<Admin>,
@@ -186,15 +348,21 @@ async fn get_user(
     Ok(ok(user_view(&user)))
 }
 
-#[derive(Debug, Deserialize)]
+/// Changes to a user (absent fields stay).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UserPatch {
     name: Option<String>,
+    #[schema(schema_with = role_schema)]
     role: Option<Role>,
     active: Option<bool>,
     password: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/users/{id}", tag = "tenant", summary = "Change a user",
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    request_body = UserPatch,
+    responses((status = 200, description = "The changed user", body = Envelope<UserView>)))]
 async fn patch_user(
     State(state): State<AppState>,
     auth: Auth<Admin>,
@@ -227,6 +395,9 @@ async fn patch_user(
     Ok(touched(user.id, ok(user_view(&user))))
 }
 
+#[utoipa::path(delete, path = "/users/{id}", tag = "tenant", summary = "Delete a user",
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_user(
     State(state): State<AppState>,
     auth: Auth<Admin>,
@@ -236,6 +407,9 @@ async fn delete_user(
     Ok(touched(id, StatusCode::NO_CONTENT))
 }
 
+#[utoipa::path(get, path = "/api-keys", tag = "tenant", summary = "List API keys",
+    params(PageQuery),
+    responses((status = 200, description = "A page of keys (never their secrets)", body = PageEnvelope<KeyView>)))]
 async fn list_keys(
     State(state): State<AppState>,
     auth: Auth<Admin>,
@@ -246,7 +420,7 @@ async fn list_keys(
 }
 
 /// A new API key (also used by the platform API).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     /// A label.
@@ -275,17 +449,24 @@ pub async fn create_key_in(
     Ok((key, secret))
 }
 
+#[utoipa::path(post, path = "/api-keys", tag = "tenant", summary = "Create an API key",
+    request_body = NewKey,
+    responses((status = 201, description = "Created; `secret` is shown this once", body = Envelope<KeyView>)))]
 async fn create_key(
     State(state): State<AppState>,
     auth: Auth<Admin>,
     Json(body): Json<NewKey>,
 ) -> ApiResult<Response> {
     let (key, secret) = create_key_in(&state, auth.tenant(), body).await?;
-    let mut view = key_view(&key);
-    view["secret"] = Value::String(secret);
-    Ok(touched(key.id, (StatusCode::CREATED, ok(view))))
+    Ok(touched(
+        key.id,
+        (StatusCode::CREATED, ok(new_key_view(&key, secret))),
+    ))
 }
 
+#[utoipa::path(delete, path = "/api-keys/{id}", tag = "tenant", summary = "Revoke an API key",
+    params(("id" = uuid::Uuid, Path, description = "API key id")),
+    responses((status = 204, description = "Revoked")))]
 async fn revoke_key(
     State(state): State<AppState>,
     auth: Auth<Admin>,

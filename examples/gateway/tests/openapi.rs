@@ -1,0 +1,121 @@
+//! The OpenAPI document: generated from the routes, committed, served at `/openapi.json`
+//! with Swagger UI at `/docs` (vendored assets), and naming only routes that exist.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use axum::http::StatusCode;
+use common::TestGateway;
+use serde_json::Value;
+
+const REGENERATE: &str = "cargo run -p gateway -- openapi > examples/gateway/openapi.json";
+
+#[test]
+fn the_committed_document_is_the_generated_one() {
+    let generated = gateway::openapi::document_json().expect("document");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "examples/gateway/openapi.json is not the document the routes generate. Review the \
+         API change, then regenerate it from the workspace root with:\n    {REGENERATE}"
+    );
+}
+
+#[test]
+fn the_document_is_openapi_3_1_with_unique_operation_ids_and_the_three_credentials() {
+    let doc = serde_json::to_value(gateway::openapi::document()).expect("document");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let schemes = doc["components"]["securitySchemes"]
+        .as_object()
+        .expect("security schemes");
+    for scheme in ["api_key", "bearer", "platform_token"] {
+        assert!(schemes.contains_key(scheme), "security scheme {scheme}");
+    }
+    let mut ids = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let id = op["operationId"].as_str().expect("operationId");
+            assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+            let responses = op["responses"].as_object().expect("responses");
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {path} lists no success"
+            );
+            if path.starts_with("/v1/") && path != "/v1/auth/login" {
+                assert!(
+                    responses.contains_key("401") && op["security"].is_array(),
+                    "{method} {path}: tenant routes need a credential"
+                );
+            }
+            if path.contains('{') {
+                assert!(
+                    responses.contains_key("404"),
+                    "{method} {path} lists no 404"
+                );
+            }
+        }
+    }
+}
+
+/// Every operation of the document is a route: none answers the router's "no such route"
+/// or 405 (the other direction holds by construction: routes are registered with
+/// `routes!` from their `#[utoipa::path]`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_operation_is_routed_and_the_docs_are_served() {
+    let gw = TestGateway::start(false).await;
+    let doc = serde_json::to_value(gateway::openapi::document()).expect("document");
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let concrete: String = path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    uuid::Uuid::now_v7().to_string()
+                } else {
+                    segment.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item.as_object().expect("path item").keys() {
+            let answer = gw.call(&method.to_uppercase(), &concrete, None, None).await;
+            if answer.status == StatusCode::METHOD_NOT_ALLOWED
+                || answer.json["error"] == "no such route"
+            {
+                missing.push(format!(
+                    "{method} {path}: {} {}",
+                    answer.status, answer.text
+                ));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "documented but not routed:\n{}",
+        missing.join("\n")
+    );
+
+    let served = gw.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(
+        served.json,
+        serde_json::to_value(gateway::openapi::document()).expect("document")
+    );
+    let ui = gw.call("GET", "/docs/", None, None).await;
+    assert_eq!(ui.status, StatusCode::OK, "{}", ui.text);
+    assert!(ui.text.contains("swagger-ui"), "{}", ui.text);
+    // The assets come from the binary, not a CDN.
+    for asset in ["/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js"] {
+        let a = gw.call("GET", asset, None, None).await;
+        assert_eq!(a.status, StatusCode::OK, "{asset}");
+        assert!(a.text.len() > 10_000, "{asset} is served from the binary");
+    }
+    let init = gw
+        .call("GET", "/docs/swagger-initializer.js", None, None)
+        .await;
+    assert!(init.text.contains("/openapi.json"), "{}", init.text);
+    assert!(!matches!(init.json, Value::Null));
+    gw.stop().await;
+}
