@@ -33,6 +33,7 @@ use wagw_core::scheduler::{MissedRuns, Scheduler};
 use wagw_core::store::ConversationStore;
 use wagw_core::{Queue, Store, Transport};
 use wagw_meta::MetaTransport;
+use wagw_queue_redis::RedisQueue;
 use wagw_store_sqlx::SqlStore;
 
 use crate::app::{AppState, MetaWebhook};
@@ -57,8 +58,9 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     /// The platform operator's token; `None`: platform API off (generated in the sandbox).
     pub platform_token: Option<String>,
-    /// The queue: only `sql` (the store's own) today; `redis://…` arrives with the Redis
-    /// queue.
+    /// The job queue: `sql` (the store's own, for one worker process) or a `redis://…` /
+    /// `rediss://…` URL (the Redis queue, whose rate limits hold across every worker process
+    /// sharing it).
     pub queue: String,
     /// Whether to start the sandbox when no Meta token is set.
     pub sandbox: bool,
@@ -98,6 +100,26 @@ pub enum StartError {
     #[error("data directory: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// The queue `spec` names: `sql` (the store's own) or a Redis URL, with whether a Redis queue
+/// was created empty just now (see [`wagw_queue_redis::RedisQueue::created_at_connect`]).
+async fn open_queue(spec: &str, sql: &SqlStore) -> Result<(Arc<dyn Queue>, bool), StartError> {
+    if spec == "sql" {
+        return Ok((Arc::new(sql.queue()), false));
+    }
+    if spec.starts_with("redis://") || spec.starts_with("rediss://") {
+        let redis = RedisQueue::connect(spec, REDIS_QUEUE_NAME).await?;
+        let created = redis.created_at_connect();
+        return Ok((Arc::new(redis), created));
+    }
+    Err(StartError::Config(format!(
+        "queue {spec:?}: use \"sql\" (the database's own queue) or a redis:// URL"
+    )))
+}
+
+/// The Redis queue's name (its keys start with `{wagw:gateway}:`); every process of one
+/// gateway deployment shares it.
+pub const REDIS_QUEUE_NAME: &str = "gateway";
 
 /// An assembled gateway: state for the router plus what the background loops need.
 pub struct Gateway {
@@ -156,12 +178,6 @@ impl Gateway {
         webhook_addr: SocketAddr,
         metrics: Option<PrometheusHandle>,
     ) -> Result<Self, StartError> {
-        if config.queue != "sql" {
-            return Err(StartError::Config(format!(
-                "queue {:?} is not available yet; use \"sql\" (the store's own queue)",
-                config.queue
-            )));
-        }
         std::fs::create_dir_all(&config.data_dir)?;
         let url = config
             .database_url
@@ -169,7 +185,7 @@ impl Gateway {
             .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("wagw.db").display()));
         let sql = SqlStore::connect(&url).await?;
         let store: Arc<dyn Store> = Arc::new(sql.clone());
-        let queue: Arc<dyn Queue> = Arc::new(sql.queue());
+        let (queue, queue_is_new) = open_queue(&config.queue, &sql).await?;
 
         let use_sandbox = config.meta_access_token.is_none();
         if use_sandbox && !config.sandbox {
@@ -238,6 +254,15 @@ impl Gateway {
             Arc::clone(&transport),
             DispatcherConfig::default(),
         );
+        if queue_is_new {
+            // A Redis queue created empty at start: new, or lost while no process watched it.
+            // Messages the store holds as unsettled need their jobs (a no-op when there are none).
+            let jobs = dispatcher.rebuild_queue().await?;
+            tracing::info!(
+                jobs,
+                "the Redis queue was created empty; rebuilt it from the store"
+            );
+        }
         let state = AppState {
             campaigns: Arc::new(CampaignEngine::new(dispatcher.clone())),
             scheduler: Arc::new(Scheduler::new(dispatcher.clone(), MissedRuns::SendLatest)),
