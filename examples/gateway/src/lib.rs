@@ -62,6 +62,9 @@ pub struct Config {
     /// `rediss://…` URL (the Redis queue, whose rate limits hold across every worker process
     /// sharing it).
     pub queue: String,
+    /// The Redis queue's name (its keys start with `{wagw:<name>}:`); every process of one
+    /// deployment must use the same. Default [`REDIS_QUEUE_NAME`].
+    pub queue_name: String,
     /// Whether to start the sandbox when no Meta token is set.
     pub sandbox: bool,
 }
@@ -78,6 +81,7 @@ impl Default for Config {
             jwt_secret: None,
             platform_token: None,
             queue: "sql".into(),
+            queue_name: REDIS_QUEUE_NAME.into(),
             sandbox: true,
         }
     }
@@ -103,12 +107,13 @@ pub enum StartError {
 
 /// The queue `spec` names: `sql` (the store's own) or a Redis URL, with whether a Redis queue
 /// was created empty just now (see [`wagw_queue_redis::RedisQueue::created_at_connect`]).
-async fn open_queue(spec: &str, sql: &SqlStore) -> Result<(Arc<dyn Queue>, bool), StartError> {
+async fn open_queue(config: &Config, sql: &SqlStore) -> Result<(Arc<dyn Queue>, bool), StartError> {
+    let spec = config.queue.as_str();
     if spec == "sql" {
         return Ok((Arc::new(sql.queue()), false));
     }
     if spec.starts_with("redis://") || spec.starts_with("rediss://") {
-        let redis = RedisQueue::connect(spec, REDIS_QUEUE_NAME).await?;
+        let redis = RedisQueue::connect(spec, &config.queue_name).await?;
         let created = redis.created_at_connect();
         return Ok((Arc::new(redis), created));
     }
@@ -117,8 +122,7 @@ async fn open_queue(spec: &str, sql: &SqlStore) -> Result<(Arc<dyn Queue>, bool)
     )))
 }
 
-/// The Redis queue's name (its keys start with `{wagw:gateway}:`); every process of one
-/// gateway deployment shares it.
+/// The default Redis queue name: keys under `{wagw:gateway}:`.
 pub const REDIS_QUEUE_NAME: &str = "gateway";
 
 /// An assembled gateway: state for the router plus what the background loops need.
@@ -185,7 +189,7 @@ impl Gateway {
             .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("wagw.db").display()));
         let sql = SqlStore::connect(&url).await?;
         let store: Arc<dyn Store> = Arc::new(sql.clone());
-        let (queue, queue_is_new) = open_queue(&config.queue, &sql).await?;
+        let (queue, queue_is_new) = open_queue(config, &sql).await?;
 
         let use_sandbox = config.meta_access_token.is_none();
         if use_sandbox && !config.sandbox {
@@ -351,5 +355,65 @@ impl Gateway {
             sandbox.emulator.shutdown().await;
         }
         self.sql.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(queue: &str) -> Config {
+        let dir = std::env::temp_dir().join(format!("wagw-gateway-queue-{}", uuid::Uuid::new_v4()));
+        Config {
+            data_dir: dir,
+            queue: queue.into(),
+            queue_name: format!("test-{}-gateway", uuid::Uuid::new_v4().simple()),
+            ..Config::default()
+        }
+    }
+
+    fn addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 9))
+    }
+
+    #[tokio::test]
+    async fn a_queue_that_is_neither_sql_nor_redis_is_refused() {
+        let refused = Gateway::build(&config("kafka://127.0.0.1"), addr(), None).await;
+        assert!(matches!(refused, Err(StartError::Config(_))), "{refused:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_redis_url_gives_the_dispatcher_fleet_wide_limits() {
+        let Some(url) = std::env::var("WAGW_TEST_REDIS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but WAGW_TEST_REDIS_URL is unset"
+            );
+            eprintln!("skipped: WAGW_TEST_REDIS_URL is unset");
+            return;
+        };
+        let sql = Gateway::build(&config("sql"), addr(), None)
+            .await
+            .expect("sql");
+        assert!(
+            sql.state.queue.fleet_limits().is_none(),
+            "the SQL queue paces per process"
+        );
+        sql.close().await;
+
+        let config = config(&url);
+        let redis = Gateway::build(&config, addr(), None).await.expect("redis");
+        assert!(
+            redis.state.queue.fleet_limits().is_some(),
+            "the Redis queue enforces limits for every process"
+        );
+        redis.close().await;
+        let queue = RedisQueue::connect(&url, &config.queue_name)
+            .await
+            .expect("connect");
+        queue.destroy().await.expect("clean up");
     }
 }

@@ -133,6 +133,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         platform_token: cli.platform_token,
         queue: cli.queue,
         sandbox: matches!(command, Command::Serve),
+        ..Config::default()
     };
     if let Command::Migrate = command {
         let url = config
