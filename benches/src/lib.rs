@@ -203,6 +203,14 @@ pub mod sql {
             })
         }
 
+        /// The PostgreSQL schema the store lives in (for other processes to open it too).
+        pub fn schema(&self) -> Option<&str> {
+            match &self.place {
+                Place::Schema { schema, .. } => Some(schema),
+                Place::Dir(_) => None,
+            }
+        }
+
         /// Closes the store and removes its file or schema.
         pub async fn finish(self) {
             self.store.close().await;

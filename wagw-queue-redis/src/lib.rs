@@ -59,7 +59,14 @@
 //! Redis without persistence (`--save "" --appendonly no`) loses every job when it restarts.
 //! This queue notices (each script checks the queue's epoch in `meta`, see
 //! [`RedisQueue::losses`]) and recreates the queue empty; the messages themselves are safe
-//! in the store, which records each message before its job is queued. For production, run
+//! in the store, which records each message before its job is queued. A running dispatcher
+//! then rebuilds the queue from the store
+//! ([`Dispatcher::rebuild_queue`](wagw_core::dispatch::Dispatcher::rebuild_queue)): every
+//! message still `queued` gets its job back, and every message left `sending` (its attempt
+//! recorded, its outcome lost with the job) is settled as an unknown outcome by the
+//! dispatcher's `UnknownOutcome` policy — counted ambiguous, then sent again or failed —
+//! never left `sending`. A process that finds the queue created empty at start
+//! ([`RedisQueue::created_at_connect`]) should call the rebuild itself. For production, run
 //! Redis with
 //!
 //! ```text

@@ -190,3 +190,104 @@ async fn the_dispatcher_rebuilds_a_lost_queue_without_resending_or_bursting() {
         assert!(in_window <= 24, "{in_window} sends within one second");
     }
 }
+
+/// A worker reserved a job and recorded its attempt (the message is `sending`), then died
+/// together with Redis, before it could settle the job. After the rebuild the message is
+/// settled as an unknown outcome: counted and flagged ambiguous, then sent (at-least-once) —
+/// not left `sending` forever, and never sent twice by this dispatcher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_left_sending_when_redis_died_is_settled_as_ambiguous() {
+    if url_or_skip().is_none() {
+        return;
+    }
+    let mut redis = PrivateRedis::start().await;
+    let queue = Arc::new(
+        RedisQueue::connect(&redis.url(), &fresh_name())
+            .await
+            .expect("connect"),
+    );
+    let (store, tenant, channel) = one_number(50).await;
+    let stub = StubTransport::new_ok();
+    let config = DispatcherConfig {
+        enforce_window: false,
+        idle_poll: Duration::from_millis(5),
+        visibility: Duration::from_secs(1),
+        ..DispatcherConfig::default()
+    };
+    let d = Dispatcher::new(
+        Arc::clone(&store),
+        Arc::clone(&queue),
+        Arc::new(stub.clone()),
+        config,
+    );
+    let ids: Vec<_> = d
+        .submit_many(
+            (0..5)
+                .map(|n| {
+                    NewMessage::new(
+                        tenant.id,
+                        channel.id,
+                        phone(n),
+                        MessageContent::text("Halo"),
+                    )
+                })
+                .collect(),
+        )
+        .await
+        .expect("submit")
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    // The worker that dies: it reserves one job and records the attempt, and is gone.
+    let held = queue
+        .reserve(&ReserveOptions::new(1, Duration::from_secs(600)))
+        .await
+        .expect("reserve");
+    let job = wagw_core::dispatch::DispatchJob::decode(&held[0].job.payload).expect("job");
+    let stranded = store
+        .record_attempt(tenant.id, job.message)
+        .await
+        .expect("attempt");
+    assert_eq!(stranded.status, MessageStatus::Sending);
+
+    let handle = d.start();
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    redis.restart().await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    'wait: loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for id in &ids {
+            let m = store.get_message(tenant.id, *id).await.expect("message");
+            if matches!(m.status, MessageStatus::Queued | MessageStatus::Sending) {
+                assert!(
+                    Instant::now() < deadline,
+                    "message {id} is still {:?} after the rebuild",
+                    m.status
+                );
+                continue 'wait;
+            }
+        }
+        break;
+    }
+    handle.shutdown().await;
+    let settled = store
+        .get_message(tenant.id, job.message)
+        .await
+        .expect("message");
+    assert_eq!(queue.data_generation(), 1, "the loss was noticed");
+    assert_eq!(settled.status, MessageStatus::Sent);
+    assert!(settled.ambiguous, "its unknown outcome is flagged");
+    assert_eq!(d.stats().ambiguous, 1, "and counted once");
+    for id in &ids {
+        let m = store.get_message(tenant.id, *id).await.expect("message");
+        assert_eq!(m.status, MessageStatus::Sent, "{id}");
+    }
+    let to_stranded = stub
+        .sent()
+        .iter()
+        .filter(|m| m.message.to == stranded.contact_phone.as_str())
+        .count();
+    assert_eq!(to_stranded, 1, "sent once by the surviving dispatcher");
+}

@@ -35,6 +35,7 @@ use wagw_core::scheduler::{MissedRuns, Scheduler};
 use wagw_core::store::ConversationStore;
 use wagw_core::{Queue, Store, Transport};
 use wagw_meta::MetaTransport;
+use wagw_queue_redis::RedisQueue;
 use wagw_store_sqlx::SqlStore;
 
 use crate::app::{AppState, MetaWebhook};
@@ -59,9 +60,13 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     /// The platform operator's token; `None`: platform API off (generated in the sandbox).
     pub platform_token: Option<String>,
-    /// The queue: only `sql` (the store's own) today; `redis://…` arrives with the Redis
-    /// queue.
+    /// The job queue: `sql` (the store's own, for one worker process) or a `redis://…` /
+    /// `rediss://…` URL (the Redis queue, whose rate limits hold across every worker process
+    /// sharing it).
     pub queue: String,
+    /// The Redis queue's name (its keys start with `{wagw:<name>}:`); every process of one
+    /// deployment must use the same. Default [`REDIS_QUEUE_NAME`].
+    pub queue_name: String,
     /// Whether to start the sandbox when no Meta token is set.
     pub sandbox: bool,
     /// Mark the dashboard's session cookie `Secure` even on plain http.
@@ -80,6 +85,7 @@ impl Default for Config {
             jwt_secret: None,
             platform_token: None,
             queue: "sql".into(),
+            queue_name: REDIS_QUEUE_NAME.into(),
             sandbox: true,
             secure_cookie: false,
         }
@@ -103,6 +109,26 @@ pub enum StartError {
     #[error("data directory: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// The queue `spec` names: `sql` (the store's own) or a Redis URL, with whether a Redis queue
+/// was created empty just now (see [`wagw_queue_redis::RedisQueue::created_at_connect`]).
+async fn open_queue(config: &Config, sql: &SqlStore) -> Result<(Arc<dyn Queue>, bool), StartError> {
+    let spec = config.queue.as_str();
+    if spec == "sql" {
+        return Ok((Arc::new(sql.queue()), false));
+    }
+    if spec.starts_with("redis://") || spec.starts_with("rediss://") {
+        let redis = RedisQueue::connect(spec, &config.queue_name).await?;
+        let created = redis.created_at_connect();
+        return Ok((Arc::new(redis), created));
+    }
+    Err(StartError::Config(format!(
+        "queue {spec:?}: use \"sql\" (the database's own queue) or a redis:// URL"
+    )))
+}
+
+/// The default Redis queue name: keys under `{wagw:gateway}:`.
+pub const REDIS_QUEUE_NAME: &str = "gateway";
 
 /// An assembled gateway: state for the router plus what the background loops need.
 pub struct Gateway {
@@ -161,12 +187,6 @@ impl Gateway {
         webhook_addr: SocketAddr,
         metrics: Option<PrometheusHandle>,
     ) -> Result<Self, StartError> {
-        if config.queue != "sql" {
-            return Err(StartError::Config(format!(
-                "queue {:?} is not available yet; use \"sql\" (the store's own queue)",
-                config.queue
-            )));
-        }
         std::fs::create_dir_all(&config.data_dir)?;
         let url = config
             .database_url
@@ -174,7 +194,7 @@ impl Gateway {
             .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("wagw.db").display()));
         let sql = SqlStore::connect(&url).await?;
         let store: Arc<dyn Store> = Arc::new(sql.clone());
-        let queue: Arc<dyn Queue> = Arc::new(sql.queue());
+        let (queue, queue_is_new) = open_queue(config, &sql).await?;
 
         let use_sandbox = config.meta_access_token.is_none();
         if use_sandbox && !config.sandbox {
@@ -243,6 +263,15 @@ impl Gateway {
             Arc::clone(&transport),
             DispatcherConfig::default(),
         );
+        if queue_is_new {
+            // A Redis queue created empty at start: new, or lost while no process watched it.
+            // Messages the store holds as unsettled need their jobs (a no-op when there are none).
+            let jobs = dispatcher.rebuild_queue().await?;
+            tracing::info!(
+                jobs,
+                "the Redis queue was created empty; rebuilt it from the store"
+            );
+        }
         let state = AppState {
             campaigns: Arc::new(CampaignEngine::new(dispatcher.clone())),
             scheduler: Arc::new(Scheduler::new(dispatcher.clone(), MissedRuns::SendLatest)),
@@ -332,5 +361,65 @@ impl Gateway {
             sandbox.emulator.shutdown().await;
         }
         self.sql.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(queue: &str) -> Config {
+        let dir = std::env::temp_dir().join(format!("wagw-gateway-queue-{}", uuid::Uuid::new_v4()));
+        Config {
+            data_dir: dir,
+            queue: queue.into(),
+            queue_name: format!("test-{}-gateway", uuid::Uuid::new_v4().simple()),
+            ..Config::default()
+        }
+    }
+
+    fn addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 9))
+    }
+
+    #[tokio::test]
+    async fn a_queue_that_is_neither_sql_nor_redis_is_refused() {
+        let refused = Gateway::build(&config("kafka://127.0.0.1"), addr(), None).await;
+        assert!(matches!(refused, Err(StartError::Config(_))), "{refused:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_redis_url_gives_the_dispatcher_fleet_wide_limits() {
+        let Some(url) = std::env::var("WAGW_TEST_REDIS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but WAGW_TEST_REDIS_URL is unset"
+            );
+            eprintln!("skipped: WAGW_TEST_REDIS_URL is unset");
+            return;
+        };
+        let sql = Gateway::build(&config("sql"), addr(), None)
+            .await
+            .expect("sql");
+        assert!(
+            sql.state.queue.fleet_limits().is_none(),
+            "the SQL queue paces per process"
+        );
+        sql.close().await;
+
+        let config = config(&url);
+        let redis = Gateway::build(&config, addr(), None).await.expect("redis");
+        assert!(
+            redis.state.queue.fleet_limits().is_some(),
+            "the Redis queue enforces limits for every process"
+        );
+        redis.close().await;
+        let queue = RedisQueue::connect(&url, &config.queue_name)
+            .await
+            .expect("connect");
+        queue.destroy().await.expect("clean up");
     }
 }

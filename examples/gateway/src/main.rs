@@ -84,8 +84,9 @@ struct Cli {
         global = true
     )]
     platform_token: Option<String>,
-    /// The job queue: `sql` (the database's own). A Redis queue plugs in here later.
-    #[arg(long, env = "WAGW_QUEUE", default_value = "sql", global = true)]
+    /// The job queue: `sql` (the database's own; run one worker) or `redis://host:6379`
+    /// (shared by many workers, with rate limits that hold across all of them).
+    #[arg(long, env = "WAGW_QUEUE_URL", default_value = "sql", global = true)]
     queue: String,
     /// Mark the dashboard's session cookie `Secure` (when TLS ends at a proxy that sends no
     /// `X-Forwarded-Proto`).
@@ -146,6 +147,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         queue: cli.queue,
         sandbox: matches!(command, Command::Serve),
         secure_cookie: cli.secure_cookie,
+        ..Config::default()
     };
     if let Command::Migrate = command {
         let url = config

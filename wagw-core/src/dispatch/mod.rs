@@ -328,10 +328,13 @@ where
 
     /// Rebuilds the queue from the store after the queue lost its data: writes this
     /// dispatcher's fleet-wide rates again, then queues a job (due in two seconds, so sends in
-    /// flight are recorded first) for every outbound message still `queued`, across tenants.
-    /// Messages already sent are never queued again. A running dispatcher does this by itself
-    /// when [`Queue::data_generation`] changes; call it after restoring a queue by hand.
-    /// Returns how many jobs were created.
+    /// flight are recorded first) for every outbound message still `queued`, across tenants,
+    /// and one due a [`visibility`](DispatcherConfig::visibility) later for every message
+    /// still `sending`: its last attempt's outcome went with the queue, so it is settled as
+    /// an unknown outcome ([`UnknownOutcome`]), never left `sending`. Messages already sent
+    /// are never queued again. A running dispatcher does this by itself when
+    /// [`Queue::data_generation`] changes; call it after restoring a queue by hand, or when a
+    /// process finds its queue created empty at start. Returns how many jobs were created.
     pub async fn rebuild_queue(&self) -> Result<usize> {
         self.inner.rebuild().await
     }

@@ -12,7 +12,7 @@ use uuid::{NoContext, Timestamp, Uuid};
 use super::{DispatchJob, Inner};
 use crate::Result;
 use crate::ids::ChannelId;
-use crate::model::message::{Direction, MessageStatus};
+use crate::model::message::{Direction, MessageRecord, MessageStatus};
 use crate::queue::Queue;
 use crate::store::{Page, Store};
 use crate::transport::Transport;
@@ -81,23 +81,60 @@ where
     /// Rebuilds the queue from the store after it lost its data: first the fleet-wide rates
     /// this dispatcher wrote (they were lost with the jobs, and rebuilt jobs must not leave
     /// unpaced), then a job for every outbound message still `queued`, across tenants,
-    /// campaign messages included (a held campaign's jobs are given up again when reserved).
-    /// Messages already sent, failed or in flight are not queued again, so nothing sent is
-    /// sent again. Returns how many jobs were created.
+    /// campaign messages included (a held campaign's jobs are given up again when reserved),
+    /// and one for every message still `sending`. Messages already sent or failed are not
+    /// queued again, so nothing sent is sent again. Returns how many jobs were created.
+    ///
+    /// A `sending` message's job held the only record of how its last attempt ended, and it
+    /// is gone: its worker may have died with Redis, or be waiting for a retry. Its job is
+    /// due one reservation period later, so a worker still mid-send records the outcome first;
+    /// when it is reserved, its outcome is unknown and [`UnknownOutcome`](super::UnknownOutcome)
+    /// decides (counted as ambiguous, sent again or failed), as after any crash mid-send.
     pub(super) async fn rebuild(&self) -> Result<usize> {
         let channels: Vec<ChannelId> = self.fleet_rates.lock().drain().map(|(c, _)| c).collect();
         for channel in channels {
             self.sync_fleet_rate(channel).await;
         }
-        let run_at = Utc::now() + REBUILD_DELAY;
+        let queued_at = Utc::now() + REBUILD_DELAY;
+        let created = self
+            .refeed(MessageStatus::Queued, queued_at, |page| {
+                self.store.queued_messages(Utc::now(), page)
+            })
+            .await?;
+        let sending_at = Utc::now() + super::to_delta(self.config.visibility);
+        let unsettled = self
+            .refeed(MessageStatus::Sending, sending_at, |page| {
+                self.store.sending_messages(page)
+            })
+            .await?;
+        tracing::warn!(
+            jobs = created + unsettled,
+            unsettled,
+            "rebuilt the queue from the store after it lost its data"
+        );
+        Ok(created + unsettled)
+    }
+
+    /// Queues a job due at `run_at` for every outbound message in `status` that `list` pages
+    /// through; returns how many jobs were created (a message whose job exists keeps it).
+    async fn refeed<'a, F, Fut>(
+        &'a self,
+        status: MessageStatus,
+        run_at: DateTime<Utc>,
+        list: F,
+    ) -> Result<usize>
+    where
+        F: Fn(Page) -> Fut,
+        Fut: std::future::Future<Output = Result<crate::store::Paged<MessageRecord>>> + 'a,
+    {
         let mut page = Page::first(BATCH);
         let mut created = 0;
         loop {
-            let found = self.store.queued_messages(Utc::now(), page).await?;
+            let found = list(page).await?;
             let jobs: Vec<_> = found
                 .items
                 .iter()
-                .filter(|m| m.status == MessageStatus::Queued && m.direction == Direction::Outbound)
+                .filter(|m| m.status == status && m.direction == Direction::Outbound)
                 .map(|m| DispatchJob::new_job(m, m.id, self.config.max_attempts).run_at(run_at))
                 .collect();
             if !jobs.is_empty() {
@@ -114,10 +151,6 @@ where
                 None => break,
             }
         }
-        tracing::warn!(
-            jobs = created,
-            "rebuilt the queue from the store after it lost its data"
-        );
         Ok(created)
     }
 }

@@ -457,6 +457,12 @@ pub trait MessageStore: Send + Sync {
         page: Page,
     ) -> Result<Paged<MessageRecord>>;
 
+    /// Cross-tenant: outbound messages in `sending` (an attempt recorded, its outcome not),
+    /// ordered by id, paged by cursor. The records carry their tenant. After the queue lost
+    /// its data, these messages lost their jobs too; a rebuild queues them again so that the
+    /// dispatcher settles their unknown outcome instead of leaving them `sending` forever.
+    async fn sending_messages(&self, page: Page) -> Result<Paged<MessageRecord>>;
+
     /// Fails every message of the campaign that is still `queued` (never attempted) with
     /// `error`, and moves their recipients to `recipient_status` with the error's reason (by
     /// the forward-only rule), atomically. Returns how many messages failed. Used when a

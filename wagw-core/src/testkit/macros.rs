@@ -57,6 +57,7 @@ macro_rules! store_conformance_tests {
             pending_statuses_prune_only_old_ones,
             charge_message_charges_once,
             queued_messages_page_across_tenants,
+            sending_messages_page_across_tenants,
             fail_queued_campaign_messages_touches_only_that_campaign,
             due_campaigns_are_running_and_due_scheduled_ones,
             campaign_counters_match_a_recount,

@@ -682,6 +682,73 @@ pub async fn queued_messages_page_across_tenants(store: &dyn Store) {
     assert!(none.items.is_empty() && none.next.is_none());
 }
 
+/// `sending_messages` pages every tenant's outbound messages in `sending`, by id, without gaps
+/// or repeats; queued, sent and failed ones are left out.
+pub async fn sending_messages_page_across_tenants(store: &dyn Store) {
+    let fx = Fixture::new(store).await;
+    let mut expected = Vec::new();
+    for n in 0..7u64 {
+        let m = if n % 2 == 0 {
+            fx.message(n, "x")
+        } else {
+            fx.other_message(n, "x")
+        };
+        attempted(store, &m).await;
+        expected.push(m.id);
+    }
+    // Left out: never attempted, sent after its attempt, failed after its attempt.
+    store
+        .insert_message(&fx.message(50, "queued"))
+        .await
+        .expect("insert");
+    let sent = fx.other_message(51, "sent");
+    attempted(store, &sent).await;
+    store
+        .update_status(
+            fx.other.id,
+            sent.id,
+            &StatusUpdate::sent("wamid.sending.51", Utc::now()),
+        )
+        .await
+        .expect("sent");
+    let failed = fx.message(52, "failed");
+    attempted(store, &failed).await;
+    store
+        .update_status(
+            fx.tenant.id,
+            failed.id,
+            &StatusUpdate::failed(
+                MessageError {
+                    code: None,
+                    reason: "x".into(),
+                },
+                Utc::now(),
+            ),
+        )
+        .await
+        .expect("fail");
+
+    let mut seen = Vec::new();
+    let mut page = Page::first(3);
+    let mut pages = 0;
+    loop {
+        let got = store.sending_messages(page.clone()).await.expect("page");
+        assert!(got.items.len() <= 3);
+        for m in &got.items {
+            assert_eq!(m.status, MessageStatus::Sending);
+            seen.push(m.id);
+        }
+        pages += 1;
+        match got.next {
+            Some(next) => page = Page::after(3, next),
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    expected.sort();
+    assert_eq!(seen, expected, "every sending message once, by id");
+}
+
 /// `fail_queued_campaign_messages` fails only the still-queued messages of that campaign and
 /// tenant, and moves their recipients with the reason.
 pub async fn fail_queued_campaign_messages_touches_only_that_campaign(store: &dyn Store) {

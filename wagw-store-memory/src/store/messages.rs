@@ -314,6 +314,26 @@ impl MessageStore for MemoryStore {
         Ok(Paged::from_overfetch(items, limit, |m| m.id.to_string()))
     }
 
+    async fn sending_messages(&self, page: Page) -> Result<Paged<MessageRecord>> {
+        let limit = page.effective_limit();
+        let after = parse_cursor::<MessageId>(&page)?;
+        let state = self.state.read();
+        let mut items: Vec<MessageRecord> = state
+            .messages
+            .all()
+            .map(|m| &m.record)
+            .filter(|m| {
+                m.status == MessageStatus::Sending
+                    && m.direction == Direction::Outbound
+                    && after.is_none_or(|after| m.id > after)
+            })
+            .cloned()
+            .collect();
+        items.sort_by_key(|m| m.id);
+        items.truncate(limit + 1);
+        Ok(Paged::from_overfetch(items, limit, |m| m.id.to_string()))
+    }
+
     async fn fail_queued_campaign_messages(
         &self,
         tenant: TenantId,

@@ -913,6 +913,32 @@ impl MessageStore for SqlStore {
         }))
     }
 
+    async fn sending_messages(&self, page: Page) -> Result<Paged<MessageRecord>> {
+        let after = cursor(&page)?;
+        let items = on_read!(&self.db, |pool, _pg| {
+            // Only read after a queue loss, so no index of its own: a scan then is cheaper
+            // than keeping one up to date on every attempt.
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {COLUMNS} FROM messages WHERE status = 'sending' \
+                 AND direction = 'outbound'"
+            ));
+            if let Some(after) = after {
+                qb.push(" AND id > ").push_bind(after);
+            }
+            qb.push(" ORDER BY id LIMIT ").push_bind(overfetch(&page));
+            qb.build()
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(message_from_row)
+                .collect::<Result<Vec<_>>>()?
+        });
+        Ok(Paged::from_overfetch(items, page.effective_limit(), |m| {
+            m.id.to_string()
+        }))
+    }
+
     async fn fail_queued_campaign_messages(
         &self,
         tenant: TenantId,
