@@ -26,6 +26,7 @@ use futures::stream::BoxStream;
 pub use page::{Page, Paged};
 
 use crate::Result;
+use crate::conversation::events::StatusOutbox;
 use crate::ids::*;
 use crate::model::activity::ActivityEntry;
 use crate::model::auto_reply::AutoReplyRule;
@@ -44,7 +45,9 @@ use crate::model::message::{
 use crate::model::schedule::ScheduledMessage;
 use crate::model::template::{Template, TemplateStatus};
 use crate::model::tenant::{ApiKey, QuotaResource, Tenant, UsagePeriod, User};
-use crate::model::webhook::{DeliveryOutcome, WebhookDelivery, WebhookSubscription};
+use crate::model::webhook::{
+    AttemptTiming, DeliveryAttempt, DeliveryOutcome, WebhookDelivery, WebhookSubscription,
+};
 use crate::phone::PhoneNumber;
 
 /// All persistence of the domain model. Implemented automatically for any type that
@@ -352,6 +355,16 @@ pub fn searchable_text(message: &MessageRecord) -> String {
     parts.join("\n")
 }
 
+/// What [`InboundStore::apply_statuses`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppliedStatuses {
+    /// Per update, in input order: the change, or `None` for a wamid not recorded yet (the
+    /// update is kept, as by [`MessageStore::update_statuses_by_wamid`]).
+    pub changes: Vec<Option<StatusChange>>,
+    /// Outbox rows written.
+    pub deliveries: u64,
+}
+
 /// Message records, in and out.
 #[async_trait]
 pub trait MessageStore: Send + Sync {
@@ -495,6 +508,15 @@ pub trait CampaignStore: Send + Sync {
     async fn list_campaigns(&self, tenant: TenantId, page: Page) -> Result<Paged<Campaign>>;
     /// Replaces a campaign if its `version` is the stored one; returns the new version.
     async fn update_campaign(&self, campaign: &Campaign) -> Result<u64>;
+    /// Replaces a campaign like [`update_campaign`](Self::update_campaign) and adds `deliveries`
+    /// to the outbox (rule of [`WebhookStore::enqueue_deliveries`]) in the same atomic step:
+    /// a state change and its events (a campaign's completion) are stored together or not at
+    /// all, and a stale version writes neither.
+    async fn update_campaign_with_deliveries(
+        &self,
+        campaign: &Campaign,
+        deliveries: &[WebhookDelivery],
+    ) -> Result<u64>;
     /// Deletes a campaign with its recipients, rejections and counters; a running one is
     /// refused with [`CampaignInProgress`](crate::Error::CampaignInProgress).
     async fn delete_campaign(&self, tenant: TenantId, id: CampaignId) -> Result<()>;
@@ -605,8 +627,11 @@ pub trait ConversationStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<ConversationSession>>;
 
-    /// Creates an auto-reply rule.
-    async fn create_rule(&self, rule: &AutoReplyRule) -> Result<()>;
+    /// Creates an auto-reply rule. With a `limit`, the tenant's stored rules are counted and
+    /// the rule is refused with [`QuotaExceeded`](crate::Error::QuotaExceeded) when it would
+    /// make more than `limit`, nothing written. Count and insert are one atomic step: rules
+    /// created concurrently never pass the limit together.
+    async fn create_rule(&self, rule: &AutoReplyRule, limit: Option<u64>) -> Result<()>;
     /// Reads a rule.
     async fn get_rule(&self, tenant: TenantId, id: RuleId) -> Result<AutoReplyRule>;
     /// Lists rules, highest priority first.
@@ -670,13 +695,23 @@ pub trait WebhookStore: Send + Sync {
         limit: usize,
         lease: std::time::Duration,
     ) -> Result<Vec<WebhookDelivery>>;
-    /// Records the outcome of an attempt; returns the delivery as it is now.
+    /// Records the outcome of an attempt and appends it to the delivery's attempt log
+    /// ([`list_delivery_attempts`](Self::list_delivery_attempts)) in one atomic step; returns
+    /// the delivery as it is now.
     async fn record_delivery_attempt(
         &self,
         tenant: TenantId,
         id: DeliveryId,
         outcome: &DeliveryOutcome,
+        timing: &AttemptTiming,
     ) -> Result<WebhookDelivery>;
+    /// Every logged attempt of a delivery, oldest first (numbered from 1). Another tenant's
+    /// delivery is [`NotFound`](crate::Error::NotFound).
+    async fn list_delivery_attempts(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+    ) -> Result<Vec<DeliveryAttempt>>;
     /// Lists deliveries, optionally of one subscription.
     async fn list_deliveries(
         &self,
@@ -756,6 +791,26 @@ pub trait InboundStore: Send + Sync {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool>;
+
+    /// Cross-tenant: deletes the rule cooldowns that ended before `before` and returns how
+    /// many. An ended cooldown changes nothing ([`take_cooldown`](Self::take_cooldown) treats
+    /// it like none), so a runtime calls this now and then (e.g. hourly, with `now`) to keep
+    /// the table as small as the running cooldowns.
+    async fn prune_cooldowns(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    /// Applies status webhooks in one atomic step: the updates by wamid (rule of
+    /// [`MessageStore::update_statuses_by_wamid`]), the campaign recipients of the messages that
+    /// moved (rule of [`recipient_updates`](crate::ingest::recipient_updates)), and the outbox
+    /// rows `outbox` makes of what moved
+    /// ([`StatusOutbox::deliveries`](crate::conversation::events::StatusOutbox::deliveries),
+    /// campaign counters read after the recipients moved). A crash therefore never stores a
+    /// status without its events. Changes are in input order, as `update_statuses_by_wamid`.
+    async fn apply_statuses(
+        &self,
+        tenant: TenantId,
+        updates: &[WamidUpdate],
+        outbox: &StatusOutbox,
+    ) -> Result<AppliedStatuses>;
 
     /// Cross-tenant: the channels of a WhatsApp Business Account, to route account-level
     /// webhooks (template status) that name no phone number.

@@ -4,6 +4,7 @@ use wagw_core::ids::{ChannelId, FlowId, RuleId, ScheduleId, SessionId, TenantId}
 use wagw_core::model::auto_reply::AutoReplyRule;
 use wagw_core::model::flow::{ConversationSession, Flow};
 use wagw_core::model::schedule::ScheduledMessage;
+use wagw_core::model::tenant::QuotaResource;
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{ConversationStore, Page, Paged, ScheduleStore};
 use wagw_core::{Error, Result};
@@ -113,11 +114,19 @@ impl ConversationStore for MemoryStore {
             .collect())
     }
 
-    async fn create_rule(&self, rule: &AutoReplyRule) -> Result<()> {
-        self.state
-            .write()
-            .rules
-            .insert_new(rule.tenant_id, rule.id, rule.clone())
+    async fn create_rule(&self, rule: &AutoReplyRule, limit: Option<u64>) -> Result<()> {
+        // Count and insert under one write lock: concurrent creations queue here.
+        let mut state = self.state.write();
+        if let Some(limit) = limit {
+            let used = state.rules.tenant_rows(rule.tenant_id).count() as u64;
+            if used >= limit {
+                return Err(Error::QuotaExceeded {
+                    resource: QuotaResource::AutoReplyRules.as_str().into(),
+                    limit,
+                });
+            }
+        }
+        state.rules.insert_new(rule.tenant_id, rule.id, rule.clone())
     }
 
     async fn get_rule(&self, tenant: TenantId, id: RuleId) -> Result<AutoReplyRule> {

@@ -26,7 +26,7 @@ use wagw_core::model::message::StatusUpdate;
 use wagw_core::model::schedule::ScheduledMessage;
 use wagw_core::model::template::Template;
 use wagw_core::model::tenant::{ApiKey, QuotaResource, Tenant, User};
-use wagw_core::model::webhook::{WebhookDelivery, WebhookSubscription};
+use wagw_core::model::webhook::{DeliveryAttempt, WebhookDelivery, WebhookSubscription};
 use wagw_core::phone::PhoneNumber;
 
 use table::Table;
@@ -89,6 +89,8 @@ struct State {
 
     subscriptions: Table<SubscriptionId, WebhookSubscription>,
     deliveries: Table<DeliveryId, WebhookDelivery>,
+    /// The attempt log of each delivery, oldest first.
+    attempts: HashMap<DeliveryId, Vec<DeliveryAttempt>>,
 
     activity: Table<ActivityId, ActivityEntry>,
 
@@ -128,6 +130,7 @@ impl Default for State {
             schedules: Table::new("schedule"),
             subscriptions: Table::new("webhook subscription"),
             deliveries: Table::new("webhook delivery"),
+            attempts: HashMap::new(),
             activity: Table::new("activity entry"),
             inbound: inbound::InboundState::default(),
         }

@@ -4,14 +4,20 @@ use wagw_core::ids::{ChannelId, FlowId, RuleId, ScheduleId, SessionId, TenantId}
 use wagw_core::model::auto_reply::AutoReplyRule;
 use wagw_core::model::flow::{ConversationSession, Flow};
 use wagw_core::model::schedule::ScheduledMessage;
+use wagw_core::model::tenant::QuotaResource;
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{ConversationStore, Page, Paged, ScheduleStore};
 use wagw_core::{Error, Result};
 
 use crate::SqlStore;
 use crate::db::{
-    SqlRow, Ts, db_err, in_tx, on_read, on_write, stored_version, to_i64, to_json, unique_err,
+    SqlRow, Ts, db_err, in_tx, on_read, on_write, stored_version, to_i64, to_json, to_u64,
+    unique_err,
 };
+
+/// Advisory-lock class of "a tenant's auto-reply rules are being counted for an insert"
+/// (PostgreSQL; see [`ConversationStore::create_rule`]).
+const RULE_QUOTA_LOCK_CLASS: i32 = 7302;
 
 fn stale(entity: &'static str, given: u64, stored: i64) -> Error {
     Error::conflict(
@@ -149,17 +155,45 @@ impl ConversationStore for SqlStore {
         })
     }
 
-    async fn create_rule(&self, rule: &AutoReplyRule) -> Result<()> {
+    async fn create_rule(&self, rule: &AutoReplyRule, limit: Option<u64>) -> Result<()> {
         let doc = to_json(rule)?;
-        on_write!(&self.db, |pool, _pg| {
+        let tenant = rule.tenant_id;
+        // Count and insert in one transaction. SQLite's single writer (BEGIN IMMEDIATE)
+        // serialises it; on PostgreSQL two transactions would each count before the other's
+        // insert, so creations of one tenant queue on an advisory lock first.
+        in_tx!(&self.db, |tx, pg| {
+            if let Some(limit) = limit {
+                if pg {
+                    sqlx::query("SELECT pg_advisory_xact_lock($2, hashtext($1::text))")
+                        .bind(tenant.0)
+                        .bind(RULE_QUOTA_LOCK_CLASS)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                let used = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM auto_reply_rules WHERE tenant_id = $1",
+                )
+                .bind(tenant.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .int("n")?;
+                if to_u64(used) >= limit {
+                    return Err(Error::QuotaExceeded {
+                        resource: QuotaResource::AutoReplyRules.as_str().into(),
+                        limit,
+                    });
+                }
+            }
             sqlx::query(
                 "INSERT INTO auto_reply_rules (tenant_id, id, priority, doc) VALUES ($1, $2, $3, $4)",
             )
-            .bind(rule.tenant_id.0)
+            .bind(tenant.0)
             .bind(rule.id.0)
             .bind(i64::from(rule.priority))
             .bind(&doc)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .map_err(unique_err("auto-reply rule", format!("{} already exists", rule.id)))?;
         });
