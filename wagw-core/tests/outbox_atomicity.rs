@@ -15,13 +15,13 @@ use wagw_core::campaign::CampaignEngine;
 use wagw_core::conversation::{InboundPipeline, RoutedEvent};
 use wagw_core::dispatch::Dispatcher;
 use wagw_core::event::InboundEvent;
+use wagw_core::ids::SubscriptionId;
 use wagw_core::model::Secret;
 use wagw_core::model::campaign::{Audience, Campaign, CampaignContent, CampaignState};
 use wagw_core::model::message::{MessageStatus, Priority, StatusUpdate};
 use wagw_core::model::webhook::{EventKind, WebhookSubscription};
 use wagw_core::store::{CampaignStore, MessageStore, Page, WebhookStore};
 use wagw_core::testkit::crashing_store::CrashingStore;
-use wagw_core::ids::SubscriptionId;
 use wagw_store_memory::MemoryStore;
 
 /// More store calls than either operation makes: the sweep ends when one run survives.
@@ -90,7 +90,11 @@ async fn a_crash_at_any_store_call_of_a_status_webhook_loses_no_status_event() {
             .ingest(std::slice::from_ref(&webhook))
             .await;
         let crashed = dying.crashed();
-        assert_eq!(outcome.is_err(), crashed, "after {survive} calls: {outcome:?}");
+        assert_eq!(
+            outcome.is_err(),
+            crashed,
+            "after {survive} calls: {outcome:?}"
+        );
         if crashed {
             // Not acknowledged, so Meta delivers the webhook again, to a process that lives.
             InboundPipeline::new(Arc::clone(&s.store))
@@ -118,7 +122,8 @@ async fn a_crash_at_any_store_call_of_a_status_webhook_loses_no_status_event() {
     panic!("the webhook never completed within {MAX_CALLS} store calls");
 }
 
-type Engine<S> = CampaignEngine<S, wagw_store_memory::MemoryQueue, wagw_core::testkit::StubTransport>;
+type Engine<S> =
+    CampaignEngine<S, wagw_store_memory::MemoryQueue, wagw_core::testkit::StubTransport>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_any_store_call_of_a_campaigns_completion_loses_no_completion_event() {
@@ -177,7 +182,11 @@ async fn a_crash_at_any_store_call_of_a_campaigns_completion_loses_no_completion
             .get_campaign(s.tenant.id, campaign.id)
             .await
             .expect("campaign");
-        assert_eq!(stored.state, CampaignState::Completed, "after {survive} calls");
+        assert_eq!(
+            stored.state,
+            CampaignState::Completed,
+            "after {survive} calls"
+        );
         let events = events_of(&s.store, &s, "campaign_completed").await;
         assert_eq!(
             events.len(),

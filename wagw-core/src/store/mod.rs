@@ -36,9 +36,10 @@ use crate::model::campaign::{
 use crate::model::channel::Channel;
 use crate::model::contact::{Contact, ContactFilter, ContactList};
 use crate::model::conversation::{
-    ConversationJob, HandledCount, InboundIngest, IngestResult, JobSettlement, VolumeBucket,
+    ConversationJob, EngagementCount, HandledCount, InboundIngest, IngestResult, JobSettlement,
+    VolumeBucket,
 };
-use crate::model::flow::{ConversationSession, Flow};
+use crate::model::flow::{ConversationSession, Flow, FlowEngagement};
 use crate::model::message::{
     Direction, MessageError, MessageRecord, MessageStatus, StatusChange, StatusUpdate,
 };
@@ -613,7 +614,17 @@ pub trait ConversationStore: Send + Sync {
     ) -> Result<Option<ConversationSession>>;
     /// Saves a session. Version 0 creates it (a conflict if the user already has one);
     /// otherwise the stored version must equal the session's. Returns the new version.
-    async fn save_session(&self, session: &ConversationSession) -> Result<u64>;
+    async fn save_session(&self, session: &ConversationSession) -> Result<u64> {
+        self.save_session_with_engagement(session, &[]).await
+    }
+    /// Saves a session like [`save_session`](Self::save_session) and records the turn's
+    /// `engagement` steps in the same atomic step: a stale version records nothing, so a turn
+    /// that loses the race is never counted ([`AnalyticsStore::flow_engagement_counts`]).
+    async fn save_session_with_engagement(
+        &self,
+        session: &ConversationSession,
+        engagement: &[FlowEngagement],
+    ) -> Result<u64>;
     /// Deletes a session.
     async fn delete_session(&self, tenant: TenantId, id: SessionId) -> Result<()>;
     /// Cross-tenant: sessions whose [`due_at`](ConversationSession::due_at) (node timeout,
@@ -837,6 +848,14 @@ pub trait AnalyticsStore: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<HandledCount>>;
+
+    /// Flow-engagement steps recorded in `[from, to)`, counted per flow, kind and node.
+    async fn flow_engagement_counts(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<EngagementCount>>;
 
     /// How many of the campaign's messages that reached WhatsApp (`sent` or further) got an
     /// inbound message from their recipient on the same channel within `within` after the

@@ -26,13 +26,16 @@ use crate::conversation::events::StatusOutbox;
 use crate::ids::*;
 use crate::model::activity::ActivityEntry;
 use crate::model::auto_reply::AutoReplyRule;
-use crate::model::campaign::{Campaign, CampaignCounters, CampaignRecipient, RecipientStatus, Rejection};
+use crate::model::campaign::{
+    Campaign, CampaignCounters, CampaignRecipient, RecipientStatus, Rejection,
+};
 use crate::model::channel::Channel;
 use crate::model::contact::{Contact, ContactFilter, ContactList};
 use crate::model::conversation::{
-    ConversationJob, HandledCount, InboundIngest, IngestResult, JobSettlement, VolumeBucket,
+    ConversationJob, EngagementCount, HandledCount, InboundIngest, IngestResult, JobSettlement,
+    VolumeBucket,
 };
-use crate::model::flow::{ConversationSession, Flow};
+use crate::model::flow::{ConversationSession, Flow, FlowEngagement};
 use crate::model::message::{MessageError, MessageRecord, StatusChange, StatusUpdate};
 use crate::model::schedule::ScheduledMessage;
 use crate::model::template::{Template, TemplateStatus};
@@ -148,17 +151,36 @@ impl<S: Store + ?Sized> TenantStore for CrashingStore<S> {
         self.inner.list_api_keys(tenant, page).await
     }
 
-    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId, at: DateTime<Utc>) -> Result<()> {
+    async fn revoke_api_key(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         self.step("revoke_api_key")?;
         self.inner.revoke_api_key(tenant, id, at).await
     }
 
-    async fn add_usage(&self, tenant: TenantId, period: &UsagePeriod, resource: QuotaResource, amount: u64, limit: Option<u64>,) -> Result<u64> {
+    async fn add_usage(
+        &self,
+        tenant: TenantId,
+        period: &UsagePeriod,
+        resource: QuotaResource,
+        amount: u64,
+        limit: Option<u64>,
+    ) -> Result<u64> {
         self.step("add_usage")?;
-        self.inner.add_usage(tenant, period, resource, amount, limit).await
+        self.inner
+            .add_usage(tenant, period, resource, amount, limit)
+            .await
     }
 
-    async fn usage(&self, tenant: TenantId, period: &UsagePeriod, resource: QuotaResource,) -> Result<u64> {
+    async fn usage(
+        &self,
+        tenant: TenantId,
+        period: &UsagePeriod,
+        resource: QuotaResource,
+    ) -> Result<u64> {
         self.step("usage")?;
         self.inner.usage(tenant, period, resource).await
     }
@@ -178,7 +200,9 @@ impl<S: Store + ?Sized> ChannelStore for CrashingStore<S> {
 
     async fn find_channel_by_phone_number_id(&self, phone_number_id: &str) -> Result<Channel> {
         self.step("find_channel_by_phone_number_id")?;
-        self.inner.find_channel_by_phone_number_id(phone_number_id).await
+        self.inner
+            .find_channel_by_phone_number_id(phone_number_id)
+            .await
     }
 
     async fn list_channels(&self, tenant: TenantId, page: Page) -> Result<Paged<Channel>> {
@@ -204,7 +228,11 @@ impl<S: Store + ?Sized> ChannelStore for CrashingStore<S> {
 
 #[async_trait]
 impl<S: Store + ?Sized> ContactStore for CrashingStore<S> {
-    async fn upsert_contacts(&self, tenant: TenantId, contacts: &[Contact]) -> Result<UpsertCounts> {
+    async fn upsert_contacts(
+        &self,
+        tenant: TenantId,
+        contacts: &[Contact],
+    ) -> Result<UpsertCounts> {
         self.step("upsert_contacts")?;
         self.inner.upsert_contacts(tenant, contacts).await
     }
@@ -214,7 +242,11 @@ impl<S: Store + ?Sized> ContactStore for CrashingStore<S> {
         self.inner.get_contact(tenant, id).await
     }
 
-    async fn find_contact_by_phone(&self, tenant: TenantId, phone: &PhoneNumber) -> Result<Contact> {
+    async fn find_contact_by_phone(
+        &self,
+        tenant: TenantId,
+        phone: &PhoneNumber,
+    ) -> Result<Contact> {
         self.step("find_contact_by_phone")?;
         self.inner.find_contact_by_phone(tenant, phone).await
     }
@@ -229,7 +261,12 @@ impl<S: Store + ?Sized> ContactStore for CrashingStore<S> {
         self.inner.delete_contact(tenant, id).await
     }
 
-    async fn list_contacts(&self, tenant: TenantId, filter: &ContactFilter, page: Page,) -> Result<Paged<Contact>> {
+    async fn list_contacts(
+        &self,
+        tenant: TenantId,
+        filter: &ContactFilter,
+        page: Page,
+    ) -> Result<Paged<Contact>> {
         self.step("list_contacts")?;
         self.inner.list_contacts(tenant, filter, page).await
     }
@@ -254,12 +291,22 @@ impl<S: Store + ?Sized> ContactStore for CrashingStore<S> {
         self.inner.delete_list(tenant, id).await
     }
 
-    async fn add_to_list(&self, tenant: TenantId, list: ContactListId, contacts: &[ContactId],) -> Result<u64> {
+    async fn add_to_list(
+        &self,
+        tenant: TenantId,
+        list: ContactListId,
+        contacts: &[ContactId],
+    ) -> Result<u64> {
         self.step("add_to_list")?;
         self.inner.add_to_list(tenant, list, contacts).await
     }
 
-    async fn remove_from_list(&self, tenant: TenantId, list: ContactListId, contacts: &[ContactId],) -> Result<u64> {
+    async fn remove_from_list(
+        &self,
+        tenant: TenantId,
+        list: ContactListId,
+        contacts: &[ContactId],
+    ) -> Result<u64> {
         self.step("remove_from_list")?;
         self.inner.remove_from_list(tenant, list, contacts).await
     }
@@ -277,9 +324,17 @@ impl<S: Store + ?Sized> TemplateStore for CrashingStore<S> {
         self.inner.get_template(tenant, id).await
     }
 
-    async fn find_template(&self, tenant: TenantId, channel: ChannelId, name: &str, language: &str,) -> Result<Template> {
+    async fn find_template(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        name: &str,
+        language: &str,
+    ) -> Result<Template> {
         self.step("find_template")?;
-        self.inner.find_template(tenant, channel, name, language).await
+        self.inner
+            .find_template(tenant, channel, name, language)
+            .await
     }
 
     async fn list_templates(&self, tenant: TenantId, page: Page) -> Result<Paged<Template>> {
@@ -297,9 +352,17 @@ impl<S: Store + ?Sized> TemplateStore for CrashingStore<S> {
         self.inner.delete_template(tenant, id).await
     }
 
-    async fn set_template_status(&self, tenant: TenantId, remote_id: &str, status: TemplateStatus, reason: Option<String>,) -> Result<Template> {
+    async fn set_template_status(
+        &self,
+        tenant: TenantId,
+        remote_id: &str,
+        status: TemplateStatus,
+        reason: Option<String>,
+    ) -> Result<Template> {
         self.step("set_template_status")?;
-        self.inner.set_template_status(tenant, remote_id, status, reason).await
+        self.inner
+            .set_template_status(tenant, remote_id, status, reason)
+            .await
     }
 }
 
@@ -325,17 +388,31 @@ impl<S: Store + ?Sized> MessageStore for CrashingStore<S> {
         self.inner.find_message_by_wamid(tenant, wamid).await
     }
 
-    async fn list_messages(&self, tenant: TenantId, query: &MessageQuery, page: Page,) -> Result<Paged<MessageRecord>> {
+    async fn list_messages(
+        &self,
+        tenant: TenantId,
+        query: &MessageQuery,
+        page: Page,
+    ) -> Result<Paged<MessageRecord>> {
         self.step("list_messages")?;
         self.inner.list_messages(tenant, query, page).await
     }
 
-    async fn update_status(&self, tenant: TenantId, id: MessageId, update: &StatusUpdate,) -> Result<StatusChange> {
+    async fn update_status(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        update: &StatusUpdate,
+    ) -> Result<StatusChange> {
         self.step("update_status")?;
         self.inner.update_status(tenant, id, update).await
     }
 
-    async fn update_statuses_by_wamid(&self, tenant: TenantId, updates: &[WamidUpdate],) -> Result<Vec<Option<StatusChange>>> {
+    async fn update_statuses_by_wamid(
+        &self,
+        tenant: TenantId,
+        updates: &[WamidUpdate],
+    ) -> Result<Vec<Option<StatusChange>>> {
         self.step("update_statuses_by_wamid")?;
         self.inner.update_statuses_by_wamid(tenant, updates).await
     }
@@ -350,14 +427,27 @@ impl<S: Store + ?Sized> MessageStore for CrashingStore<S> {
         self.inner.mark_ambiguous(tenant, id).await
     }
 
-    async fn last_inbound_at(&self, tenant: TenantId, channel: ChannelId, user: &PhoneNumber,) -> Result<Option<DateTime<Utc>>> {
+    async fn last_inbound_at(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        user: &PhoneNumber,
+    ) -> Result<Option<DateTime<Utc>>> {
         self.step("last_inbound_at")?;
         self.inner.last_inbound_at(tenant, channel, user).await
     }
 
-    async fn record_outcome(&self, tenant: TenantId, id: MessageId, update: &StatusUpdate, recipient: Option<&RecipientUpdate>,) -> Result<StatusChange> {
+    async fn record_outcome(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        update: &StatusUpdate,
+        recipient: Option<&RecipientUpdate>,
+    ) -> Result<StatusChange> {
         self.step("record_outcome")?;
-        self.inner.record_outcome(tenant, id, update, recipient).await
+        self.inner
+            .record_outcome(tenant, id, update, recipient)
+            .await
     }
 
     async fn prune_pending_statuses(&self, before: DateTime<Utc>) -> Result<u64> {
@@ -365,19 +455,37 @@ impl<S: Store + ?Sized> MessageStore for CrashingStore<S> {
         self.inner.prune_pending_statuses(before).await
     }
 
-    async fn charge_message(&self, tenant: TenantId, id: MessageId, period: &UsagePeriod, limit: Option<u64>,) -> Result<bool> {
+    async fn charge_message(
+        &self,
+        tenant: TenantId,
+        id: MessageId,
+        period: &UsagePeriod,
+        limit: Option<u64>,
+    ) -> Result<bool> {
         self.step("charge_message")?;
         self.inner.charge_message(tenant, id, period, limit).await
     }
 
-    async fn queued_messages(&self, created_before: DateTime<Utc>, page: Page,) -> Result<Paged<MessageRecord>> {
+    async fn queued_messages(
+        &self,
+        created_before: DateTime<Utc>,
+        page: Page,
+    ) -> Result<Paged<MessageRecord>> {
         self.step("queued_messages")?;
         self.inner.queued_messages(created_before, page).await
     }
 
-    async fn fail_queued_campaign_messages(&self, tenant: TenantId, campaign: CampaignId, error: &MessageError, recipient_status: RecipientStatus,) -> Result<u64> {
+    async fn fail_queued_campaign_messages(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        error: &MessageError,
+        recipient_status: RecipientStatus,
+    ) -> Result<u64> {
         self.step("fail_queued_campaign_messages")?;
-        self.inner.fail_queued_campaign_messages(tenant, campaign, error, recipient_status).await
+        self.inner
+            .fail_queued_campaign_messages(tenant, campaign, error, recipient_status)
+            .await
     }
 }
 
@@ -403,9 +511,15 @@ impl<S: Store + ?Sized> CampaignStore for CrashingStore<S> {
         self.inner.update_campaign(campaign).await
     }
 
-    async fn update_campaign_with_deliveries(&self, campaign: &Campaign, deliveries: &[WebhookDelivery],) -> Result<u64> {
+    async fn update_campaign_with_deliveries(
+        &self,
+        campaign: &Campaign,
+        deliveries: &[WebhookDelivery],
+    ) -> Result<u64> {
         self.step("update_campaign_with_deliveries")?;
-        self.inner.update_campaign_with_deliveries(campaign, deliveries).await
+        self.inner
+            .update_campaign_with_deliveries(campaign, deliveries)
+            .await
     }
 
     async fn delete_campaign(&self, tenant: TenantId, id: CampaignId) -> Result<()> {
@@ -418,14 +532,28 @@ impl<S: Store + ?Sized> CampaignStore for CrashingStore<S> {
         self.inner.due_campaigns(now, page).await
     }
 
-    async fn insert_recipients(&self, tenant: TenantId, campaign: CampaignId, recipients: &[CampaignRecipient],) -> Result<u64> {
+    async fn insert_recipients(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        recipients: &[CampaignRecipient],
+    ) -> Result<u64> {
         self.step("insert_recipients")?;
-        self.inner.insert_recipients(tenant, campaign, recipients).await
+        self.inner
+            .insert_recipients(tenant, campaign, recipients)
+            .await
     }
 
-    async fn insert_recipients_reporting(&self, tenant: TenantId, campaign: CampaignId, recipients: &[CampaignRecipient],) -> Result<Vec<usize>> {
+    async fn insert_recipients_reporting(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        recipients: &[CampaignRecipient],
+    ) -> Result<Vec<usize>> {
         self.step("insert_recipients_reporting")?;
-        self.inner.insert_recipients_reporting(tenant, campaign, recipients).await
+        self.inner
+            .insert_recipients_reporting(tenant, campaign, recipients)
+            .await
     }
 
     async fn get_recipient(&self, tenant: TenantId, id: RecipientId) -> Result<CampaignRecipient> {
@@ -433,12 +561,24 @@ impl<S: Store + ?Sized> CampaignStore for CrashingStore<S> {
         self.inner.get_recipient(tenant, id).await
     }
 
-    async fn list_recipients(&self, tenant: TenantId, campaign: CampaignId, status: Option<RecipientStatus>, page: Page,) -> Result<Paged<CampaignRecipient>> {
+    async fn list_recipients(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        status: Option<RecipientStatus>,
+        page: Page,
+    ) -> Result<Paged<CampaignRecipient>> {
         self.step("list_recipients")?;
-        self.inner.list_recipients(tenant, campaign, status, page).await
+        self.inner
+            .list_recipients(tenant, campaign, status, page)
+            .await
     }
 
-    async fn update_recipients(&self, tenant: TenantId, updates: &[RecipientUpdate]) -> Result<u64> {
+    async fn update_recipients(
+        &self,
+        tenant: TenantId,
+        updates: &[RecipientUpdate],
+    ) -> Result<u64> {
         self.step("update_recipients")?;
         self.inner.update_recipients(tenant, updates).await
     }
@@ -448,17 +588,33 @@ impl<S: Store + ?Sized> CampaignStore for CrashingStore<S> {
         self.inner.retry_failed_recipients(tenant, campaign).await
     }
 
-    async fn campaign_counters(&self, tenant: TenantId, id: CampaignId) -> Result<CampaignCounters> {
+    async fn campaign_counters(
+        &self,
+        tenant: TenantId,
+        id: CampaignId,
+    ) -> Result<CampaignCounters> {
         self.step("campaign_counters")?;
         self.inner.campaign_counters(tenant, id).await
     }
 
-    async fn insert_rejections(&self, tenant: TenantId, campaign: CampaignId, rejections: &[Rejection],) -> Result<u64> {
+    async fn insert_rejections(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        rejections: &[Rejection],
+    ) -> Result<u64> {
         self.step("insert_rejections")?;
-        self.inner.insert_rejections(tenant, campaign, rejections).await
+        self.inner
+            .insert_rejections(tenant, campaign, rejections)
+            .await
     }
 
-    async fn list_rejections(&self, tenant: TenantId, campaign: CampaignId, page: Page,) -> Result<Paged<Rejection>> {
+    async fn list_rejections(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        page: Page,
+    ) -> Result<Paged<Rejection>> {
         self.step("list_rejections")?;
         self.inner.list_rejections(tenant, campaign, page).await
     }
@@ -491,7 +647,12 @@ impl<S: Store + ?Sized> ConversationStore for CrashingStore<S> {
         self.inner.delete_flow(tenant, id).await
     }
 
-    async fn get_session(&self, tenant: TenantId, channel: ChannelId, user: &PhoneNumber,) -> Result<Option<ConversationSession>> {
+    async fn get_session(
+        &self,
+        tenant: TenantId,
+        channel: ChannelId,
+        user: &PhoneNumber,
+    ) -> Result<Option<ConversationSession>> {
         self.step("get_session")?;
         self.inner.get_session(tenant, channel, user).await
     }
@@ -501,12 +662,27 @@ impl<S: Store + ?Sized> ConversationStore for CrashingStore<S> {
         self.inner.save_session(session).await
     }
 
+    async fn save_session_with_engagement(
+        &self,
+        session: &ConversationSession,
+        engagement: &[FlowEngagement],
+    ) -> Result<u64> {
+        self.step("save_session_with_engagement")?;
+        self.inner
+            .save_session_with_engagement(session, engagement)
+            .await
+    }
+
     async fn delete_session(&self, tenant: TenantId, id: SessionId) -> Result<()> {
         self.step("delete_session")?;
         self.inner.delete_session(tenant, id).await
     }
 
-    async fn due_sessions(&self, now: DateTime<Utc>, limit: usize,) -> Result<Vec<ConversationSession>> {
+    async fn due_sessions(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSession>> {
         self.step("due_sessions")?;
         self.inner.due_sessions(now, limit).await
     }
@@ -549,7 +725,11 @@ impl<S: Store + ?Sized> ScheduleStore for CrashingStore<S> {
         self.inner.get_schedule(tenant, id).await
     }
 
-    async fn list_schedules(&self, tenant: TenantId, page: Page) -> Result<Paged<ScheduledMessage>> {
+    async fn list_schedules(
+        &self,
+        tenant: TenantId,
+        page: Page,
+    ) -> Result<Paged<ScheduledMessage>> {
         self.step("list_schedules")?;
         self.inner.list_schedules(tenant, page).await
     }
@@ -569,7 +749,11 @@ impl<S: Store + ?Sized> ScheduleStore for CrashingStore<S> {
         self.inner.delete_schedule(tenant, id).await
     }
 
-    async fn due_schedules(&self, now: DateTime<Utc>, limit: usize,) -> Result<Vec<ScheduledMessage>> {
+    async fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ScheduledMessage>> {
         self.step("due_schedules")?;
         self.inner.due_schedules(now, limit).await
     }
@@ -582,7 +766,11 @@ impl<S: Store + ?Sized> WebhookStore for CrashingStore<S> {
         self.inner.create_subscription(subscription).await
     }
 
-    async fn get_subscription(&self, tenant: TenantId, id: SubscriptionId,) -> Result<WebhookSubscription> {
+    async fn get_subscription(
+        &self,
+        tenant: TenantId,
+        id: SubscriptionId,
+    ) -> Result<WebhookSubscription> {
         self.step("get_subscription")?;
         self.inner.get_subscription(tenant, id).await
     }
@@ -607,27 +795,54 @@ impl<S: Store + ?Sized> WebhookStore for CrashingStore<S> {
         self.inner.enqueue_deliveries(deliveries).await
     }
 
-    async fn claim_due_deliveries(&self, now: DateTime<Utc>, limit: usize, lease: std::time::Duration,) -> Result<Vec<WebhookDelivery>> {
+    async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<WebhookDelivery>> {
         self.step("claim_due_deliveries")?;
         self.inner.claim_due_deliveries(now, limit, lease).await
     }
 
-    async fn record_delivery_attempt(&self, tenant: TenantId, id: DeliveryId, outcome: &DeliveryOutcome, timing: &AttemptTiming,) -> Result<WebhookDelivery> {
+    async fn record_delivery_attempt(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+        outcome: &DeliveryOutcome,
+        timing: &AttemptTiming,
+    ) -> Result<WebhookDelivery> {
         self.step("record_delivery_attempt")?;
-        self.inner.record_delivery_attempt(tenant, id, outcome, timing).await
+        self.inner
+            .record_delivery_attempt(tenant, id, outcome, timing)
+            .await
     }
 
-    async fn list_delivery_attempts(&self, tenant: TenantId, id: DeliveryId,) -> Result<Vec<DeliveryAttempt>> {
+    async fn list_delivery_attempts(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+    ) -> Result<Vec<DeliveryAttempt>> {
         self.step("list_delivery_attempts")?;
         self.inner.list_delivery_attempts(tenant, id).await
     }
 
-    async fn list_deliveries(&self, tenant: TenantId, subscription: Option<SubscriptionId>, page: Page,) -> Result<Paged<WebhookDelivery>> {
+    async fn list_deliveries(
+        &self,
+        tenant: TenantId,
+        subscription: Option<SubscriptionId>,
+        page: Page,
+    ) -> Result<Paged<WebhookDelivery>> {
         self.step("list_deliveries")?;
         self.inner.list_deliveries(tenant, subscription, page).await
     }
 
-    async fn replay_delivery(&self, tenant: TenantId, id: DeliveryId, at: DateTime<Utc>,) -> Result<()> {
+    async fn replay_delivery(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         self.step("replay_delivery")?;
         self.inner.replay_delivery(tenant, id, at).await
     }
@@ -653,25 +868,52 @@ impl<S: Store + ?Sized> InboundStore for CrashingStore<S> {
         self.inner.ingest_inbound(ingest).await
     }
 
-    async fn claim_conversation_jobs(&self, now: DateTime<Utc>, limit: usize, lease: std::time::Duration,) -> Result<Vec<ConversationJob>> {
+    async fn claim_conversation_jobs(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<ConversationJob>> {
         self.step("claim_conversation_jobs")?;
         self.inner.claim_conversation_jobs(now, limit, lease).await
     }
 
-    async fn get_conversation_job(&self, tenant: TenantId, message: MessageId,) -> Result<ConversationJob> {
+    async fn get_conversation_job(
+        &self,
+        tenant: TenantId,
+        message: MessageId,
+    ) -> Result<ConversationJob> {
         self.step("get_conversation_job")?;
         self.inner.get_conversation_job(tenant, message).await
     }
 
-    async fn settle_conversation_job(&self, tenant: TenantId, message: MessageId, settlement: &JobSettlement,) -> Result<()> {
+    async fn settle_conversation_job(
+        &self,
+        tenant: TenantId,
+        message: MessageId,
+        settlement: &JobSettlement,
+    ) -> Result<()> {
         self.step("settle_conversation_job")?;
-        self.inner.settle_conversation_job(tenant, message, settlement).await
+        self.inner
+            .settle_conversation_job(tenant, message, settlement)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn take_cooldown(&self, tenant: TenantId, rule: RuleId, channel: ChannelId, contact: &PhoneNumber, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>,) -> Result<bool> {
+    async fn take_cooldown(
+        &self,
+        tenant: TenantId,
+        rule: RuleId,
+        channel: ChannelId,
+        contact: &PhoneNumber,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
         self.step("take_cooldown")?;
-        self.inner.take_cooldown(tenant, rule, channel, contact, holder, now, until).await
+        self.inner
+            .take_cooldown(tenant, rule, channel, contact, holder, now, until)
+            .await
     }
 
     async fn prune_cooldowns(&self, before: DateTime<Utc>) -> Result<u64> {
@@ -679,7 +921,12 @@ impl<S: Store + ?Sized> InboundStore for CrashingStore<S> {
         self.inner.prune_cooldowns(before).await
     }
 
-    async fn apply_statuses(&self, tenant: TenantId, updates: &[WamidUpdate], outbox: &StatusOutbox,) -> Result<AppliedStatuses> {
+    async fn apply_statuses(
+        &self,
+        tenant: TenantId,
+        updates: &[WamidUpdate],
+        outbox: &StatusOutbox,
+    ) -> Result<AppliedStatuses> {
         self.step("apply_statuses")?;
         self.inner.apply_statuses(tenant, updates, outbox).await
     }
@@ -692,17 +939,42 @@ impl<S: Store + ?Sized> InboundStore for CrashingStore<S> {
 
 #[async_trait]
 impl<S: Store + ?Sized> AnalyticsStore for CrashingStore<S> {
-    async fn message_volume(&self, tenant: TenantId, from: DateTime<Utc>, to: DateTime<Utc>,) -> Result<Vec<VolumeBucket>> {
+    async fn message_volume(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<VolumeBucket>> {
         self.step("message_volume")?;
         self.inner.message_volume(tenant, from, to).await
     }
 
-    async fn handled_counts(&self, tenant: TenantId, from: DateTime<Utc>, to: DateTime<Utc>,) -> Result<Vec<HandledCount>> {
+    async fn handled_counts(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<HandledCount>> {
         self.step("handled_counts")?;
         self.inner.handled_counts(tenant, from, to).await
     }
 
-    async fn campaign_replies(&self, tenant: TenantId, campaign: CampaignId, within: std::time::Duration,) -> Result<u64> {
+    async fn flow_engagement_counts(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<EngagementCount>> {
+        self.step("flow_engagement_counts")?;
+        self.inner.flow_engagement_counts(tenant, from, to).await
+    }
+
+    async fn campaign_replies(
+        &self,
+        tenant: TenantId,
+        campaign: CampaignId,
+        within: std::time::Duration,
+    ) -> Result<u64> {
         self.step("campaign_replies")?;
         self.inner.campaign_replies(tenant, campaign, within).await
     }

@@ -79,7 +79,8 @@ macro_rules! store_conformance_tests {
             campaign_completion_is_stored_with_its_state,
             delivery_attempts_are_logged,
             rule_quota_holds_under_concurrent_creates,
-            ended_cooldowns_are_pruned
+            ended_cooldowns_are_pruned,
+            flow_engagement_is_recorded_with_the_save
         );
     };
 }

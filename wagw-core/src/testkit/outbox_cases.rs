@@ -21,8 +21,7 @@ use crate::model::campaign::{
 };
 use crate::model::message::{MessageStatus, StatusUpdate};
 use crate::model::webhook::{
-    AttemptTiming, DeliveryOutcome, DeliveryState, EventKind, WebhookDelivery,
-    WebhookSubscription,
+    AttemptTiming, DeliveryOutcome, DeliveryState, EventKind, WebhookDelivery, WebhookSubscription,
 };
 use crate::store::{Page, RecipientUpdate, WamidUpdate};
 
@@ -123,13 +122,20 @@ pub async fn statuses_and_their_events_are_written_together(store: &dyn Store) {
     let outbox = StatusOutbox::new(vec![sub.clone()]);
 
     // A subscription that is not stored: the outbox rows cannot be written, so nothing moves.
-    let ghost = StatusOutbox::new(vec![subscription(fx.tenant.id, &[EventKind::MessageStatus])]);
+    let ghost = StatusOutbox::new(vec![subscription(
+        fx.tenant.id,
+        &[EventKind::MessageStatus],
+    )]);
     match store.apply_statuses(fx.tenant.id, &updates, &ghost).await {
         Err(Error::NotFound { .. }) => {}
         other => panic!("an unknown subscription is NotFound, got {other:?}"),
     }
     let unmoved = store.get_message(fx.tenant.id, message).await.expect("get");
-    assert_eq!(unmoved.status, MessageStatus::Sent, "a refused batch moves nothing");
+    assert_eq!(
+        unmoved.status,
+        MessageStatus::Sent,
+        "a refused batch moves nothing"
+    );
     assert!(payloads(store, fx.tenant.id).await.is_empty());
 
     let applied = store
@@ -157,12 +163,18 @@ pub async fn statuses_and_their_events_are_written_together(store: &dyn Store) {
     assert_eq!(status["data"]["wamid"], wamid.as_str());
     assert_eq!(status["data"]["status"], "delivered");
     assert_eq!(status["data"]["to"], phone(5).as_str());
-    assert_eq!(status["data"]["campaign_id"], serde_json::json!(campaign.id));
+    assert_eq!(
+        status["data"]["campaign_id"],
+        serde_json::json!(campaign.id)
+    );
     let progress = p
         .iter()
         .find(|p| p["type"] == "campaign_progress")
         .expect("campaign_progress");
-    assert_eq!(progress["data"]["campaign_id"], serde_json::json!(campaign.id));
+    assert_eq!(
+        progress["data"]["campaign_id"],
+        serde_json::json!(campaign.id)
+    );
     assert_eq!(
         progress["data"]["counters"]["delivered"], 1,
         "counters read after the recipient moved"
@@ -213,7 +225,10 @@ pub async fn campaign_completion_is_stored_with_its_state(store: &dyn Store) {
     let refused = store
         .update_campaign_with_deliveries(&done, &campaign_completed(&done, &counters, &[ghost]))
         .await;
-    assert!(matches!(refused, Err(Error::NotFound { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::NotFound { .. })),
+        "{refused:?}"
+    );
     let stored = store
         .get_campaign(fx.tenant.id, campaign.id)
         .await
@@ -336,7 +351,13 @@ pub async fn delivery_attempts_are_logged(store: &dyn Store) {
         seen,
         [
             (1, at(1_764_000_000), 250, Some(503), Some("HTTP 503")),
-            (2, at(1_764_000_060), 10_000, None, Some("timed out after 10 s")),
+            (
+                2,
+                at(1_764_000_060),
+                10_000,
+                None,
+                Some("timed out after 10 s")
+            ),
             (3, at(1_764_000_120), 31, Some(204), None),
         ]
     );
@@ -409,7 +430,12 @@ pub async fn ended_cooldowns_are_pruned(store: &dyn Store) {
     let fx = Fixture::new(store).await;
     // Times in 1990 keep this case apart from the cooldowns of cases sharing the database.
     let t0 = at(631_152_000);
-    let take = |rule: RuleId, tenant: TenantId, channel: ChannelId, holder: &'static str, from: DateTime<Utc>, until: DateTime<Utc>| async move {
+    let take = |rule: RuleId,
+                tenant: TenantId,
+                channel: ChannelId,
+                holder: &'static str,
+                from: DateTime<Utc>,
+                until: DateTime<Utc>| async move {
         store
             .take_cooldown(tenant, rule, channel, &phone(3), holder, from, until)
             .await
@@ -417,7 +443,17 @@ pub async fn ended_cooldowns_are_pruned(store: &dyn Store) {
     };
     let (ended, also_ended, running) = (RuleId::new(), RuleId::new(), RuleId::new());
     let (tenant, channel) = (fx.tenant.id, fx.channel.id);
-    assert!(take(ended, tenant, channel, "wamid.A", t0, t0 + TimeDelta::minutes(5)).await);
+    assert!(
+        take(
+            ended,
+            tenant,
+            channel,
+            "wamid.A",
+            t0,
+            t0 + TimeDelta::minutes(5)
+        )
+        .await
+    );
     assert!(
         take(
             also_ended,
@@ -429,7 +465,17 @@ pub async fn ended_cooldowns_are_pruned(store: &dyn Store) {
         )
         .await
     );
-    assert!(take(running, tenant, channel, "wamid.C", t0, t0 + TimeDelta::hours(2)).await);
+    assert!(
+        take(
+            running,
+            tenant,
+            channel,
+            "wamid.C",
+            t0,
+            t0 + TimeDelta::hours(2)
+        )
+        .await
+    );
     let now = t0 + TimeDelta::hours(1);
     assert_eq!(
         store.prune_cooldowns(now).await.expect("prune"),
@@ -438,8 +484,26 @@ pub async fn ended_cooldowns_are_pruned(store: &dyn Store) {
     );
     assert_eq!(store.prune_cooldowns(now).await.expect("again"), 0);
     assert!(
-        !take(running, tenant, channel, "wamid.D", now, now + TimeDelta::minutes(5)).await,
+        !take(
+            running,
+            tenant,
+            channel,
+            "wamid.D",
+            now,
+            now + TimeDelta::minutes(5)
+        )
+        .await,
         "a running cooldown survives pruning"
     );
-    assert!(take(ended, tenant, channel, "wamid.E", now, now + TimeDelta::minutes(5)).await);
+    assert!(
+        take(
+            ended,
+            tenant,
+            channel,
+            "wamid.E",
+            now,
+            now + TimeDelta::minutes(5)
+        )
+        .await
+    );
 }

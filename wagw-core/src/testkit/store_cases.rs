@@ -30,8 +30,7 @@ use crate::model::schedule::{Recurrence, ScheduledMessage};
 use crate::model::template::{Template, TemplateCategory, TemplateDraft, TemplateStatus};
 use crate::model::tenant::{ApiKey, QuotaResource, Role, Scope, UsagePeriod, User};
 use crate::model::webhook::{
-    AttemptTiming, DeliveryOutcome, DeliveryState, EventKind, WebhookDelivery,
-    WebhookSubscription,
+    AttemptTiming, DeliveryOutcome, DeliveryState, EventKind, WebhookDelivery, WebhookSubscription,
 };
 use crate::store::{MessageQuery, Page, RecipientUpdate, Store, WamidUpdate};
 

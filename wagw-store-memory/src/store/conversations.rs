@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use wagw_core::ids::{ChannelId, FlowId, RuleId, ScheduleId, SessionId, TenantId};
 use wagw_core::model::auto_reply::AutoReplyRule;
-use wagw_core::model::flow::{ConversationSession, Flow};
+use wagw_core::model::flow::{ConversationSession, Flow, FlowEngagement};
 use wagw_core::model::schedule::ScheduledMessage;
 use wagw_core::model::tenant::QuotaResource;
 use wagw_core::phone::PhoneNumber;
@@ -60,11 +60,16 @@ impl ConversationStore for MemoryStore {
             .cloned())
     }
 
-    async fn save_session(&self, session: &ConversationSession) -> Result<u64> {
+    async fn save_session_with_engagement(
+        &self,
+        session: &ConversationSession,
+        engagement: &[FlowEngagement],
+    ) -> Result<u64> {
+        FlowEngagement::check_for(session, engagement)?;
         let mut state = self.state.write();
         let tenant = session.tenant_id;
         let user_key = (tenant, session.channel_id, session.user.clone());
-        if session.version == 0 {
+        let version = if session.version == 0 {
             if state.session_by_user.contains_key(&user_key) {
                 return Err(Error::conflict(
                     "session",
@@ -75,15 +80,19 @@ impl ConversationStore for MemoryStore {
             created.version = 1;
             state.sessions.insert_new(tenant, session.id, created)?;
             state.session_by_user.insert(user_key, session.id);
-            return Ok(1);
-        }
-        let stored = state.sessions.get_mut(tenant, session.id)?;
-        if stored.version != session.version {
-            return Err(stale("session", session.version, stored.version));
-        }
-        *stored = session.clone();
-        stored.version += 1;
-        Ok(stored.version)
+            1
+        } else {
+            let stored = state.sessions.get_mut(tenant, session.id)?;
+            if stored.version != session.version {
+                return Err(stale("session", session.version, stored.version));
+            }
+            *stored = session.clone();
+            stored.version += 1;
+            stored.version
+        };
+        // Under the same lock as the save: recorded exactly when the save happened.
+        state.engagement.extend_from_slice(engagement);
+        Ok(version)
     }
 
     async fn delete_session(&self, tenant: TenantId, id: SessionId) -> Result<()> {
@@ -126,7 +135,9 @@ impl ConversationStore for MemoryStore {
                 });
             }
         }
-        state.rules.insert_new(rule.tenant_id, rule.id, rule.clone())
+        state
+            .rules
+            .insert_new(rule.tenant_id, rule.id, rule.clone())
     }
 
     async fn get_rule(&self, tenant: TenantId, id: RuleId) -> Result<AutoReplyRule> {

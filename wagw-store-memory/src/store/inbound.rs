@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use wagw_core::ids::{CampaignId, ChannelId, MessageId, RuleId, TenantId};
+use wagw_core::conversation::events::{MovedStatus, StatusOutbox};
+use wagw_core::ids::{CampaignId, ChannelId, FlowId, MessageId, RuleId, TenantId};
+use wagw_core::ingest::recipient_updates;
 use wagw_core::model::channel::Channel;
 use wagw_core::model::contact::Contact;
 use wagw_core::model::conversation::{
-    ConversationJob, HandledCount, InboundIngest, IngestResult, JobSettlement, JobState,
-    PROFILE_NAME_FIELD, USER_ID_FIELD, VOLUME_BUCKET_SECS, VolumeBucket,
+    ConversationJob, EngagementCount, HandledCount, InboundIngest, IngestResult, JobSettlement,
+    JobState, PROFILE_NAME_FIELD, USER_ID_FIELD, VOLUME_BUCKET_SECS, VolumeBucket,
 };
-use wagw_core::conversation::events::{MovedStatus, StatusOutbox};
-use wagw_core::ingest::recipient_updates;
+use wagw_core::model::flow::EngagementKind;
 use wagw_core::model::message::{Direction, MessageRecord, MessageStatus, StatusChange};
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{AnalyticsStore, AppliedStatuses, InboundStore, WamidUpdate};
@@ -389,6 +390,34 @@ impl AnalyticsStore for MemoryStore {
             .map(|((channel_id, handled_by), count)| HandledCount {
                 channel_id,
                 handled_by,
+                count,
+            })
+            .collect())
+    }
+
+    async fn flow_engagement_counts(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<EngagementCount>> {
+        let state = self.state.read();
+        let mut counts: BTreeMap<(FlowId, EngagementKind, Option<String>), u64> = BTreeMap::new();
+        for e in state
+            .engagement
+            .iter()
+            .filter(|e| e.tenant_id == tenant && e.at >= from && e.at < to)
+        {
+            *counts
+                .entry((e.flow_id, e.kind, e.node.clone()))
+                .or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((flow_id, kind, node), count)| EngagementCount {
+                flow_id,
+                kind,
+                node,
                 count,
             })
             .collect())

@@ -126,7 +126,11 @@ impl State {
         updates
             .iter()
             .map(|u| {
-                match self.message_by_wamid.get(&(tenant, u.wamid.clone())).copied() {
+                match self
+                    .message_by_wamid
+                    .get(&(tenant, u.wamid.clone()))
+                    .copied()
+                {
                     Some(id) => Ok(Some(self.apply_update(tenant, id, &u.update)?.change)),
                     None => {
                         self.keep_pending(tenant, u);

@@ -21,7 +21,7 @@ use wagw_core::model::auto_reply::AutoReplyRule;
 use wagw_core::model::campaign::{Campaign, CampaignCounters, CampaignRecipient, Rejection};
 use wagw_core::model::channel::Channel;
 use wagw_core::model::contact::{Contact, ContactList};
-use wagw_core::model::flow::{ConversationSession, Flow};
+use wagw_core::model::flow::{ConversationSession, Flow, FlowEngagement};
 use wagw_core::model::message::StatusUpdate;
 use wagw_core::model::schedule::ScheduledMessage;
 use wagw_core::model::template::Template;
@@ -84,6 +84,8 @@ struct State {
     sessions: Table<SessionId, ConversationSession>,
     session_by_user: HashMap<(TenantId, ChannelId, PhoneNumber), SessionId>,
     rules: Table<RuleId, AutoReplyRule>,
+    /// Flow-engagement steps, in the order they were recorded.
+    engagement: Vec<FlowEngagement>,
 
     schedules: Table<ScheduleId, ScheduledMessage>,
 
@@ -127,6 +129,7 @@ impl Default for State {
             sessions: Table::new("session"),
             session_by_user: HashMap::new(),
             rules: Table::new("auto-reply rule"),
+            engagement: Vec::new(),
             schedules: Table::new("schedule"),
             subscriptions: Table::new("webhook subscription"),
             deliveries: Table::new("webhook delivery"),

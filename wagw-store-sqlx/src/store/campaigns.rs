@@ -889,4 +889,3 @@ mod tests {
         assert_eq!(recipient_advancing_from(RecipientStatus::Pending), None);
     }
 }
-

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use wagw_core::ids::{ChannelId, FlowId, RuleId, ScheduleId, SessionId, TenantId};
 use wagw_core::model::auto_reply::AutoReplyRule;
-use wagw_core::model::flow::{ConversationSession, Flow};
+use wagw_core::model::flow::{ConversationSession, Flow, FlowEngagement};
 use wagw_core::model::schedule::ScheduledMessage;
 use wagw_core::model::tenant::QuotaResource;
 use wagw_core::phone::PhoneNumber;
@@ -11,8 +11,8 @@ use wagw_core::{Error, Result};
 
 use crate::SqlStore;
 use crate::db::{
-    SqlRow, Ts, db_err, in_tx, on_read, on_write, stored_version, to_i64, to_json, to_u64,
-    unique_err,
+    SqlRow, Ts, db_err, enum_str, in_tx, on_read, on_write, stored_version, to_i64, to_json,
+    to_u64, unique_err,
 };
 
 /// Advisory-lock class of "a tenant's auto-reply rules are being counted for an insert"
@@ -72,12 +72,22 @@ impl ConversationStore for SqlStore {
         })
     }
 
-    async fn save_session(&self, session: &ConversationSession) -> Result<u64> {
+    async fn save_session_with_engagement(
+        &self,
+        session: &ConversationSession,
+        engagement: &[FlowEngagement],
+    ) -> Result<u64> {
+        FlowEngagement::check_for(session, engagement)?;
         let mut next = session.clone();
         next.version = session.version + 1;
         let doc = to_json(&next)?;
-        if session.version == 0 {
-            on_write!(&self.db, |pool, _pg| {
+        let kinds = engagement
+            .iter()
+            .map(|e| enum_str(&e.kind))
+            .collect::<Result<Vec<_>>>()?;
+        // The save and its engagement steps in one transaction: a stale save records nothing.
+        let stored: Option<i64> = in_tx!(&self.db, |tx, _pg| {
+            let saved = if session.version == 0 {
                 sqlx::query(
                     "INSERT INTO sessions (tenant_id, id, channel_id, user_phone, version, doc, due_at) \
                      VALUES ($1, $2, $3, $4, 1, $5, $6)",
@@ -88,30 +98,44 @@ impl ConversationStore for SqlStore {
                 .bind(session.user.as_str())
                 .bind(&doc)
                 .bind(next.due_at().map(Ts))
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(unique_err(
                     "session",
                     format!("{} already has a session on this channel", session.user),
                 ))?;
-            });
-            return Ok(1);
-        }
-        let stored: Option<i64> = in_tx!(&self.db, |tx, _pg| {
-            let n = sqlx::query(
-                "UPDATE sessions SET version = version + 1, doc = $4, due_at = $5 \
-                 WHERE tenant_id = $1 AND id = $2 AND version = $3",
-            )
-            .bind(session.tenant_id.0)
-            .bind(session.id.0)
-            .bind(to_i64(session.version))
-            .bind(&doc)
-            .bind(next.due_at().map(Ts))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-            if n == 1 {
+                true
+            } else {
+                sqlx::query(
+                    "UPDATE sessions SET version = version + 1, doc = $4, due_at = $5 \
+                     WHERE tenant_id = $1 AND id = $2 AND version = $3",
+                )
+                .bind(session.tenant_id.0)
+                .bind(session.id.0)
+                .bind(to_i64(session.version))
+                .bind(&doc)
+                .bind(next.due_at().map(Ts))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+                    == 1
+            };
+            if saved {
+                for (e, kind) in engagement.iter().zip(&kinds) {
+                    sqlx::query(
+                        "INSERT INTO flow_engagement (tenant_id, flow_id, kind, node, at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(e.tenant_id.0)
+                    .bind(e.flow_id.0)
+                    .bind(kind.clone())
+                    .bind(e.node.clone())
+                    .bind(Ts(e.at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
                 None
             } else {
                 Some(stored_version!(
@@ -171,14 +195,13 @@ impl ConversationStore for SqlStore {
                         .await
                         .map_err(db_err)?;
                 }
-                let used = sqlx::query(
-                    "SELECT COUNT(*) AS n FROM auto_reply_rules WHERE tenant_id = $1",
-                )
-                .bind(tenant.0)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .int("n")?;
+                let used =
+                    sqlx::query("SELECT COUNT(*) AS n FROM auto_reply_rules WHERE tenant_id = $1")
+                        .bind(tenant.0)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_err)?
+                        .int("n")?;
                 if to_u64(used) >= limit {
                     return Err(Error::QuotaExceeded {
                         resource: QuotaResource::AutoReplyRules.as_str().into(),

@@ -6,14 +6,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
-use wagw_core::ids::{CampaignId, ChannelId, ContactId, MessageId, RuleId, TenantId};
+use wagw_core::conversation::events::{MovedStatus, StatusOutbox};
+use wagw_core::ids::{CampaignId, ChannelId, ContactId, FlowId, MessageId, RuleId, TenantId};
+use wagw_core::ingest::recipient_updates;
 use wagw_core::model::channel::Channel;
 use wagw_core::model::conversation::{
-    ConversationJob, HandledBy, HandledCount, InboundIngest, IngestResult, JobSettlement, JobState,
-    PROFILE_NAME_FIELD, USER_ID_FIELD, VOLUME_BUCKET_SECS, VolumeBucket,
+    ConversationJob, EngagementCount, HandledBy, HandledCount, InboundIngest, IngestResult,
+    JobSettlement, JobState, PROFILE_NAME_FIELD, USER_ID_FIELD, VOLUME_BUCKET_SECS, VolumeBucket,
 };
-use wagw_core::conversation::events::{MovedStatus, StatusOutbox};
-use wagw_core::ingest::recipient_updates;
 use wagw_core::model::message::{Direction, MessageRecord, MessageStatus};
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{AnalyticsStore, AppliedStatuses, InboundStore, WamidUpdate};
@@ -573,6 +573,36 @@ impl AnalyticsStore for SqlStore {
                 Ok(HandledCount {
                     channel_id: ChannelId(r.uuid("channel_id")?),
                     handled_by: HandledBy::parse(&r.text("handled_by")?)?,
+                    count: to_u64(r.int("n")?),
+                })
+            })
+            .collect()
+        })
+    }
+
+    async fn flow_engagement_counts(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<EngagementCount>> {
+        on_read!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "SELECT flow_id, kind, node, COUNT(*) AS n FROM flow_engagement \
+                 WHERE tenant_id = $1 AND at >= $2 AND at < $3 GROUP BY flow_id, kind, node",
+            )
+            .bind(tenant.0)
+            .bind(Ts(from))
+            .bind(Ts(to))
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                Ok(EngagementCount {
+                    flow_id: FlowId(r.uuid("flow_id")?),
+                    kind: parse_enum(&r.text("kind")?)?,
+                    node: r.opt_text("node")?,
                     count: to_u64(r.int("n")?),
                 })
             })

@@ -1323,7 +1323,8 @@ pub(super) trait StatusTx {
     /// in this transaction.
     async fn recipients(&mut self, tenant: TenantId, updates: &[RecipientUpdate]) -> Result<u64>;
     /// The messages with these ids, in any order.
-    async fn messages(&mut self, tenant: TenantId, ids: &[MessageId]) -> Result<Vec<MessageRecord>>;
+    async fn messages(&mut self, tenant: TenantId, ids: &[MessageId])
+    -> Result<Vec<MessageRecord>>;
 }
 
 #[cfg(feature = "sqlite")]
@@ -1344,7 +1345,11 @@ impl StatusTx for sqlx::Transaction<'_, sqlx::Sqlite> {
         Ok(moved)
     }
 
-    async fn messages(&mut self, tenant: TenantId, ids: &[MessageId]) -> Result<Vec<MessageRecord>> {
+    async fn messages(
+        &mut self,
+        tenant: TenantId,
+        ids: &[MessageId],
+    ) -> Result<Vec<MessageRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM messages WHERE tenant_id = $1 AND id = $2");
         let mut found = Vec::with_capacity(ids.len());
         // One in-process lookup per id: SQLite has no array binding, and each is an index probe.
@@ -1377,7 +1382,11 @@ impl StatusTx for sqlx::Transaction<'_, sqlx::Postgres> {
         super::campaigns::pg_update_recipients_in(self, tenant, updates).await
     }
 
-    async fn messages(&mut self, tenant: TenantId, ids: &[MessageId]) -> Result<Vec<MessageRecord>> {
+    async fn messages(
+        &mut self,
+        tenant: TenantId,
+        ids: &[MessageId],
+    ) -> Result<Vec<MessageRecord>> {
         let ids: Vec<Uuid> = ids.iter().map(|m| m.0).collect();
         let sql = format!("SELECT {COLUMNS} FROM messages WHERE tenant_id = $1 AND id = ANY($2)");
         sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -247,13 +247,14 @@ impl WebhookStore for SqlStore {
         id: DeliveryId,
     ) -> Result<Vec<DeliveryAttempt>> {
         let rows = on_read!(&self.db, |pool, _pg| {
-            let found =
-                sqlx::query("SELECT 1 AS one FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant.0)
-                    .bind(id.0)
-                    .fetch_optional(pool)
-                    .await
-                    .map_err(db_err)?;
+            let found = sqlx::query(
+                "SELECT 1 AS one FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await
+            .map_err(db_err)?;
             if found.is_none() {
                 return Err(Error::not_found("webhook delivery", id));
             }
