@@ -22,6 +22,17 @@
 //! | `template_status` | `template_id`, `channel_id`, `name`, `language`, `status`, `reason` |
 //!
 //! A receiver deduplicates by `id` (an event is delivered at least once).
+//!
+//! Every event is written in the same store step as the change it reports, so a crash never
+//! keeps one without the other: `message_received` with the inbound message
+//! ([`InboundStore::ingest_inbound`](crate::store::InboundStore::ingest_inbound)),
+//! `message_status` and `campaign_progress` with the statuses ([`StatusOutbox`],
+//! [`InboundStore::apply_statuses`](crate::store::InboundStore::apply_statuses); progress is
+//! reported once per status webhook per campaign it touched), and `campaign_completed` with the
+//! campaign's final state ([`campaign_completed`],
+//! [`CampaignStore::update_campaign_with_deliveries`](crate::store::CampaignStore::update_campaign_with_deliveries):
+//! the version check lets exactly one writer complete a campaign, so there is one event per
+//! completion).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};

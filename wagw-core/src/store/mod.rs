@@ -749,8 +749,9 @@ pub trait ActivityStore: Send + Sync {
 }
 
 /// The inbound pipeline's durable steps: inbound messages stored once with their contact,
-/// conversation job and outbox rows; conversation jobs; auto-reply cooldowns; routing of
-/// account-level webhooks.
+/// conversation job and outbox rows; status webhooks applied with their outbox rows;
+/// conversation jobs; auto-reply cooldowns (and their pruning); routing of account-level
+/// webhooks.
 #[async_trait]
 pub trait InboundStore: Send + Sync {
     /// Stores one inbound message with everything it implies, atomically: the message
