@@ -8,7 +8,9 @@
 //!
 //! - `daily_volume` for one local day and for all 30 days (Asia/Jakarta);
 //! - `campaign_funnel` (counters + `campaign_replies` over the 10,000 campaign messages);
-//! - `answers` (conversation jobs) for 30 days.
+//! - `answers` (conversation jobs) for 30 days;
+//! - `flow_engagement` for 30 days over 200,000 recorded flow steps (and 20,000 of the noise
+//!   tenant), written with session saves as the runner writes them.
 //!
 //! `WAGW_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench -p wagw-benches --bench analytics`
 
@@ -17,16 +19,19 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
 use wagw_benches::sql::BenchDb;
 use wagw_benches::{env_size, phone};
-use wagw_core::analytics::{REPLY_WINDOW, answers, campaign_funnel, daily_volume};
+use wagw_core::analytics::{REPLY_WINDOW, answers, campaign_funnel, daily_volume, flow_engagement};
 use wagw_core::content::{MessageContent, OutboundMessage};
-use wagw_core::ids::ChannelId;
+use wagw_core::ids::{ChannelId, FlowId};
 use wagw_core::model::campaign::{
     Audience, Campaign, CampaignContent, CampaignRecipient, RecipientStatus,
 };
 use wagw_core::model::channel::Channel;
+use wagw_core::model::flow::{ConversationSession, EngagementKind, FlowEngagement};
 use wagw_core::model::message::{MessageRecord, MessageStatus, Priority};
 use wagw_core::model::tenant::{Plan, Tenant};
-use wagw_core::store::{CampaignStore, ChannelStore, MessageStore, RecipientUpdate, TenantStore};
+use wagw_core::store::{
+    CampaignStore, ChannelStore, ConversationStore, MessageStore, RecipientUpdate, TenantStore,
+};
 
 const STATUSES: [MessageStatus; 5] = [
     MessageStatus::Sent,
@@ -78,6 +83,47 @@ async fn seed(
         }
     }
     db.store.insert_messages(&batch).await.expect("seed");
+}
+
+/// `steps` flow-engagement steps over 30 days from `start` on 5 flows, 100 per session save
+/// (starts, completions, drop-offs at 4 nodes, hand-offs). Returns the flows.
+async fn seed_engagement(
+    db: &BenchDb,
+    tenant: &Tenant,
+    channel: ChannelId,
+    start: chrono::DateTime<Utc>,
+    steps: u64,
+) -> Vec<FlowId> {
+    let flows: Vec<FlowId> = (0..5).map(|_| FlowId::new()).collect();
+    let step = TimeDelta::days(30).num_milliseconds() / steps as i64;
+    let kinds = [
+        EngagementKind::Started,
+        EngagementKind::Started,
+        EngagementKind::Completed,
+        EngagementKind::DroppedOff,
+        EngagementKind::HandedOff,
+    ];
+    for save in 0..steps / 100 {
+        let session = ConversationSession::new(tenant.id, channel, phone(700_000 + save));
+        let engagement: Vec<FlowEngagement> = (0..100)
+            .map(|i| {
+                let n = save * 100 + i;
+                let kind = kinds[(n % 5) as usize];
+                FlowEngagement {
+                    tenant_id: tenant.id,
+                    flow_id: flows[(n / 5 % 5) as usize],
+                    kind,
+                    node: (kind == EngagementKind::DroppedOff).then(|| format!("ask_{}", n % 4)),
+                    at: start + TimeDelta::milliseconds(step * n as i64),
+                }
+            })
+            .collect();
+        db.store
+            .save_session_with_engagement(&session, &engagement)
+            .await
+            .expect("engagement");
+    }
+    flows
 }
 
 async fn time<F, Fut, T>(what: &str, mut f: F) -> T
@@ -215,11 +261,16 @@ async fn main() {
         .update_recipients(tenant.id, &updates)
         .await
         .expect("recipients");
+    let flow_steps = env_size("WAGW_BENCH_FLOW_STEPS", 200_000);
+    seed_engagement(&db, &tenant, channels[1], start, flow_steps).await;
+    seed_engagement(&db, &noise, noise_channel.id, start, flow_steps / 10).await;
     if let Some(pool) = db.store.pg_pool() {
-        sqlx::query("VACUUM ANALYZE messages")
-            .execute(pool)
-            .await
-            .expect("vacuum");
+        for table in ["messages", "flow_engagement"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
+                .execute(pool)
+                .await
+                .expect("vacuum");
+        }
     }
     println!(
         "analytics on PostgreSQL: {} + {} messages seeded in {:.0} s",
@@ -263,6 +314,16 @@ async fn main() {
     })
     .await
     .expect("answers");
+    let funnels = time("flow_engagement, 30 local days (200,000 steps)", || {
+        flow_engagement(&db.store, tenant.id, first_day, last)
+    })
+    .await
+    .expect("flow engagement");
+    let counted: u64 = funnels
+        .iter()
+        .map(|f| f.started + f.completed + f.handed_off + f.dropped_off_total())
+        .sum();
+    assert_eq!(counted, flow_steps, "every step counted once");
     let tid = tenant.id;
     println!("  plans:");
     println!("    message_volume:");
@@ -284,6 +345,16 @@ async fn main() {
              WHERE i.tenant_id = m.tenant_id AND i.channel_id = m.channel_id AND i.contact_phone = m.contact_phone \
              AND i.direction = 'inbound' AND i.created_at > m.created_at AND i.created_at <= m.created_at + interval '72 hours')",
             campaign.id
+        ),
+    )
+    .await;
+    println!("    flow_engagement_counts:");
+    explain(
+        &db,
+        &format!(
+            "SELECT flow_id, kind, node, COUNT(*) AS n FROM flow_engagement \
+             WHERE tenant_id = '{tid}' AND at >= '{start}' AND at < '{}' GROUP BY flow_id, kind, node",
+            start + TimeDelta::days(30)
         ),
     )
     .await;

@@ -57,7 +57,22 @@ pub async fn apply_status_updates<S: Store + ?Sized>(
     for change in changes.iter().flatten().filter(|c| c.moved()) {
         crate::metrics::status_moved(change.to);
     }
-    let recipients: Vec<_> = changes
+    let recipients = recipient_updates(&changes, updates);
+    if !recipients.is_empty() {
+        store.update_recipients(tenant, &recipients).await?;
+    }
+    Ok(changes)
+}
+
+/// The campaign recipient updates that follow status `changes` (in the order of `updates`):
+/// each message that moved takes its recipient to [`RecipientStatus::from_message`], with the
+/// failure's reason. Backends use it to move recipients inside their own transaction
+/// ([`InboundStore::apply_statuses`](crate::store::InboundStore::apply_statuses)).
+pub fn recipient_updates(
+    changes: &[Option<StatusChange>],
+    updates: &[WamidUpdate],
+) -> Vec<RecipientUpdate> {
+    changes
         .iter()
         .zip(updates)
         .filter_map(|(change, update)| {
@@ -69,9 +84,5 @@ pub async fn apply_status_updates<S: Store + ?Sized>(
                 message_id: Some(change.message_id),
             })
         })
-        .collect();
-    if !recipients.is_empty() {
-        store.update_recipients(tenant, &recipients).await?;
-    }
-    Ok(changes)
+        .collect()
 }

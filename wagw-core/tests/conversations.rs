@@ -914,3 +914,69 @@ async fn due_wake_ups_run_the_timeout_branch_once() {
         ["Kode pelanggan?", "Masih di sana?", "Kode pelanggan?"]
     );
 }
+
+#[tokio::test]
+async fn flow_engagement_counts_starts_ends_and_drop_offs_per_local_day() {
+    use wagw_core::analytics::flow_engagement;
+    use wagw_core::flow::{Engine, GuardedFlowHttp};
+    use wagw_core::net::NetPolicy;
+
+    let s = Setup::new(80).await;
+    let mut flow = Flow::new(
+        s.tenant.id,
+        "cek",
+        load_document(PATIENT).expect("document"),
+    );
+    flow.triggers = vec!["cek".into()];
+    activate(&mut flow).expect("valid");
+    s.store.create_flow(&flow).await.expect("flow");
+    let engine = Engine::new(
+        Arc::clone(&s.store) as Arc<dyn ConversationStore>,
+        Arc::new(GuardedFlowHttp::new(NetPolicy::default()).expect("http")),
+    );
+    let r = ConversationRunner::new(
+        Arc::clone(&s.store),
+        s.dispatcher(quick()),
+        Arc::new(engine),
+        RunnerConfig::default(),
+    );
+    // One user answers to the end; another starts and goes silent past the session's TTL.
+    say(&s, 1, "wamid.F1", "cek").await;
+    say(&s, 2, "wamid.F2", "cek").await;
+    r.run_once().await.expect("run");
+    say(&s, 1, "wamid.F3", "123456").await;
+    r.run_once().await.expect("run");
+    let now = Utc::now();
+    assert_eq!(
+        r.wake_due(now + TimeDelta::seconds(700))
+            .await
+            .expect("wake"),
+        1
+    );
+    // A second sweep finds nothing: the drop-off is counted once.
+    assert_eq!(
+        r.wake_due(now + TimeDelta::seconds(700))
+            .await
+            .expect("wake"),
+        0
+    );
+
+    let today = now.with_timezone(&s.tenant.timezone).date_naive();
+    let tomorrow = today.succ_opt().expect("tomorrow");
+    let funnels = flow_engagement(&*s.store, s.tenant.id, today, tomorrow)
+        .await
+        .expect("engagement");
+    assert_eq!(funnels.len(), 1);
+    let f = &funnels[0];
+    assert_eq!(f.flow_id, flow.id);
+    assert_eq!((f.started, f.completed, f.handed_off), (2, 1, 0));
+    assert_eq!(f.dropped_off.get("ask"), Some(&1), "{f:?}");
+    assert_eq!(f.dropped_off_total(), 1);
+    let yesterday = today.pred_opt().expect("yesterday");
+    assert!(
+        flow_engagement(&*s.store, s.tenant.id, yesterday, yesterday)
+            .await
+            .expect("empty")
+            .is_empty()
+    );
+}

@@ -6,7 +6,10 @@
 //! - [`daily_volume`]: messages per number and per local day, in and out, by status;
 //! - [`answers`]: how inbound messages were answered (per auto-reply rule, by flows, handed
 //!   off, unanswered), the auto-reply hit counts;
-//! - [`template_overview`]: templates per approval status.
+//! - [`template_overview`]: templates per approval status;
+//! - [`flow_engagement`]: per flow, how many users started, completed, were handed off and
+//!   dropped off (at which node) over local days, from the steps recorded with each session
+//!   save (`flow_engagement (tenant_id, at)` on PostgreSQL and SQLite).
 //!
 //! Every figure comes from one indexed query of the [`AnalyticsStore`](crate::store::AnalyticsStore)
 //! (or the campaign counters kept up to date as recipients change), so the cost follows the
@@ -26,8 +29,9 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::ids::{CampaignId, ChannelId, RuleId, TenantId};
+use crate::ids::{CampaignId, ChannelId, FlowId, RuleId, TenantId};
 use crate::model::conversation::HandledBy;
+use crate::model::flow::EngagementKind;
 use crate::model::message::{Direction, MessageStatus};
 use crate::model::template::TemplateStatus;
 use crate::store::{Page, Store};
@@ -195,4 +199,58 @@ pub async fn template_overview<S: Store + ?Sized>(
     }
     counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     Ok(counts)
+}
+
+/// How users went through one flow.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowFunnel {
+    /// The flow.
+    pub flow_id: FlowId,
+    /// Users who entered it.
+    pub started: u64,
+    /// Users who reached an end.
+    pub completed: u64,
+    /// Users handed to a human.
+    pub handed_off: u64,
+    /// Users who left without an end, per node they stopped at (`""` when not known).
+    pub dropped_off: BTreeMap<String, u64>,
+}
+
+impl FlowFunnel {
+    /// Drop-offs at every node.
+    pub fn dropped_off_total(&self) -> u64 {
+        self.dropped_off.values().sum()
+    }
+}
+
+/// Flow engagement for the days `from..=to` in the tenant's timezone, per flow (ordered by
+/// flow id); a flow without any step in range is left out.
+pub async fn flow_engagement<S: Store + ?Sized>(
+    store: &S,
+    tenant: TenantId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<FlowFunnel>> {
+    let tz = store.get_tenant(tenant).await?.timezone;
+    let start = local_midnight(&tz, from)?;
+    let end = local_midnight(&tz, to.succ_opt().unwrap_or(to))?;
+    let mut flows: BTreeMap<FlowId, FlowFunnel> = BTreeMap::new();
+    for c in store.flow_engagement_counts(tenant, start, end).await? {
+        let funnel = flows.entry(c.flow_id).or_insert_with(|| FlowFunnel {
+            flow_id: c.flow_id,
+            ..FlowFunnel::default()
+        });
+        match c.kind {
+            EngagementKind::Started => funnel.started += c.count,
+            EngagementKind::Completed => funnel.completed += c.count,
+            EngagementKind::HandedOff => funnel.handed_off += c.count,
+            EngagementKind::DroppedOff => {
+                *funnel
+                    .dropped_off
+                    .entry(c.node.unwrap_or_default())
+                    .or_default() += c.count;
+            }
+        }
+    }
+    Ok(flows.into_values().collect())
 }

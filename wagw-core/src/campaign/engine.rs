@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use super::audience::RecipientWriter;
 use super::{CampaignReport, ExpansionReport};
 use crate::content::{MessageContent, OutboundMessage};
+use crate::conversation::events::campaign_completed;
 use crate::dispatch::Dispatcher;
 use crate::ids::{CampaignId, TenantId};
 use crate::model::campaign::{
@@ -301,7 +302,7 @@ where
         loop {
             let mut campaign = self.store().get_campaign(tenant, id).await?;
             campaign.transition(to, action)?;
-            match self.store().update_campaign(&campaign).await {
+            match self.save(&campaign).await {
                 Ok(version) => {
                     campaign.version = version;
                     return Ok(campaign);
@@ -310,6 +311,23 @@ where
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Saves a campaign (version check as [`update_campaign`](crate::store::CampaignStore::update_campaign)).
+    /// One that reaches a final state carries its `campaign_completed` outbox event in the same
+    /// store step: the one writer whose version check passes writes the one event, and a driver
+    /// running again finds the campaign final and writes nothing.
+    async fn save(&self, campaign: &Campaign) -> Result<u64> {
+        if !campaign.state.is_final() {
+            return self.store().update_campaign(campaign).await;
+        }
+        let tenant = campaign.tenant_id;
+        let counters = self.store().campaign_counters(tenant, campaign.id).await?;
+        let subscriptions = self.store().list_subscriptions(tenant).await?;
+        let deliveries = campaign_completed(campaign, &counters, &subscriptions);
+        self.store()
+            .update_campaign_with_deliveries(campaign, &deliveries)
+            .await
     }
 
     async fn skip_pending(&self, tenant: TenantId, id: CampaignId, reason: &str) -> Result<()> {
@@ -429,7 +447,7 @@ where
                 ) => {
                     campaign.transition(CampaignState::Failed, "fail")?;
                     campaign.failure_reason = Some(e.to_string());
-                    self.store().update_campaign(&campaign).await?;
+                    self.save(&campaign).await?;
                     tracing::warn!(campaign = %campaign.id, error = %e, "campaign failed");
                     return Ok(());
                 }
@@ -443,7 +461,7 @@ where
             .await?;
         if counters.is_drained() {
             campaign.transition(CampaignState::Completed, "complete")?;
-            campaign.version = self.store().update_campaign(&campaign).await?;
+            campaign.version = self.save(&campaign).await?;
             tracing::info!(campaign = %campaign.id, sent = counters.reached_sent(), failed = counters.failed, "campaign completed");
         }
         Ok(())

@@ -36,7 +36,7 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 use crate::event::{InboundKind, InboundMessage, InteractiveReply};
-use crate::ids::{ChannelId, TenantId};
+use crate::ids::ChannelId;
 use crate::model::auto_reply::{ActiveWhen, AutoReplyRule, KeywordMatch};
 use crate::model::tenant::QuotaResource;
 use crate::store::Store;
@@ -302,27 +302,13 @@ fn in_force(rule: &AutoReplyRule, local_now: NaiveDateTime) -> bool {
 /// Stores a new rule within the tenant's plan: the plan's
 /// [`auto_reply_rules`](crate::model::tenant::Plan::auto_reply_rules) counts stored rules
 /// (active or not, so disabling a rule frees no slot). A rule that does not validate, or one
-/// over the limit ([`QuotaExceeded`](crate::Error::QuotaExceeded)), stores nothing.
-///
-/// The count and the insert are two steps: two creations racing for the last slot can both
-/// pass. Rule creation is an operator action, rare enough that this is accepted.
+/// over the limit ([`QuotaExceeded`](crate::Error::QuotaExceeded)), stores nothing. The store
+/// counts and inserts in one atomic step, so concurrent creations never pass the limit together.
 pub async fn create_rule<S: Store + ?Sized>(store: &S, rule: &AutoReplyRule) -> Result<()> {
     validate_rule(rule)?;
     let tenant = store.get_tenant(rule.tenant_id).await?;
-    if let Some(limit) = tenant.plan.limit(QuotaResource::AutoReplyRules) {
-        let used = count_rules(store, rule.tenant_id).await?;
-        if used >= limit {
-            return Err(Error::QuotaExceeded {
-                resource: QuotaResource::AutoReplyRules.as_str().into(),
-                limit,
-            });
-        }
-    }
-    store.create_rule(rule).await
-}
-
-async fn count_rules<S: Store + ?Sized>(store: &S, tenant: TenantId) -> Result<u64> {
-    Ok(store.list_rules(tenant).await?.len() as u64)
+    let limit = tenant.plan.limit(QuotaResource::AutoReplyRules);
+    store.create_rule(rule, limit).await
 }
 
 #[cfg(test)]
@@ -331,6 +317,7 @@ mod tests {
 
     use super::*;
     use crate::content::MessageContent;
+    use crate::ids::TenantId;
     use crate::model::auto_reply::BusinessHours;
 
     fn rule(name: &str, matching: KeywordMatch, keyword: &str) -> AutoReplyRule {

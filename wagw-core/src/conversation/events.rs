@@ -18,16 +18,31 @@
 //! | `message_received` | `message_id`, `channel_id`, `from`, `wamid`, `profile_name`, `message` (Meta's message object) |
 //! | `message_status` | `message_id`, `channel_id`, `to`, `wamid`, `status`, `campaign_id`, `error` |
 //! | `campaign_progress` | `campaign_id`, `counters` (per recipient status) |
+//! | `campaign_completed` | `campaign_id`, `state` (`completed`, `failed`, `cancelled`), `round`, `counters`, `failure_reason` |
 //! | `template_status` | `template_id`, `channel_id`, `name`, `language`, `status`, `reason` |
 //!
 //! A receiver deduplicates by `id` (an event is delivered at least once).
+//!
+//! Every event is written in the same store step as the change it reports, so a crash never
+//! keeps one without the other: `message_received` with the inbound message
+//! ([`InboundStore::ingest_inbound`](crate::store::InboundStore::ingest_inbound)),
+//! `message_status` and `campaign_progress` with the statuses ([`StatusOutbox`],
+//! [`InboundStore::apply_statuses`](crate::store::InboundStore::apply_statuses); progress is
+//! reported once per status webhook per campaign it touched), and `campaign_completed` with the
+//! campaign's final state ([`campaign_completed`],
+//! [`CampaignStore::update_campaign_with_deliveries`](crate::store::CampaignStore::update_campaign_with_deliveries):
+//! the version check lets exactly one writer complete a campaign, so there is one event per
+//! completion).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::ids::TenantId;
+use crate::ids::{CampaignId, TenantId};
+use crate::model::campaign::{Campaign, CampaignCounters};
+use crate::model::message::{MessageRecord, StatusChange};
 use crate::model::webhook::{EventKind, WebhookDelivery, WebhookSubscription};
+use crate::store::WamidUpdate;
 
 /// One event, before it is fanned out to subscriptions.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +96,137 @@ impl OutboxEvent {
             })
             .collect()
     }
+}
+
+/// A status that moved, with the message it moved, as a backend hands it to
+/// [`StatusOutbox::deliveries`].
+#[derive(Debug, Clone, Copy)]
+pub struct MovedStatus<'a> {
+    /// The change (it moved).
+    pub change: &'a StatusChange,
+    /// The webhook's update.
+    pub update: &'a WamidUpdate,
+    /// The message as stored after the change.
+    pub message: &'a MessageRecord,
+}
+
+/// The outbox rows status webhooks make: a `message_status` event per message that moved and a
+/// `campaign_progress` event per campaign touched, fanned out to the tenant's subscriptions.
+/// Backends build them inside the transaction that moves the statuses
+/// ([`InboundStore::apply_statuses`](crate::store::InboundStore::apply_statuses)).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusOutbox {
+    subscriptions: Vec<WebhookSubscription>,
+}
+
+impl StatusOutbox {
+    /// Events for these subscriptions (inactive ones and other kinds are left out).
+    pub fn new(subscriptions: Vec<WebhookSubscription>) -> Self {
+        Self { subscriptions }
+    }
+
+    /// No events at all: the statuses alone are written.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The subscriptions events go to.
+    pub fn subscriptions(&self) -> &[WebhookSubscription] {
+        &self.subscriptions
+    }
+
+    fn wants(&self, kind: EventKind) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|s| s.active && s.events.contains(&kind))
+    }
+
+    /// Whether any subscription wants `message_status` events; when not, backends need not
+    /// read the messages that moved.
+    pub fn wants_statuses(&self) -> bool {
+        self.wants(EventKind::MessageStatus)
+    }
+
+    /// Whether any subscription wants `campaign_progress` events; when not, backends need not
+    /// read campaign counters.
+    pub fn wants_progress(&self) -> bool {
+        self.wants(EventKind::CampaignProgress)
+    }
+
+    /// The campaigns whose progress the `moved` messages touched, first-seen order.
+    pub fn campaigns(moved: &[MovedStatus<'_>]) -> Vec<CampaignId> {
+        let mut campaigns: Vec<CampaignId> = Vec::new();
+        for m in moved {
+            if let Some(c) = m.message.campaign_id
+                && !campaigns.contains(&c)
+            {
+                campaigns.push(c);
+            }
+        }
+        campaigns
+    }
+
+    /// The deliveries: `message_status` for each of `moved`, then `campaign_progress` for each
+    /// of `progress` (counters read after the move).
+    pub fn deliveries(
+        &self,
+        tenant: TenantId,
+        moved: &[MovedStatus<'_>],
+        progress: &[(CampaignId, CampaignCounters)],
+    ) -> Vec<WebhookDelivery> {
+        let mut deliveries = Vec::new();
+        if self.wants_statuses() {
+            for m in moved {
+                let event = OutboxEvent::new(
+                    tenant,
+                    EventKind::MessageStatus,
+                    json!({
+                        "message_id": m.message.id,
+                        "channel_id": m.message.channel_id,
+                        "to": m.message.contact_phone.as_str(),
+                        "wamid": m.update.wamid,
+                        "status": m.change.to,
+                        "campaign_id": m.message.campaign_id,
+                        "error": m.update.update.error,
+                    }),
+                );
+                deliveries.extend(event.deliveries(&self.subscriptions));
+            }
+        }
+        if self.wants_progress() {
+            for (campaign, counters) in progress {
+                let event = OutboxEvent::new(
+                    tenant,
+                    EventKind::CampaignProgress,
+                    json!({ "campaign_id": campaign, "counters": counters }),
+                );
+                deliveries.extend(event.deliveries(&self.subscriptions));
+            }
+        }
+        deliveries
+    }
+}
+
+/// The `campaign_completed` event of a campaign that reached a final state, fanned out to
+/// `subscriptions`; stored with the state change by
+/// [`CampaignStore::update_campaign_with_deliveries`](crate::store::CampaignStore::update_campaign_with_deliveries).
+pub fn campaign_completed(
+    campaign: &Campaign,
+    counters: &CampaignCounters,
+    subscriptions: &[WebhookSubscription],
+) -> Vec<WebhookDelivery> {
+    OutboxEvent::new(
+        campaign.tenant_id,
+        EventKind::CampaignCompleted,
+        json!({
+            "campaign_id": campaign.id,
+            "state": campaign.state,
+            "round": campaign.round,
+            "counters": counters,
+            "failure_reason": campaign.failure_reason,
+        }),
+    )
+    .deliveries(subscriptions)
 }
 
 #[cfg(test)]

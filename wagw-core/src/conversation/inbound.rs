@@ -9,9 +9,9 @@
 //!   name and business-scoped user id, the 24-hour window moved (it runs from the latest
 //!   stored inbound message), a [`ConversationJob`](crate::model::conversation::ConversationJob)
 //!   for the [runner](super::runner), and the `message_received` outbox rows;
-//! - **status**: applied forward-only with campaign recipients following
-//!   ([`apply_status_updates`]), then `message_status` and `campaign_progress` outbox rows for
-//!   the messages that moved;
+//! - **status**: applied forward-only with campaign recipients following, together with the
+//!   `message_status` and `campaign_progress` outbox rows for the messages that moved, in one
+//!   atomic step ([`InboundStore::apply_statuses`](crate::store::InboundStore::apply_statuses));
 //! - **template status**: routed by the business account to its tenants, the stored template
 //!   updated by Meta's id, then a `template_status` outbox row.
 //!
@@ -21,27 +21,22 @@
 //! sender id that is no phone number) are counted in the report and logged, not errors: Meta
 //! would otherwise retry them for a week. Bots answer later, from the durable job, never inside
 //! the webhook request.
-//!
-//! One gap is known: statuses and their outbox rows are two store calls, so a crash between
-//! them loses those `message_status` events (the statuses themselves are stored, and a
-//! redelivery finds nothing left to move).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::events::OutboxEvent;
+use super::events::{OutboxEvent, StatusOutbox};
 use crate::event::{
     InboundEvent, InboundKind, InboundMessage, TemplateStatusEvent, TemplateStatusUpdate,
 };
-use crate::ids::{CampaignId, ChannelId, TenantId};
-use crate::ingest::apply_status_updates;
+use crate::ids::{ChannelId, TenantId};
 use crate::model::channel::Channel;
 use crate::model::conversation::{ContactProfile, InboundIngest};
-use crate::model::message::{MessageRecord, StatusChange};
+use crate::model::message::MessageRecord;
 use crate::model::template::TemplateStatus;
-use crate::model::webhook::{EventKind, WebhookDelivery, WebhookSubscription};
+use crate::model::webhook::{EventKind, WebhookSubscription};
 use crate::phone::PhoneNumber;
 use crate::store::{Store, WamidUpdate};
 use crate::{Error, Result};
@@ -252,62 +247,20 @@ impl<S: Store + ?Sized> InboundPipeline<S> {
         lookups: &mut Lookups,
         report: &mut IngestReport,
     ) -> Result<()> {
-        let changes = apply_status_updates(&*self.store, tenant, updates).await?;
-        let moved: Vec<(StatusChange, &WamidUpdate)> = changes
-            .iter()
-            .zip(updates)
-            .filter_map(|(c, u)| c.filter(StatusChange::moved).map(|c| (c, u)))
-            .collect();
-        report.statuses_moved += moved.len() as u64;
-        report.statuses_unmoved += (updates.len() - moved.len()) as u64;
         let subs = self.subscriptions(tenant, lookups).await?.to_vec();
-        let wants = |kind| subs.iter().any(|s| s.active && s.events.contains(&kind));
-        let (statuses, progress) = (
-            wants(EventKind::MessageStatus),
-            wants(EventKind::CampaignProgress),
-        );
-        if moved.is_empty() || !(statuses || progress) {
-            return Ok(());
+        // The statuses, their recipients and their events in one store step: a crash between
+        // them would otherwise store statuses whose events a redelivery never writes.
+        let outbox = StatusOutbox::new(subs);
+        let applied = self.store.apply_statuses(tenant, updates, &outbox).await?;
+        report.deliveries += applied.deliveries;
+        let changes = applied.changes;
+        for change in changes.iter().flatten().filter(|c| c.moved()) {
+            crate::metrics::status_moved(change.to);
         }
-        let mut deliveries: Vec<WebhookDelivery> = Vec::new();
-        let mut campaigns: Vec<CampaignId> = Vec::new();
-        for (change, update) in &moved {
-            let message = self.store.get_message(tenant, change.message_id).await?;
-            if statuses {
-                let event = OutboxEvent::new(
-                    tenant,
-                    EventKind::MessageStatus,
-                    json!({
-                        "message_id": message.id,
-                        "channel_id": message.channel_id,
-                        "to": message.contact_phone.as_str(),
-                        "wamid": update.wamid,
-                        "status": change.to,
-                        "campaign_id": message.campaign_id,
-                        "error": update.update.error,
-                    }),
-                );
-                deliveries.extend(event.deliveries(&subs));
-            }
-            if let Some(campaign) = message.campaign_id
-                && !campaigns.contains(&campaign)
-            {
-                campaigns.push(campaign);
-            }
-        }
-        if progress {
-            for campaign in campaigns {
-                let counters = self.store.campaign_counters(tenant, campaign).await?;
-                let event = OutboxEvent::new(
-                    tenant,
-                    EventKind::CampaignProgress,
-                    json!({ "campaign_id": campaign, "counters": counters }),
-                );
-                deliveries.extend(event.deliveries(&subs));
-            }
-        }
-        report.deliveries += deliveries.len() as u64;
-        self.store.enqueue_deliveries(&deliveries).await
+        let moved = changes.iter().flatten().filter(|c| c.moved()).count() as u64;
+        report.statuses_moved += moved;
+        report.statuses_unmoved += updates.len() as u64 - moved;
+        Ok(())
     }
 
     async fn ingest_template_status(

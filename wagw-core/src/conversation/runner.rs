@@ -50,7 +50,7 @@ use crate::ids::{ChannelId, FlowId, TenantId};
 use crate::model::auto_reply::{AutoReplyRule, RuleAction};
 use crate::model::channel::Channel;
 use crate::model::conversation::{ConversationJob, HandledBy, JobSettlement};
-use crate::model::flow::{ConversationSession, SessionState};
+use crate::model::flow::{ConversationSession, FlowEngagement, SessionState};
 use crate::model::message::{MessageBody, Priority};
 use crate::phone::PhoneNumber;
 use crate::queue::Queue;
@@ -354,7 +354,11 @@ where
         if outcome.handled {
             mark_applied(&mut saved, &turn.job.wamid);
         }
-        saved.version = self.store.save_session(&saved).await?;
+        let engagement = FlowEngagement::from_events(saved.tenant_id, &outcome.events, Utc::now());
+        saved.version = self
+            .store
+            .save_session_with_engagement(&saved, &engagement)
+            .await?;
         Ok((outcome.handled, saved))
     }
 
@@ -376,7 +380,10 @@ where
         let mut saved = outcome.session;
         saved.last_activity_at = Utc::now();
         mark_applied(&mut saved, &turn.job.wamid);
-        self.store.save_session(&saved).await?;
+        let engagement = FlowEngagement::from_events(saved.tenant_id, &outcome.events, Utc::now());
+        self.store
+            .save_session_with_engagement(&saved, &engagement)
+            .await?;
         Ok(())
     }
 
@@ -491,7 +498,12 @@ where
             let at = due.timestamp_millis();
             self.submit_replies(&to, outcome.replies, |n| format!("wake:{id}:{at}:{n}"))
                 .await?;
-            match self.store.save_session(&outcome.session).await {
+            let engagement = FlowEngagement::from_events(tenant, &outcome.events, now);
+            match self
+                .store
+                .save_session_with_engagement(&outcome.session, &engagement)
+                .await
+            {
                 Ok(_) => woken += 1,
                 Err(e) if e.code() == crate::ErrorCode::Conflict => {
                     tracing::debug!(session = %id, "a turn saved the session first");

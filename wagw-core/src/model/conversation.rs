@@ -207,6 +207,20 @@ pub struct HandledCount {
     pub count: u64,
 }
 
+/// How many flow-engagement steps of one kind a flow had (at one node, for drop-offs and
+/// hand-offs), as [`AnalyticsStore::flow_engagement_counts`](crate::store::AnalyticsStore::flow_engagement_counts) returns them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngagementCount {
+    /// The flow.
+    pub flow_id: crate::ids::FlowId,
+    /// What happened.
+    pub kind: crate::model::flow::EngagementKind,
+    /// Where, when recorded.
+    pub node: Option<String>,
+    /// How many times.
+    pub count: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

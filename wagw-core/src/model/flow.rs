@@ -577,6 +577,85 @@ pub enum SessionState {
     Expired,
 }
 
+/// What a user did in a flow, as flow-engagement analytics counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngagementKind {
+    /// Entered the flow.
+    Started,
+    /// Reached an end node.
+    Completed,
+    /// Left without reaching an end: silent past the time to live, a cancel word, or a turn
+    /// that failed; the node is where the user stopped.
+    DroppedOff,
+    /// Was handed to a human.
+    HandedOff,
+}
+
+/// One step of a user's way through a flow, stored with the session save that takes it
+/// ([`ConversationStore::save_session_with_engagement`](crate::store::ConversationStore::save_session_with_engagement)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowEngagement {
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The flow.
+    pub flow_id: FlowId,
+    /// What happened.
+    pub kind: EngagementKind,
+    /// For a drop-off or hand-off, the node it happened at (when known).
+    pub node: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl FlowEngagement {
+    /// Refuses steps of another tenant than the session's, before a store writes anything.
+    pub fn check_for(session: &ConversationSession, engagement: &[Self]) -> crate::Result<()> {
+        if engagement.iter().any(|e| e.tenant_id != session.tenant_id) {
+            return Err(crate::Error::invalid_input(
+                "engagement",
+                "a step belongs to another tenant",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The engagement steps in a turn's [`FlowEvent`](crate::flow_engine::FlowEvent)s: starts,
+    /// ends, hand-offs, and expiries, cancels and failures as drop-offs.
+    pub fn from_events(
+        tenant_id: TenantId,
+        events: &[crate::flow_engine::FlowEvent],
+        at: DateTime<Utc>,
+    ) -> Vec<Self> {
+        use crate::flow_engine::FlowEvent as E;
+        events
+            .iter()
+            .filter_map(|e| {
+                let (flow_id, kind, node) = match e {
+                    E::Started { flow, .. } => (*flow, EngagementKind::Started, None),
+                    E::Completed { flow, .. } => (*flow, EngagementKind::Completed, None),
+                    E::HandedOff { flow, node } => {
+                        (*flow, EngagementKind::HandedOff, Some(node.clone()))
+                    }
+                    E::Expired { flow, node }
+                    | E::Cancelled { flow, node }
+                    | E::Failed { flow, node, .. } => {
+                        (*flow, EngagementKind::DroppedOff, node.clone())
+                    }
+                    _ => return None,
+                };
+                Some(Self {
+                    tenant_id,
+                    flow_id,
+                    kind,
+                    node,
+                    at,
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,3 +140,71 @@ pub enum DeliveryOutcome {
         error: String,
     },
 }
+
+impl DeliveryOutcome {
+    /// The HTTP status the receiver answered, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Delivered { status } => Some(*status),
+            Self::Retry { status, .. } | Self::Dead { status, .. } => *status,
+        }
+    }
+
+    /// The error, for an attempt that failed.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Self::Delivered { .. } => None,
+            Self::Retry { error, .. } | Self::Dead { error, .. } => Some(error),
+        }
+    }
+}
+
+/// When a delivery attempt started and how long it took, logged with its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptTiming {
+    /// When the request started.
+    pub started_at: DateTime<Utc>,
+    /// From the start until the answer (or the error), in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// One logged attempt of a webhook delivery
+/// ([`WebhookStore::list_delivery_attempts`](crate::store::WebhookStore::list_delivery_attempts)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    /// The delivery.
+    pub delivery_id: DeliveryId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// 1 for the first attempt, counting on across replays.
+    pub number: u32,
+    /// When the request started.
+    pub started_at: DateTime<Utc>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// The HTTP status, when the receiver answered.
+    pub status: Option<u16>,
+    /// The error, when the attempt failed.
+    pub error: Option<String>,
+}
+
+impl DeliveryAttempt {
+    /// The log entry of attempt `number` of a delivery.
+    pub fn new(
+        tenant_id: TenantId,
+        delivery_id: DeliveryId,
+        number: u32,
+        outcome: &DeliveryOutcome,
+        timing: &AttemptTiming,
+    ) -> Self {
+        Self {
+            delivery_id,
+            tenant_id,
+            number,
+            started_at: timing.started_at,
+            duration_ms: timing.duration_ms,
+            status: outcome.status(),
+            error: outcome.error().map(str::to_owned),
+        }
+    }
+}

@@ -15,7 +15,8 @@
 //!   and recover), a timeout or a refused connection is retried with backoff
 //!   ([`RetrySchedule`], about a day by default), then dead-lettered;
 //! - every attempt is recorded ([`WebhookStore::record_delivery_attempt`](crate::store::WebhookStore::record_delivery_attempt): attempts, last
-//!   status, last error), logged through `tracing` and counted through `metrics`-style
+//!   status, last error, and a log entry with start time, status or error and duration that
+//!   [`WebhookStore::list_delivery_attempts`](crate::store::WebhookStore::list_delivery_attempts) lists), logged through `tracing` and counted through `metrics`-style
 //!   counters in [`RunReport`];
 //! - dead (or delivered) deliveries are replayed one by one ([`replay`]) or in bulk
 //!   ([`replay_dead`]).
@@ -41,7 +42,7 @@ use serde_json::json;
 use sha2::Sha256;
 
 use crate::ids::{DeliveryId, SubscriptionId, TenantId};
-use crate::model::webhook::{DeliveryOutcome, DeliveryState, WebhookDelivery};
+use crate::model::webhook::{AttemptTiming, DeliveryOutcome, DeliveryState, WebhookDelivery};
 use crate::net::{FetchFailure, GuardedClient, HttpRequest, NetPolicy};
 use crate::store::{Page, Store};
 use crate::{Error, Result};
@@ -322,7 +323,13 @@ impl OutboxWorker {
 
     /// Makes one attempt and records it; returns the delivery's new state.
     async fn deliver(&self, delivery: WebhookDelivery) -> Option<DeliveryState> {
+        let started_at = Utc::now();
+        let clock = std::time::Instant::now();
         let attempt = self.attempt(&delivery).await;
+        let timing = AttemptTiming {
+            started_at,
+            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
         let number = delivery.attempts + 1;
         let outcome = match attempt {
             Attempt::Delivered(status) => DeliveryOutcome::Delivered { status },
@@ -351,7 +358,7 @@ impl OutboxWorker {
         );
         match self
             .store
-            .record_delivery_attempt(delivery.tenant_id, delivery.id, &outcome)
+            .record_delivery_attempt(delivery.tenant_id, delivery.id, &outcome, &timing)
             .await
         {
             Ok(recorded) => Some(recorded.state),

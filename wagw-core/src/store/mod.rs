@@ -26,6 +26,7 @@ use futures::stream::BoxStream;
 pub use page::{Page, Paged};
 
 use crate::Result;
+use crate::conversation::events::StatusOutbox;
 use crate::ids::*;
 use crate::model::activity::ActivityEntry;
 use crate::model::auto_reply::AutoReplyRule;
@@ -35,16 +36,19 @@ use crate::model::campaign::{
 use crate::model::channel::Channel;
 use crate::model::contact::{Contact, ContactFilter, ContactList};
 use crate::model::conversation::{
-    ConversationJob, HandledCount, InboundIngest, IngestResult, JobSettlement, VolumeBucket,
+    ConversationJob, EngagementCount, HandledCount, InboundIngest, IngestResult, JobSettlement,
+    VolumeBucket,
 };
-use crate::model::flow::{ConversationSession, Flow};
+use crate::model::flow::{ConversationSession, Flow, FlowEngagement};
 use crate::model::message::{
     Direction, MessageError, MessageRecord, MessageStatus, StatusChange, StatusUpdate,
 };
 use crate::model::schedule::ScheduledMessage;
 use crate::model::template::{Template, TemplateStatus};
 use crate::model::tenant::{ApiKey, QuotaResource, Tenant, UsagePeriod, User};
-use crate::model::webhook::{DeliveryOutcome, WebhookDelivery, WebhookSubscription};
+use crate::model::webhook::{
+    AttemptTiming, DeliveryAttempt, DeliveryOutcome, WebhookDelivery, WebhookSubscription,
+};
 use crate::phone::PhoneNumber;
 
 /// All persistence of the domain model. Implemented automatically for any type that
@@ -352,6 +356,16 @@ pub fn searchable_text(message: &MessageRecord) -> String {
     parts.join("\n")
 }
 
+/// What [`InboundStore::apply_statuses`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppliedStatuses {
+    /// Per update, in input order: the change, or `None` for a wamid not recorded yet (the
+    /// update is kept, as by [`MessageStore::update_statuses_by_wamid`]).
+    pub changes: Vec<Option<StatusChange>>,
+    /// Outbox rows written.
+    pub deliveries: u64,
+}
+
 /// Message records, in and out.
 #[async_trait]
 pub trait MessageStore: Send + Sync {
@@ -501,6 +515,15 @@ pub trait CampaignStore: Send + Sync {
     async fn list_campaigns(&self, tenant: TenantId, page: Page) -> Result<Paged<Campaign>>;
     /// Replaces a campaign if its `version` is the stored one; returns the new version.
     async fn update_campaign(&self, campaign: &Campaign) -> Result<u64>;
+    /// Replaces a campaign like [`update_campaign`](Self::update_campaign) and adds `deliveries`
+    /// to the outbox (rule of [`WebhookStore::enqueue_deliveries`]) in the same atomic step:
+    /// a state change and its events (a campaign's completion) are stored together or not at
+    /// all, and a stale version writes neither.
+    async fn update_campaign_with_deliveries(
+        &self,
+        campaign: &Campaign,
+        deliveries: &[WebhookDelivery],
+    ) -> Result<u64>;
     /// Deletes a campaign with its recipients, rejections and counters; a running one is
     /// refused with [`CampaignInProgress`](crate::Error::CampaignInProgress).
     async fn delete_campaign(&self, tenant: TenantId, id: CampaignId) -> Result<()>;
@@ -597,7 +620,17 @@ pub trait ConversationStore: Send + Sync {
     ) -> Result<Option<ConversationSession>>;
     /// Saves a session. Version 0 creates it (a conflict if the user already has one);
     /// otherwise the stored version must equal the session's. Returns the new version.
-    async fn save_session(&self, session: &ConversationSession) -> Result<u64>;
+    async fn save_session(&self, session: &ConversationSession) -> Result<u64> {
+        self.save_session_with_engagement(session, &[]).await
+    }
+    /// Saves a session like [`save_session`](Self::save_session) and records the turn's
+    /// `engagement` steps in the same atomic step: a stale version records nothing, so a turn
+    /// that loses the race is never counted ([`AnalyticsStore::flow_engagement_counts`]).
+    async fn save_session_with_engagement(
+        &self,
+        session: &ConversationSession,
+        engagement: &[FlowEngagement],
+    ) -> Result<u64>;
     /// Deletes a session.
     async fn delete_session(&self, tenant: TenantId, id: SessionId) -> Result<()>;
     /// Cross-tenant: sessions whose [`due_at`](ConversationSession::due_at) (node timeout,
@@ -611,8 +644,11 @@ pub trait ConversationStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<ConversationSession>>;
 
-    /// Creates an auto-reply rule.
-    async fn create_rule(&self, rule: &AutoReplyRule) -> Result<()>;
+    /// Creates an auto-reply rule. With a `limit`, the tenant's stored rules are counted and
+    /// the rule is refused with [`QuotaExceeded`](crate::Error::QuotaExceeded) when it would
+    /// make more than `limit`, nothing written. Count and insert are one atomic step: rules
+    /// created concurrently never pass the limit together.
+    async fn create_rule(&self, rule: &AutoReplyRule, limit: Option<u64>) -> Result<()>;
     /// Reads a rule.
     async fn get_rule(&self, tenant: TenantId, id: RuleId) -> Result<AutoReplyRule>;
     /// Lists rules, highest priority first.
@@ -676,13 +712,23 @@ pub trait WebhookStore: Send + Sync {
         limit: usize,
         lease: std::time::Duration,
     ) -> Result<Vec<WebhookDelivery>>;
-    /// Records the outcome of an attempt; returns the delivery as it is now.
+    /// Records the outcome of an attempt and appends it to the delivery's attempt log
+    /// ([`list_delivery_attempts`](Self::list_delivery_attempts)) in one atomic step; returns
+    /// the delivery as it is now.
     async fn record_delivery_attempt(
         &self,
         tenant: TenantId,
         id: DeliveryId,
         outcome: &DeliveryOutcome,
+        timing: &AttemptTiming,
     ) -> Result<WebhookDelivery>;
+    /// Every logged attempt of a delivery, oldest first (numbered from 1). Another tenant's
+    /// delivery is [`NotFound`](crate::Error::NotFound).
+    async fn list_delivery_attempts(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+    ) -> Result<Vec<DeliveryAttempt>>;
     /// Lists deliveries, optionally of one subscription.
     async fn list_deliveries(
         &self,
@@ -709,8 +755,9 @@ pub trait ActivityStore: Send + Sync {
 }
 
 /// The inbound pipeline's durable steps: inbound messages stored once with their contact,
-/// conversation job and outbox rows; conversation jobs; auto-reply cooldowns; routing of
-/// account-level webhooks.
+/// conversation job and outbox rows; status webhooks applied with their outbox rows;
+/// conversation jobs; auto-reply cooldowns (and their pruning); routing of account-level
+/// webhooks.
 #[async_trait]
 pub trait InboundStore: Send + Sync {
     /// Stores one inbound message with everything it implies, atomically: the message
@@ -763,6 +810,26 @@ pub trait InboundStore: Send + Sync {
         until: DateTime<Utc>,
     ) -> Result<bool>;
 
+    /// Cross-tenant: deletes the rule cooldowns that ended before `before` and returns how
+    /// many. An ended cooldown changes nothing ([`take_cooldown`](Self::take_cooldown) treats
+    /// it like none), so a runtime calls this now and then (e.g. hourly, with `now`) to keep
+    /// the table as small as the running cooldowns.
+    async fn prune_cooldowns(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    /// Applies status webhooks in one atomic step: the updates by wamid (rule of
+    /// [`MessageStore::update_statuses_by_wamid`]), the campaign recipients of the messages that
+    /// moved (rule of [`recipient_updates`](crate::ingest::recipient_updates)), and the outbox
+    /// rows `outbox` makes of what moved
+    /// ([`StatusOutbox::deliveries`](crate::conversation::events::StatusOutbox::deliveries),
+    /// campaign counters read after the recipients moved). A crash therefore never stores a
+    /// status without its events. Changes are in input order, as `update_statuses_by_wamid`.
+    async fn apply_statuses(
+        &self,
+        tenant: TenantId,
+        updates: &[WamidUpdate],
+        outbox: &StatusOutbox,
+    ) -> Result<AppliedStatuses>;
+
     /// Cross-tenant: the channels of a WhatsApp Business Account, to route account-level
     /// webhooks (template status) that name no phone number.
     async fn channels_by_waba_id(&self, waba_id: &str) -> Result<Vec<Channel>>;
@@ -788,6 +855,14 @@ pub trait AnalyticsStore: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<HandledCount>>;
+
+    /// Flow-engagement steps recorded in `[from, to)`, counted per flow, kind and node.
+    async fn flow_engagement_counts(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<EngagementCount>>;
 
     /// How many of the campaign's messages that reached WhatsApp (`sent` or further) got an
     /// inbound message from their recipient on the same channel within `within` after the

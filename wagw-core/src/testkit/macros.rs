@@ -75,7 +75,13 @@ macro_rules! store_conformance_tests {
             conversation_job_claims_do_not_overlap,
             rule_cooldown_is_taken_once_until_it_ends,
             channels_are_found_by_business_account,
-            analytics_figures_count_what_is_stored
+            analytics_figures_count_what_is_stored,
+            statuses_and_their_events_are_written_together,
+            campaign_completion_is_stored_with_its_state,
+            delivery_attempts_are_logged,
+            rule_quota_holds_under_concurrent_creates,
+            ended_cooldowns_are_pruned,
+            flow_engagement_is_recorded_with_the_save
         );
     };
 }

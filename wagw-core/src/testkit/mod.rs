@@ -10,6 +10,7 @@
 //!   `macros` and `rt-multi-thread` features as a dev-dependency).
 //! - [`StubTransport`]: a recording transport with scripted outcomes.
 //! - [`faults`]: queue and transport decorators that fail or crash at a chosen pipeline step.
+//! - [`crashing_store`]: a store decorator that dies after a chosen number of calls.
 //! - [`openapi`]: Meta's OpenAPI document and its examples, the ground truth of the wire format.
 //!
 //! ```ignore
@@ -20,12 +21,14 @@
 
 pub mod campaign_cases;
 pub mod conversation_cases;
+pub mod crashing_store;
 pub mod faults;
 mod fixtures;
 pub mod flow_cases;
 mod macros;
 pub mod message_cases;
 pub mod openapi;
+pub mod outbox_cases;
 pub mod query_cases;
 pub mod queue_cases;
 pub mod store_cases;

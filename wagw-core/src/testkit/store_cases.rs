@@ -12,6 +12,7 @@ use super::fixtures::{Fixture, phone};
 pub use super::message_cases::*;
 // The inbound-side cases (issue 11) likewise.
 pub use super::conversation_cases::*;
+pub use super::outbox_cases::*;
 use crate::content::MessageContent;
 use crate::error::{Error, ErrorCode};
 use crate::event::InboundMessage;
@@ -29,7 +30,7 @@ use crate::model::schedule::{Recurrence, ScheduledMessage};
 use crate::model::template::{Template, TemplateCategory, TemplateDraft, TemplateStatus};
 use crate::model::tenant::{ApiKey, QuotaResource, Role, Scope, UsagePeriod, User};
 use crate::model::webhook::{
-    DeliveryOutcome, DeliveryState, EventKind, WebhookDelivery, WebhookSubscription,
+    AttemptTiming, DeliveryOutcome, DeliveryState, EventKind, WebhookDelivery, WebhookSubscription,
 };
 use crate::store::{MessageQuery, Page, RecipientUpdate, Store, WamidUpdate};
 
@@ -1520,6 +1521,14 @@ pub async fn session_save_checks_version(store: &dyn Store) {
         .expect("delete");
 }
 
+/// A delivery attempt that started now and took 12 ms.
+fn timing() -> AttemptTiming {
+    AttemptTiming {
+        started_at: Utc::now(),
+        duration_ms: 12,
+    }
+}
+
 fn rule(tenant: TenantId, name: &str, priority: i32) -> AutoReplyRule {
     let mut rule = AutoReplyRule::new(
         tenant,
@@ -1537,7 +1546,7 @@ pub async fn auto_reply_rules_sorted_and_isolated(store: &dyn Store) {
     let fx = Fixture::new(store).await;
     for (name, priority) in [("low", 1), ("high", 10), ("mid", 5)] {
         store
-            .create_rule(&rule(fx.tenant.id, name, priority))
+            .create_rule(&rule(fx.tenant.id, name, priority), None)
             .await
             .expect("create");
     }
@@ -1713,6 +1722,7 @@ pub async fn webhook_attempts_retry_die_and_replay(store: &dyn Store) {
                 error: "service unavailable".into(),
                 retry_at,
             },
+            &timing(),
         )
         .await
         .expect("retry");
@@ -1733,6 +1743,7 @@ pub async fn webhook_attempts_retry_die_and_replay(store: &dyn Store) {
                 status: None,
                 error: "connection refused".into(),
             },
+            &timing(),
         )
         .await
         .expect("dead");
@@ -1759,6 +1770,7 @@ pub async fn webhook_attempts_retry_die_and_replay(store: &dyn Store) {
             fx.tenant.id,
             d.id,
             &DeliveryOutcome::Delivered { status: 200 },
+            &timing(),
         )
         .await
         .expect("delivered");
@@ -1807,6 +1819,7 @@ pub async fn webhook_subscriptions_are_isolated(store: &dyn Store) {
                 fx.other.id,
                 d.id,
                 &DeliveryOutcome::Delivered { status: 200 },
+                &timing(),
             )
             .await,
         "cross attempt",

@@ -7,6 +7,7 @@ use wagw_core::ids::{CampaignId, RecipientId, RejectionId, TenantId};
 use wagw_core::model::campaign::{
     Campaign, CampaignCounters, CampaignRecipient, CampaignState, RecipientStatus, Rejection,
 };
+use wagw_core::model::webhook::WebhookDelivery;
 use wagw_core::store::{CampaignStore, Page, Paged, RecipientUpdate};
 use wagw_core::{Error, Result};
 
@@ -71,6 +72,25 @@ impl State {
     }
 
     /// Keeps the index of running and scheduled campaigns in step with `campaign`.
+    /// Replaces a campaign with the version check of [`CampaignStore::update_campaign`].
+    fn update_campaign(&mut self, campaign: &Campaign) -> Result<u64> {
+        let stored = self.campaigns.get_mut(campaign.tenant_id, campaign.id)?;
+        if stored.version != campaign.version {
+            return Err(Error::conflict(
+                "campaign",
+                format!(
+                    "version {} is stale; the stored version is {}",
+                    campaign.version, stored.version
+                ),
+            ));
+        }
+        *stored = campaign.clone();
+        stored.version += 1;
+        let version = stored.version;
+        self.index_campaign(campaign);
+        Ok(version)
+    }
+
     fn index_campaign(&mut self, campaign: &Campaign) {
         if matches!(
             campaign.state,
@@ -115,21 +135,19 @@ impl CampaignStore for MemoryStore {
     }
 
     async fn update_campaign(&self, campaign: &Campaign) -> Result<u64> {
+        self.state.write().update_campaign(campaign)
+    }
+
+    async fn update_campaign_with_deliveries(
+        &self,
+        campaign: &Campaign,
+        deliveries: &[WebhookDelivery],
+    ) -> Result<u64> {
+        // One lock scope, every check before any write: both are stored or neither.
         let mut state = self.state.write();
-        let stored = state.campaigns.get_mut(campaign.tenant_id, campaign.id)?;
-        if stored.version != campaign.version {
-            return Err(Error::conflict(
-                "campaign",
-                format!(
-                    "version {} is stale; the stored version is {}",
-                    campaign.version, stored.version
-                ),
-            ));
-        }
-        *stored = campaign.clone();
-        stored.version += 1;
-        let version = stored.version;
-        state.index_campaign(campaign);
+        state.check_deliveries(deliveries)?;
+        let version = state.update_campaign(campaign)?;
+        state.insert_deliveries(deliveries);
         Ok(version)
     }
 

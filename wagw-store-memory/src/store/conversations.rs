@@ -2,8 +2,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use wagw_core::ids::{ChannelId, FlowId, RuleId, ScheduleId, SessionId, TenantId};
 use wagw_core::model::auto_reply::AutoReplyRule;
-use wagw_core::model::flow::{ConversationSession, Flow};
+use wagw_core::model::flow::{ConversationSession, Flow, FlowEngagement};
 use wagw_core::model::schedule::ScheduledMessage;
+use wagw_core::model::tenant::QuotaResource;
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{ConversationStore, Page, Paged, ScheduleStore};
 use wagw_core::{Error, Result};
@@ -59,11 +60,16 @@ impl ConversationStore for MemoryStore {
             .cloned())
     }
 
-    async fn save_session(&self, session: &ConversationSession) -> Result<u64> {
+    async fn save_session_with_engagement(
+        &self,
+        session: &ConversationSession,
+        engagement: &[FlowEngagement],
+    ) -> Result<u64> {
+        FlowEngagement::check_for(session, engagement)?;
         let mut state = self.state.write();
         let tenant = session.tenant_id;
         let user_key = (tenant, session.channel_id, session.user.clone());
-        if session.version == 0 {
+        let version = if session.version == 0 {
             if state.session_by_user.contains_key(&user_key) {
                 return Err(Error::conflict(
                     "session",
@@ -74,15 +80,19 @@ impl ConversationStore for MemoryStore {
             created.version = 1;
             state.sessions.insert_new(tenant, session.id, created)?;
             state.session_by_user.insert(user_key, session.id);
-            return Ok(1);
-        }
-        let stored = state.sessions.get_mut(tenant, session.id)?;
-        if stored.version != session.version {
-            return Err(stale("session", session.version, stored.version));
-        }
-        *stored = session.clone();
-        stored.version += 1;
-        Ok(stored.version)
+            1
+        } else {
+            let stored = state.sessions.get_mut(tenant, session.id)?;
+            if stored.version != session.version {
+                return Err(stale("session", session.version, stored.version));
+            }
+            *stored = session.clone();
+            stored.version += 1;
+            stored.version
+        };
+        // Under the same lock as the save: recorded exactly when the save happened.
+        state.engagement.extend_from_slice(engagement);
+        Ok(version)
     }
 
     async fn delete_session(&self, tenant: TenantId, id: SessionId) -> Result<()> {
@@ -113,9 +123,19 @@ impl ConversationStore for MemoryStore {
             .collect())
     }
 
-    async fn create_rule(&self, rule: &AutoReplyRule) -> Result<()> {
-        self.state
-            .write()
+    async fn create_rule(&self, rule: &AutoReplyRule, limit: Option<u64>) -> Result<()> {
+        // Count and insert under one write lock: concurrent creations queue here.
+        let mut state = self.state.write();
+        if let Some(limit) = limit {
+            let used = state.rules.tenant_rows(rule.tenant_id).count() as u64;
+            if used >= limit {
+                return Err(Error::QuotaExceeded {
+                    resource: QuotaResource::AutoReplyRules.as_str().into(),
+                    limit,
+                });
+            }
+        }
+        state
             .rules
             .insert_new(rule.tenant_id, rule.id, rule.clone())
     }

@@ -5,16 +5,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use wagw_core::ids::{CampaignId, ChannelId, MessageId, RuleId, TenantId};
+use wagw_core::conversation::events::{MovedStatus, StatusOutbox};
+use wagw_core::ids::{CampaignId, ChannelId, FlowId, MessageId, RuleId, TenantId};
+use wagw_core::ingest::recipient_updates;
 use wagw_core::model::channel::Channel;
 use wagw_core::model::contact::Contact;
 use wagw_core::model::conversation::{
-    ConversationJob, HandledCount, InboundIngest, IngestResult, JobSettlement, JobState,
-    PROFILE_NAME_FIELD, USER_ID_FIELD, VOLUME_BUCKET_SECS, VolumeBucket,
+    ConversationJob, EngagementCount, HandledCount, InboundIngest, IngestResult, JobSettlement,
+    JobState, PROFILE_NAME_FIELD, USER_ID_FIELD, VOLUME_BUCKET_SECS, VolumeBucket,
 };
-use wagw_core::model::message::{Direction, MessageStatus};
+use wagw_core::model::flow::EngagementKind;
+use wagw_core::model::message::{Direction, MessageRecord, MessageStatus, StatusChange};
 use wagw_core::phone::PhoneNumber;
-use wagw_core::store::{AnalyticsStore, InboundStore};
+use wagw_core::store::{AnalyticsStore, AppliedStatuses, InboundStore, WamidUpdate};
 use wagw_core::{Error, Result};
 
 use super::{MemoryStore, State};
@@ -256,6 +259,63 @@ impl InboundStore for MemoryStore {
         Ok(true)
     }
 
+    async fn prune_cooldowns(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut state = self.state.write();
+        let cooldowns = &mut state.inbound.cooldowns;
+        let was = cooldowns.len();
+        cooldowns.retain(|_, (until, _)| *until >= before);
+        Ok((was - cooldowns.len()) as u64)
+    }
+
+    async fn apply_statuses(
+        &self,
+        tenant: TenantId,
+        updates: &[WamidUpdate],
+        outbox: &StatusOutbox,
+    ) -> Result<AppliedStatuses> {
+        // One lock scope: statuses, recipients and events are stored together.
+        let mut state = self.state.write();
+        // Checked before anything moves, so a refusal changes nothing; the deliveries made
+        // below go to these subscriptions only, under fresh ids.
+        for s in outbox.subscriptions() {
+            state.subscriptions.get(s.tenant_id, s.id)?;
+        }
+        let changes = state.apply_by_wamid(tenant, updates)?;
+        for recipient in recipient_updates(&changes, updates) {
+            state.apply_recipient_update(tenant, &recipient);
+        }
+        let mut moved: Vec<(StatusChange, &WamidUpdate, MessageRecord)> = Vec::new();
+        if outbox.wants_statuses() || outbox.wants_progress() {
+            for (change, update) in changes.iter().zip(updates) {
+                if let Some(change) = change.filter(StatusChange::moved) {
+                    let message = state.messages.get(tenant, change.message_id)?.record();
+                    moved.push((change, update, message.clone()));
+                }
+            }
+        }
+        let moved: Vec<MovedStatus<'_>> = moved
+            .iter()
+            .map(|(change, update, message)| MovedStatus {
+                change,
+                update,
+                message,
+            })
+            .collect();
+        let mut progress = Vec::new();
+        if outbox.wants_progress() {
+            for campaign in StatusOutbox::campaigns(&moved) {
+                let counters = state.counters.get(&campaign).copied().unwrap_or_default();
+                progress.push((campaign, counters));
+            }
+        }
+        let deliveries = outbox.deliveries(tenant, &moved, &progress);
+        state.insert_deliveries(&deliveries);
+        Ok(AppliedStatuses {
+            changes,
+            deliveries: deliveries.len() as u64,
+        })
+    }
+
     async fn channels_by_waba_id(&self, waba_id: &str) -> Result<Vec<Channel>> {
         Ok(self
             .state
@@ -330,6 +390,34 @@ impl AnalyticsStore for MemoryStore {
             .map(|((channel_id, handled_by), count)| HandledCount {
                 channel_id,
                 handled_by,
+                count,
+            })
+            .collect())
+    }
+
+    async fn flow_engagement_counts(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<EngagementCount>> {
+        let state = self.state.read();
+        let mut counts: BTreeMap<(FlowId, EngagementKind, Option<String>), u64> = BTreeMap::new();
+        for e in state
+            .engagement
+            .iter()
+            .filter(|e| e.tenant_id == tenant && e.at >= from && e.at < to)
+        {
+            *counts
+                .entry((e.flow_id, e.kind, e.node.clone()))
+                .or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((flow_id, kind, node), count)| EngagementCount {
+                flow_id,
+                kind,
+                node,
                 count,
             })
             .collect())

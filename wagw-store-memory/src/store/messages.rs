@@ -116,6 +116,31 @@ impl State {
         })
     }
 
+    /// Applies updates by wamid, keeping those for unknown wamids
+    /// ([`MessageStore::update_statuses_by_wamid`]).
+    pub(super) fn apply_by_wamid(
+        &mut self,
+        tenant: TenantId,
+        updates: &[WamidUpdate],
+    ) -> Result<Vec<Option<StatusChange>>> {
+        updates
+            .iter()
+            .map(|u| {
+                match self
+                    .message_by_wamid
+                    .get(&(tenant, u.wamid.clone()))
+                    .copied()
+                {
+                    Some(id) => Ok(Some(self.apply_update(tenant, id, &u.update)?.change)),
+                    None => {
+                        self.keep_pending(tenant, u);
+                        Ok(None)
+                    }
+                }
+            })
+            .collect()
+    }
+
     /// Keeps an update for a wamid not recorded yet; a redelivered one is kept once.
     fn keep_pending(&mut self, tenant: TenantId, update: &WamidUpdate) {
         let kept = self
@@ -183,23 +208,7 @@ impl MessageStore for MemoryStore {
         tenant: TenantId,
         updates: &[WamidUpdate],
     ) -> Result<Vec<Option<StatusChange>>> {
-        let mut state = self.state.write();
-        updates
-            .iter()
-            .map(|u| {
-                match state
-                    .message_by_wamid
-                    .get(&(tenant, u.wamid.clone()))
-                    .copied()
-                {
-                    Some(id) => Ok(Some(state.apply_update(tenant, id, &u.update)?.change)),
-                    None => {
-                        state.keep_pending(tenant, u);
-                        Ok(None)
-                    }
-                }
-            })
-            .collect()
+        self.state.write().apply_by_wamid(tenant, updates)
     }
 
     async fn record_attempt(&self, tenant: TenantId, id: MessageId) -> Result<MessageRecord> {

@@ -21,12 +21,12 @@ use wagw_core::model::auto_reply::AutoReplyRule;
 use wagw_core::model::campaign::{Campaign, CampaignCounters, CampaignRecipient, Rejection};
 use wagw_core::model::channel::Channel;
 use wagw_core::model::contact::{Contact, ContactList};
-use wagw_core::model::flow::{ConversationSession, Flow};
+use wagw_core::model::flow::{ConversationSession, Flow, FlowEngagement};
 use wagw_core::model::message::StatusUpdate;
 use wagw_core::model::schedule::ScheduledMessage;
 use wagw_core::model::template::Template;
 use wagw_core::model::tenant::{ApiKey, QuotaResource, Tenant, User};
-use wagw_core::model::webhook::{WebhookDelivery, WebhookSubscription};
+use wagw_core::model::webhook::{DeliveryAttempt, WebhookDelivery, WebhookSubscription};
 use wagw_core::phone::PhoneNumber;
 
 use table::Table;
@@ -84,11 +84,15 @@ struct State {
     sessions: Table<SessionId, ConversationSession>,
     session_by_user: HashMap<(TenantId, ChannelId, PhoneNumber), SessionId>,
     rules: Table<RuleId, AutoReplyRule>,
+    /// Flow-engagement steps, in the order they were recorded.
+    engagement: Vec<FlowEngagement>,
 
     schedules: Table<ScheduleId, ScheduledMessage>,
 
     subscriptions: Table<SubscriptionId, WebhookSubscription>,
     deliveries: Table<DeliveryId, WebhookDelivery>,
+    /// The attempt log of each delivery, oldest first.
+    attempts: HashMap<DeliveryId, Vec<DeliveryAttempt>>,
 
     activity: Table<ActivityId, ActivityEntry>,
 
@@ -125,9 +129,11 @@ impl Default for State {
             sessions: Table::new("session"),
             session_by_user: HashMap::new(),
             rules: Table::new("auto-reply rule"),
+            engagement: Vec::new(),
             schedules: Table::new("schedule"),
             subscriptions: Table::new("webhook subscription"),
             deliveries: Table::new("webhook delivery"),
+            attempts: HashMap::new(),
             activity: Table::new("activity entry"),
             inbound: inbound::InboundState::default(),
         }

@@ -4,12 +4,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use wagw_core::ids::{DeliveryId, SubscriptionId, TenantId};
 use wagw_core::model::webhook::{
-    DeliveryOutcome, DeliveryState, WebhookDelivery, WebhookSubscription,
+    AttemptTiming, DeliveryAttempt, DeliveryOutcome, DeliveryState, WebhookDelivery,
+    WebhookSubscription,
 };
 use wagw_core::store::{Page, Paged, WebhookStore};
 use wagw_core::{Error, Result};
 
-use super::MemoryStore;
+use super::{MemoryStore, State};
 
 #[async_trait]
 impl WebhookStore for MemoryStore {
@@ -53,23 +54,19 @@ impl WebhookStore for MemoryStore {
         state
             .deliveries
             .retain(|d| !(d.subscription_id == id && d.state == DeliveryState::Pending));
+        let State {
+            deliveries,
+            attempts,
+            ..
+        } = &mut *state;
+        attempts.retain(|delivery, _| deliveries.contains(tenant, *delivery));
         Ok(())
     }
 
     async fn enqueue_deliveries(&self, deliveries: &[WebhookDelivery]) -> Result<()> {
         let mut state = self.state.write();
-        for d in deliveries {
-            state.subscriptions.get(d.tenant_id, d.subscription_id)?;
-            if state.deliveries.contains(d.tenant_id, d.id) {
-                return Err(Error::conflict(
-                    "webhook delivery",
-                    format!("{} exists", d.id),
-                ));
-            }
-        }
-        for d in deliveries {
-            state.deliveries.insert_new(d.tenant_id, d.id, d.clone())?;
-        }
+        state.check_deliveries(deliveries)?;
+        state.insert_deliveries(deliveries);
         Ok(())
     }
 
@@ -105,6 +102,7 @@ impl WebhookStore for MemoryStore {
         tenant: TenantId,
         id: DeliveryId,
         outcome: &DeliveryOutcome,
+        timing: &AttemptTiming,
     ) -> Result<WebhookDelivery> {
         let mut state = self.state.write();
         let d = state.deliveries.get_mut(tenant, id)?;
@@ -132,7 +130,20 @@ impl WebhookStore for MemoryStore {
                 d.last_error = Some(error.clone());
             }
         }
-        Ok(d.clone())
+        let delivery = d.clone();
+        let attempt = DeliveryAttempt::new(tenant, id, delivery.attempts, outcome, timing);
+        state.attempts.entry(id).or_default().push(attempt);
+        Ok(delivery)
+    }
+
+    async fn list_delivery_attempts(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+    ) -> Result<Vec<DeliveryAttempt>> {
+        let state = self.state.read();
+        state.deliveries.get(tenant, id)?;
+        Ok(state.attempts.get(&id).cloned().unwrap_or_default())
     }
 
     async fn list_deliveries(
@@ -157,5 +168,30 @@ impl WebhookStore for MemoryStore {
         d.state = DeliveryState::Pending;
         d.next_attempt_at = at;
         Ok(())
+    }
+}
+
+impl State {
+    /// Checks deliveries for [`WebhookStore::enqueue_deliveries`]: each subscription exists in
+    /// its tenant and no id is taken.
+    pub(super) fn check_deliveries(&self, deliveries: &[WebhookDelivery]) -> Result<()> {
+        for d in deliveries {
+            self.subscriptions.get(d.tenant_id, d.subscription_id)?;
+            if self.deliveries.contains(d.tenant_id, d.id) {
+                return Err(Error::conflict(
+                    "webhook delivery",
+                    format!("{} exists", d.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts deliveries [checked](Self::check_deliveries) before.
+    pub(super) fn insert_deliveries(&mut self, deliveries: &[WebhookDelivery]) {
+        for d in deliveries {
+            // Checked: the id is new, so nothing is replaced.
+            let _ = self.deliveries.insert_new(d.tenant_id, d.id, d.clone());
+        }
     }
 }

@@ -5,11 +5,13 @@ use wagw_core::ids::{CampaignId, ContactId, MessageId, RecipientId, RejectionId,
 use wagw_core::model::campaign::{
     Campaign, CampaignCounters, CampaignRecipient, CampaignState, RecipientStatus, Rejection,
 };
+use wagw_core::model::webhook::WebhookDelivery;
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{CampaignStore, Page, Paged, RecipientUpdate};
 use wagw_core::{Error, Result};
 
 use super::messages::MessageTx;
+use super::webhooks::DeliveryTx;
 use super::{cursor, overfetch};
 use crate::SqlStore;
 use crate::db::{
@@ -339,8 +341,23 @@ async fn pg_update_recipients(
     tenant: TenantId,
     updates: &[RecipientUpdate],
 ) -> Result<u64> {
-    let now = Utc::now();
     let mut tx = pool.begin().await.map_err(db_err)?;
+    let moved = pg_update_recipients_in(&mut tx, tenant, updates).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(moved)
+}
+
+/// [`pg_update_recipients`] inside the caller's transaction.
+#[cfg(feature = "postgres")]
+pub(super) async fn pg_update_recipients_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tenant: TenantId,
+    updates: &[RecipientUpdate],
+) -> Result<u64> {
+    if updates.is_empty() {
+        return Ok(0);
+    }
+    let now = Utc::now();
     // The updates below run as several statements, each locking its rows in whatever order
     // its plan visits them; two such transactions on overlapping recipients would deadlock.
     // Locking every row up front, in id order, makes them queue instead.
@@ -353,7 +370,7 @@ async fn pg_update_recipients(
     )
     .bind(tenant.0)
     .bind(&ids)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await
     .map_err(db_err)?;
     let mut moved = 0;
@@ -386,7 +403,7 @@ async fn pg_update_recipients(
                             .map(|u| u.message_id.map(|m| m.0))
                             .collect::<Vec<_>>(),
                     )
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&mut **tx)
                     .await
                     .map_err(db_err)?
                 {
@@ -416,13 +433,12 @@ async fn pg_update_recipients(
                         .map(|u| u.message_id.map(|m| m.0))
                         .collect::<Vec<_>>(),
                 )
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_err)?;
             }
         }
     }
-    tx.commit().await.map_err(db_err)?;
     Ok(moved)
 }
 
@@ -463,6 +479,14 @@ impl CampaignStore for SqlStore {
     }
 
     async fn update_campaign(&self, campaign: &Campaign) -> Result<u64> {
+        self.update_campaign_with_deliveries(campaign, &[]).await
+    }
+
+    async fn update_campaign_with_deliveries(
+        &self,
+        campaign: &Campaign,
+        deliveries: &[WebhookDelivery],
+    ) -> Result<u64> {
         let mut next = campaign.clone();
         next.version = campaign.version + 1;
         let doc = to_json(&next)?;
@@ -482,6 +506,8 @@ impl CampaignStore for SqlStore {
             .map_err(db_err)?
             .rows_affected();
             if n == 1 {
+                // Same transaction: the events exist exactly when the change does.
+                tx.insert_deliveries(deliveries).await?;
                 None
             } else {
                 Some(stored_version!(
@@ -825,17 +851,26 @@ impl CampaignStore for SqlStore {
         if pg && deltas > FOLD_AFTER {
             self.fold_counters(tenant, id).await?;
         }
-        let mut counters = CampaignCounters::default();
-        for (status, n) in rows {
-            if status == REJECTED {
-                counters.add_rejected(to_u64(n));
-            } else {
-                counters.add(parse_enum::<RecipientStatus>(&status)?, to_u64(n));
-            }
-        }
-        Ok(counters)
+        counters_from(rows)
     }
 }
+
+/// Counters from `(status, count)` rows of `campaign_counters` summed per status.
+pub(super) fn counters_from(rows: Vec<(String, i64)>) -> Result<CampaignCounters> {
+    let mut counters = CampaignCounters::default();
+    for (status, n) in rows {
+        if status == REJECTED {
+            counters.add_rejected(to_u64(n));
+        } else {
+            counters.add(parse_enum::<RecipientStatus>(&status)?, to_u64(n));
+        }
+    }
+    Ok(counters)
+}
+
+/// Sums a campaign's counter rows (on PostgreSQL, the deltas too) per status.
+pub(super) const COUNTERS_SQL: &str = "SELECT status, CAST(SUM(n) AS BIGINT) AS n \
+     FROM campaign_counters WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY status";
 
 #[cfg(test)]
 mod tests {

@@ -2,16 +2,22 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use wagw_core::ids::{ChannelId, FlowId, RuleId, ScheduleId, SessionId, TenantId};
 use wagw_core::model::auto_reply::AutoReplyRule;
-use wagw_core::model::flow::{ConversationSession, Flow};
+use wagw_core::model::flow::{ConversationSession, Flow, FlowEngagement};
 use wagw_core::model::schedule::ScheduledMessage;
+use wagw_core::model::tenant::QuotaResource;
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{ConversationStore, Page, Paged, ScheduleStore};
 use wagw_core::{Error, Result};
 
 use crate::SqlStore;
 use crate::db::{
-    SqlRow, Ts, db_err, in_tx, on_read, on_write, stored_version, to_i64, to_json, unique_err,
+    SqlRow, Ts, db_err, enum_str, in_tx, on_read, on_write, stored_version, to_i64, to_json,
+    to_u64, unique_err,
 };
+
+/// Advisory-lock class of "a tenant's auto-reply rules are being counted for an insert"
+/// (PostgreSQL; see [`ConversationStore::create_rule`]).
+const RULE_QUOTA_LOCK_CLASS: i32 = 7302;
 
 fn stale(entity: &'static str, given: u64, stored: i64) -> Error {
     Error::conflict(
@@ -66,12 +72,22 @@ impl ConversationStore for SqlStore {
         })
     }
 
-    async fn save_session(&self, session: &ConversationSession) -> Result<u64> {
+    async fn save_session_with_engagement(
+        &self,
+        session: &ConversationSession,
+        engagement: &[FlowEngagement],
+    ) -> Result<u64> {
+        FlowEngagement::check_for(session, engagement)?;
         let mut next = session.clone();
         next.version = session.version + 1;
         let doc = to_json(&next)?;
-        if session.version == 0 {
-            on_write!(&self.db, |pool, _pg| {
+        let kinds = engagement
+            .iter()
+            .map(|e| enum_str(&e.kind))
+            .collect::<Result<Vec<_>>>()?;
+        // The save and its engagement steps in one transaction: a stale save records nothing.
+        let stored: Option<i64> = in_tx!(&self.db, |tx, _pg| {
+            let saved = if session.version == 0 {
                 sqlx::query(
                     "INSERT INTO sessions (tenant_id, id, channel_id, user_phone, version, doc, due_at) \
                      VALUES ($1, $2, $3, $4, 1, $5, $6)",
@@ -82,30 +98,44 @@ impl ConversationStore for SqlStore {
                 .bind(session.user.as_str())
                 .bind(&doc)
                 .bind(next.due_at().map(Ts))
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(unique_err(
                     "session",
                     format!("{} already has a session on this channel", session.user),
                 ))?;
-            });
-            return Ok(1);
-        }
-        let stored: Option<i64> = in_tx!(&self.db, |tx, _pg| {
-            let n = sqlx::query(
-                "UPDATE sessions SET version = version + 1, doc = $4, due_at = $5 \
-                 WHERE tenant_id = $1 AND id = $2 AND version = $3",
-            )
-            .bind(session.tenant_id.0)
-            .bind(session.id.0)
-            .bind(to_i64(session.version))
-            .bind(&doc)
-            .bind(next.due_at().map(Ts))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-            if n == 1 {
+                true
+            } else {
+                sqlx::query(
+                    "UPDATE sessions SET version = version + 1, doc = $4, due_at = $5 \
+                     WHERE tenant_id = $1 AND id = $2 AND version = $3",
+                )
+                .bind(session.tenant_id.0)
+                .bind(session.id.0)
+                .bind(to_i64(session.version))
+                .bind(&doc)
+                .bind(next.due_at().map(Ts))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+                    == 1
+            };
+            if saved {
+                for (e, kind) in engagement.iter().zip(&kinds) {
+                    sqlx::query(
+                        "INSERT INTO flow_engagement (tenant_id, flow_id, kind, node, at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(e.tenant_id.0)
+                    .bind(e.flow_id.0)
+                    .bind(kind.clone())
+                    .bind(e.node.clone())
+                    .bind(Ts(e.at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
                 None
             } else {
                 Some(stored_version!(
@@ -149,17 +179,44 @@ impl ConversationStore for SqlStore {
         })
     }
 
-    async fn create_rule(&self, rule: &AutoReplyRule) -> Result<()> {
+    async fn create_rule(&self, rule: &AutoReplyRule, limit: Option<u64>) -> Result<()> {
         let doc = to_json(rule)?;
-        on_write!(&self.db, |pool, _pg| {
+        let tenant = rule.tenant_id;
+        // Count and insert in one transaction. SQLite's single writer (BEGIN IMMEDIATE)
+        // serialises it; on PostgreSQL two transactions would each count before the other's
+        // insert, so creations of one tenant queue on an advisory lock first.
+        in_tx!(&self.db, |tx, pg| {
+            if let Some(limit) = limit {
+                if pg {
+                    sqlx::query("SELECT pg_advisory_xact_lock($2, hashtext($1::text))")
+                        .bind(tenant.0)
+                        .bind(RULE_QUOTA_LOCK_CLASS)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                let used =
+                    sqlx::query("SELECT COUNT(*) AS n FROM auto_reply_rules WHERE tenant_id = $1")
+                        .bind(tenant.0)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_err)?
+                        .int("n")?;
+                if to_u64(used) >= limit {
+                    return Err(Error::QuotaExceeded {
+                        resource: QuotaResource::AutoReplyRules.as_str().into(),
+                        limit,
+                    });
+                }
+            }
             sqlx::query(
                 "INSERT INTO auto_reply_rules (tenant_id, id, priority, doc) VALUES ($1, $2, $3, $4)",
             )
-            .bind(rule.tenant_id.0)
+            .bind(tenant.0)
             .bind(rule.id.0)
             .bind(i64::from(rule.priority))
             .bind(&doc)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .map_err(unique_err("auto-reply rule", format!("{} already exists", rule.id)))?;
         });

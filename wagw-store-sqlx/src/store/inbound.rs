@@ -1,23 +1,27 @@
 //! The inbound pipeline's durable steps, conversation jobs, rule cooldowns and analytics.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
-use wagw_core::ids::{CampaignId, ChannelId, ContactId, MessageId, RuleId, TenantId};
+use wagw_core::conversation::events::{MovedStatus, StatusOutbox};
+use wagw_core::ids::{CampaignId, ChannelId, ContactId, FlowId, MessageId, RuleId, TenantId};
+use wagw_core::ingest::recipient_updates;
 use wagw_core::model::channel::Channel;
 use wagw_core::model::conversation::{
-    ConversationJob, HandledBy, HandledCount, InboundIngest, IngestResult, JobSettlement, JobState,
-    PROFILE_NAME_FIELD, USER_ID_FIELD, VOLUME_BUCKET_SECS, VolumeBucket,
+    ConversationJob, EngagementCount, HandledBy, HandledCount, InboundIngest, IngestResult,
+    JobSettlement, JobState, PROFILE_NAME_FIELD, USER_ID_FIELD, VOLUME_BUCKET_SECS, VolumeBucket,
 };
-use wagw_core::model::message::{Direction, MessageStatus};
+use wagw_core::model::message::{Direction, MessageRecord, MessageStatus};
 use wagw_core::phone::PhoneNumber;
-use wagw_core::store::{AnalyticsStore, InboundStore};
+use wagw_core::store::{AnalyticsStore, AppliedStatuses, InboundStore, WamidUpdate};
 use wagw_core::{Error, Result};
 
-use super::messages::push_message;
+use super::campaigns::{COUNTERS_SQL, counters_from};
+use super::messages::{StatusTx, push_message};
+use super::webhooks::DeliveryTx;
 use crate::SqlStore;
 use crate::db::{
     SqlRow, Ts, db_err, delta, ensure_row, enum_str, in_tx, on_read, on_write, parse_enum, to_json,
@@ -405,6 +409,81 @@ impl InboundStore for SqlStore {
         Ok(taken)
     }
 
+    async fn prune_cooldowns(&self, before: DateTime<Utc>) -> Result<u64> {
+        Ok(on_write!(&self.db, |pool, _pg| {
+            sqlx::query("DELETE FROM rule_cooldowns WHERE until < $1")
+                .bind(Ts(before))
+                .execute(pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+        }))
+    }
+
+    async fn apply_statuses(
+        &self,
+        tenant: TenantId,
+        updates: &[WamidUpdate],
+        outbox: &StatusOutbox,
+    ) -> Result<AppliedStatuses> {
+        let wants_events = outbox.wants_statuses() || outbox.wants_progress();
+        // One transaction: statuses, recipients and their outbox rows commit together.
+        let applied = in_tx!(&self.db, |tx, _pg| {
+            let changes = tx.statuses_by_wamid(tenant, updates).await?;
+            let recipients = recipient_updates(&changes, updates);
+            tx.recipients(tenant, &recipients).await?;
+            let mut deliveries = Vec::new();
+            if wants_events {
+                let moved_ids: Vec<MessageId> = changes
+                    .iter()
+                    .flatten()
+                    .filter(|c| c.moved())
+                    .map(|c| c.message_id)
+                    .collect();
+                let messages: HashMap<MessageId, MessageRecord> = tx
+                    .messages(tenant, &moved_ids)
+                    .await?
+                    .into_iter()
+                    .map(|m| (m.id, m))
+                    .collect();
+                let moved: Vec<MovedStatus<'_>> = changes
+                    .iter()
+                    .zip(updates)
+                    .filter_map(|(change, update)| {
+                        let change = change.as_ref().filter(|c| c.moved())?;
+                        Some(MovedStatus {
+                            change,
+                            update,
+                            message: messages.get(&change.message_id)?,
+                        })
+                    })
+                    .collect();
+                let mut progress = Vec::new();
+                if outbox.wants_progress() {
+                    for campaign in StatusOutbox::campaigns(&moved) {
+                        let rows = sqlx::query(COUNTERS_SQL)
+                            .bind(tenant.0)
+                            .bind(campaign.0)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(db_err)?
+                            .iter()
+                            .map(|r| Ok((r.text("status")?, r.int("n")?)))
+                            .collect::<Result<Vec<_>>>()?;
+                        progress.push((campaign, counters_from(rows)?));
+                    }
+                }
+                deliveries = outbox.deliveries(tenant, &moved, &progress);
+                tx.insert_deliveries(&deliveries).await?;
+            }
+            AppliedStatuses {
+                changes,
+                deliveries: deliveries.len() as u64,
+            }
+        });
+        Ok(applied)
+    }
+
     async fn channels_by_waba_id(&self, waba_id: &str) -> Result<Vec<Channel>> {
         on_read!(&self.db, |pool, pg| {
             let sql = if pg {
@@ -494,6 +573,36 @@ impl AnalyticsStore for SqlStore {
                 Ok(HandledCount {
                     channel_id: ChannelId(r.uuid("channel_id")?),
                     handled_by: HandledBy::parse(&r.text("handled_by")?)?,
+                    count: to_u64(r.int("n")?),
+                })
+            })
+            .collect()
+        })
+    }
+
+    async fn flow_engagement_counts(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<EngagementCount>> {
+        on_read!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "SELECT flow_id, kind, node, COUNT(*) AS n FROM flow_engagement \
+                 WHERE tenant_id = $1 AND at >= $2 AND at < $3 GROUP BY flow_id, kind, node",
+            )
+            .bind(tenant.0)
+            .bind(Ts(from))
+            .bind(Ts(to))
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                Ok(EngagementCount {
+                    flow_id: FlowId(r.uuid("flow_id")?),
+                    kind: parse_enum(&r.text("kind")?)?,
+                    node: r.opt_text("node")?,
                     count: to_u64(r.int("n")?),
                 })
             })

@@ -1000,9 +1000,21 @@ async fn pg_by_wamid(
     tenant: TenantId,
     updates: &[WamidUpdate],
 ) -> Result<Vec<Option<StatusChange>>> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    let results = pg_by_wamid_in(&mut tx, tenant, updates).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(results)
+}
+
+/// [`pg_by_wamid`] inside the caller's transaction.
+#[cfg(feature = "postgres")]
+async fn pg_by_wamid_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tenant: TenantId,
+    updates: &[WamidUpdate],
+) -> Result<Vec<Option<StatusChange>>> {
     let mut results: Vec<Option<StatusChange>> = vec![None; updates.len()];
     let mut unknown: Vec<usize> = Vec::new();
-    let mut tx = pool.begin().await.map_err(db_err)?;
     // Segments of distinct wamids keep the input order's meaning; inside a
     // segment, one UNNEST statement per target status updates every row at once.
     let mut start = 0;
@@ -1053,7 +1065,7 @@ async fn pg_by_wamid(
                 .bind(bs.iter().map(|b| b.code).collect::<Vec<_>>())
                 .bind(bs.iter().map(|b| b.reason.clone()).collect::<Vec<_>>())
                 .bind(bs.iter().map(|b| b.at).collect::<Vec<_>>())
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await
                 .map_err(db_err)?;
             for r in rows {
@@ -1076,7 +1088,7 @@ async fn pg_by_wamid(
             )
             .bind(tenant.0)
             .bind(&wamids)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await
             .map_err(db_err)?;
             let mut current: HashMap<String, StatusChange> = HashMap::new();
@@ -1099,7 +1111,7 @@ async fn pg_by_wamid(
                     Some(c)
                         if c.from.transition(updates[i].update.status) == Transition::Advance =>
                     {
-                        results[i] = pg_apply_one(&mut tx, tenant, &updates[i]).await?;
+                        results[i] = pg_apply_one(tx, tenant, &updates[i]).await?;
                     }
                     Some(c) => results[i] = Some(*c),
                     None => unknown.push(i),
@@ -1109,9 +1121,8 @@ async fn pg_by_wamid(
         start = end;
     }
     if !unknown.is_empty() {
-        pg_keep_unknown(&mut tx, tenant, updates, &unknown, &mut results).await?;
+        pg_keep_unknown(tx, tenant, updates, &unknown, &mut results).await?;
     }
-    tx.commit().await.map_err(db_err)?;
     Ok(results)
 }
 
@@ -1246,12 +1257,24 @@ async fn sqlite_by_wamid(
     tenant: TenantId,
     updates: &[WamidUpdate],
 ) -> Result<Vec<Option<StatusChange>>> {
-    let mut results: Vec<Option<StatusChange>> = vec![None; updates.len()];
     let mut tx = pools
         .writer
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(db_err)?;
+    let results = sqlite_by_wamid_in(&mut tx, tenant, updates).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(results)
+}
+
+/// [`sqlite_by_wamid`] inside the caller's write transaction.
+#[cfg(feature = "sqlite")]
+async fn sqlite_by_wamid_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tenant: TenantId,
+    updates: &[WamidUpdate],
+) -> Result<Vec<Option<StatusChange>>> {
+    let mut results: Vec<Option<StatusChange>> = vec![None; updates.len()];
     // SQLite: one in-process statement per update inside the write transaction.
     for (i, u) in updates.iter().enumerate() {
         if let Some(allowed) = advancing_from(u.update.status) {
@@ -1265,7 +1288,7 @@ async fn sqlite_by_wamid(
                 .bind(b.code)
                 .bind(b.reason)
                 .bind(Ts(b.at))
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await
                 .map_err(db_err)?;
             if let Some(r) = moved {
@@ -1284,7 +1307,7 @@ async fn sqlite_by_wamid(
         )
         .bind(tenant.0)
         .bind(&u.wamid)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(db_err)?;
         if let Some(r) = current {
@@ -1305,13 +1328,103 @@ async fn sqlite_by_wamid(
                 .bind(b.code)
                 .bind(b.reason)
                 .bind(Ts(b.at))
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_err)?;
         }
     }
-    tx.commit().await.map_err(db_err)?;
     Ok(results)
+}
+
+/// The steps of [`InboundStore::apply_statuses`](wagw_core::store::InboundStore::apply_statuses)
+/// whose SQL differs per database, inside the caller's transaction.
+pub(super) trait StatusTx {
+    /// [`MessageStore::update_statuses_by_wamid`] in this transaction.
+    async fn statuses_by_wamid(
+        &mut self,
+        tenant: TenantId,
+        updates: &[WamidUpdate],
+    ) -> Result<Vec<Option<StatusChange>>>;
+    /// [`CampaignStore::update_recipients`](wagw_core::store::CampaignStore::update_recipients)
+    /// in this transaction.
+    async fn recipients(&mut self, tenant: TenantId, updates: &[RecipientUpdate]) -> Result<u64>;
+    /// The messages with these ids, in any order.
+    async fn messages(&mut self, tenant: TenantId, ids: &[MessageId])
+    -> Result<Vec<MessageRecord>>;
+}
+
+#[cfg(feature = "sqlite")]
+impl StatusTx for sqlx::Transaction<'_, sqlx::Sqlite> {
+    async fn statuses_by_wamid(
+        &mut self,
+        tenant: TenantId,
+        updates: &[WamidUpdate],
+    ) -> Result<Vec<Option<StatusChange>>> {
+        sqlite_by_wamid_in(self, tenant, updates).await
+    }
+
+    async fn recipients(&mut self, tenant: TenantId, updates: &[RecipientUpdate]) -> Result<u64> {
+        let mut moved = 0;
+        for u in updates {
+            moved += self.apply_recipient(tenant, u).await?;
+        }
+        Ok(moved)
+    }
+
+    async fn messages(
+        &mut self,
+        tenant: TenantId,
+        ids: &[MessageId],
+    ) -> Result<Vec<MessageRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM messages WHERE tenant_id = $1 AND id = $2");
+        let mut found = Vec::with_capacity(ids.len());
+        // One in-process lookup per id: SQLite has no array binding, and each is an index probe.
+        for id in ids {
+            if let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(tenant.0)
+                .bind(id.0)
+                .fetch_optional(&mut **self)
+                .await
+                .map_err(db_err)?
+            {
+                found.push(message_from_row(&r)?);
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl StatusTx for sqlx::Transaction<'_, sqlx::Postgres> {
+    async fn statuses_by_wamid(
+        &mut self,
+        tenant: TenantId,
+        updates: &[WamidUpdate],
+    ) -> Result<Vec<Option<StatusChange>>> {
+        pg_by_wamid_in(self, tenant, updates).await
+    }
+
+    async fn recipients(&mut self, tenant: TenantId, updates: &[RecipientUpdate]) -> Result<u64> {
+        super::campaigns::pg_update_recipients_in(self, tenant, updates).await
+    }
+
+    async fn messages(
+        &mut self,
+        tenant: TenantId,
+        ids: &[MessageId],
+    ) -> Result<Vec<MessageRecord>> {
+        let ids: Vec<Uuid> = ids.iter().map(|m| m.0).collect();
+        let sql = format!("SELECT {COLUMNS} FROM messages WHERE tenant_id = $1 AND id = ANY($2)");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.0)
+            .bind(&ids)
+            .fetch_all(&mut **self)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(message_from_row)
+            .collect()
+    }
 }
 
 #[cfg(test)]

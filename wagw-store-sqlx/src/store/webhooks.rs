@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use wagw_core::ids::{DeliveryId, SubscriptionId, TenantId};
 use wagw_core::model::webhook::{
-    DeliveryOutcome, DeliveryState, WebhookDelivery, WebhookSubscription,
+    AttemptTiming, DeliveryAttempt, DeliveryOutcome, DeliveryState, WebhookDelivery,
+    WebhookSubscription,
 };
 use wagw_core::store::{Page, Paged, WebhookStore};
 use wagw_core::{Error, Result};
@@ -97,6 +98,16 @@ impl WebhookStore for SqlStore {
                 return Err(Error::not_found("webhook subscription", id));
             }
             sqlx::query(
+                "DELETE FROM webhook_delivery_attempts WHERE tenant_id = $1 AND delivery_id IN \
+                 (SELECT id FROM webhook_deliveries \
+                 WHERE tenant_id = $1 AND subscription_id = $2 AND state = 'pending')",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            sqlx::query(
                 "DELETE FROM webhook_deliveries \
                  WHERE tenant_id = $1 AND subscription_id = $2 AND state = 'pending'",
             )
@@ -113,53 +124,7 @@ impl WebhookStore for SqlStore {
         if deliveries.is_empty() {
             return Ok(());
         }
-        let rows = deliveries
-            .iter()
-            .map(|d| {
-                Ok((
-                    d,
-                    enum_str(&d.event)?,
-                    enum_str(&d.state)?,
-                    to_json(&d.payload)?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        in_tx!(&self.db, |tx, _pg| {
-            let mut subs = std::collections::HashSet::new();
-            for d in deliveries {
-                if subs.insert((d.tenant_id, d.subscription_id)) {
-                    ensure_row!(
-                        tx,
-                        "webhook_subscriptions",
-                        "webhook subscription",
-                        d.tenant_id,
-                        d.subscription_id
-                    );
-                }
-            }
-            for chunk in rows.chunks(500) {
-                let mut qb =
-                    QueryBuilder::new(format!("INSERT INTO webhook_deliveries ({COLUMNS}) "));
-                qb.push_values(chunk, |mut b, (d, event, state, payload)| {
-                    b.push_bind(d.tenant_id.0)
-                        .push_bind(d.id.0)
-                        .push_bind(d.subscription_id.0)
-                        .push_bind(event.clone())
-                        .push_bind(payload.clone())
-                        .push_bind(state.clone())
-                        .push_bind(i64::from(d.attempts))
-                        .push_bind(Ts(d.next_attempt_at))
-                        .push_bind(d.last_status.map(i64::from))
-                        .push_bind(d.last_error.clone())
-                        .push_bind(Ts(d.created_at))
-                        .push_bind(d.delivered_at.map(Ts));
-                });
-                qb.build().execute(&mut *tx).await.map_err(unique_err(
-                    "webhook delivery",
-                    "a delivery id exists".into(),
-                ))?;
-            }
-        });
+        in_tx!(&self.db, |tx, _pg| tx.insert_deliveries(deliveries).await?);
         Ok(())
     }
 
@@ -201,6 +166,7 @@ impl WebhookStore for SqlStore {
         tenant: TenantId,
         id: DeliveryId,
         outcome: &DeliveryOutcome,
+        timing: &AttemptTiming,
     ) -> Result<WebhookDelivery> {
         let (state, status, error, next, delivered) = match outcome {
             DeliveryOutcome::Delivered { status } => (
@@ -235,24 +201,88 @@ impl WebhookStore for SqlStore {
              delivered_at = COALESCE($7, delivered_at) \
              WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
         );
-        let row = on_write!(&self.db, |pool, _pg| {
-            match sqlx::query(sqlx::AssertSqlSafe(sql))
+        let state = enum_str(&state)?;
+        // The delivery and its log entry in one transaction: the log never misses an attempt
+        // the delivery counts.
+        let delivery = in_tx!(&self.db, |tx, _pg| {
+            let delivery = match sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant.0)
                 .bind(id.0)
-                .bind(enum_str(&state)?)
+                .bind(state)
                 .bind(status.map(i64::from))
                 .bind(error)
                 .bind(next.map(Ts))
                 .bind(delivered.map(Ts))
-                .fetch_optional(pool)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?
             {
-                Some(r) => Some(delivery_from_row(&r)?),
-                None => None,
-            }
+                Some(r) => delivery_from_row(&r)?,
+                None => return Err(Error::not_found("webhook delivery", id)),
+            };
+            let attempt = DeliveryAttempt::new(tenant, id, delivery.attempts, outcome, timing);
+            sqlx::query(
+                "INSERT INTO webhook_delivery_attempts \
+                 (tenant_id, delivery_id, number, started_at, duration_ms, status, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .bind(i64::from(attempt.number))
+            .bind(Ts(attempt.started_at))
+            .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+            .bind(attempt.status.map(i64::from))
+            .bind(attempt.error)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            delivery
         });
-        row.ok_or_else(|| Error::not_found("webhook delivery", id))
+        Ok(delivery)
+    }
+
+    async fn list_delivery_attempts(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+    ) -> Result<Vec<DeliveryAttempt>> {
+        let rows = on_read!(&self.db, |pool, _pg| {
+            let found = sqlx::query(
+                "SELECT 1 AS one FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await
+            .map_err(db_err)?;
+            if found.is_none() {
+                return Err(Error::not_found("webhook delivery", id));
+            }
+            sqlx::query(
+                "SELECT number, started_at, duration_ms, status, error \
+                 FROM webhook_delivery_attempts WHERE tenant_id = $1 AND delivery_id = $2 \
+                 ORDER BY number",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                Ok(DeliveryAttempt {
+                    delivery_id: id,
+                    tenant_id: tenant,
+                    number: to_u32(r.int("number")?),
+                    started_at: r.ts("started_at")?,
+                    duration_ms: u64::try_from(r.int("duration_ms")?).unwrap_or_default(),
+                    status: r.opt_int("status")?.and_then(|s| u16::try_from(s).ok()),
+                    error: r.opt_text("error")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?
+        });
+        Ok(rows)
     }
 
     async fn list_deliveries(
@@ -312,3 +342,75 @@ impl WebhookStore for SqlStore {
         Ok(())
     }
 }
+
+/// Outbox writes that share a transaction with the state change they report.
+pub(super) trait DeliveryTx {
+    /// Inserts deliveries with the rule of [`WebhookStore::enqueue_deliveries`]: each
+    /// subscription must exist in the delivery's tenant, and ids must be new.
+    async fn insert_deliveries(&mut self, deliveries: &[WebhookDelivery]) -> Result<()>;
+}
+
+macro_rules! impl_delivery_tx {
+    ($db:ty) => {
+        impl DeliveryTx for sqlx::Transaction<'_, $db> {
+            async fn insert_deliveries(&mut self, deliveries: &[WebhookDelivery]) -> Result<()> {
+                if deliveries.is_empty() {
+                    return Ok(());
+                }
+                let rows = deliveries
+                    .iter()
+                    .map(|d| {
+                        Ok((
+                            d,
+                            enum_str(&d.event)?,
+                            enum_str(&d.state)?,
+                            to_json(&d.payload)?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                // The connection under the transaction, which every statement executes on.
+                let tx: &mut <$db as sqlx::Database>::Connection = &mut **self;
+                let mut subs = std::collections::HashSet::new();
+                for d in deliveries {
+                    if subs.insert((d.tenant_id, d.subscription_id)) {
+                        ensure_row!(
+                            tx,
+                            "webhook_subscriptions",
+                            "webhook subscription",
+                            d.tenant_id,
+                            d.subscription_id
+                        );
+                    }
+                }
+                for chunk in rows.chunks(500) {
+                    let mut qb =
+                        QueryBuilder::new(format!("INSERT INTO webhook_deliveries ({COLUMNS}) "));
+                    qb.push_values(chunk, |mut b, (d, event, state, payload)| {
+                        b.push_bind(d.tenant_id.0)
+                            .push_bind(d.id.0)
+                            .push_bind(d.subscription_id.0)
+                            .push_bind(event.clone())
+                            .push_bind(payload.clone())
+                            .push_bind(state.clone())
+                            .push_bind(i64::from(d.attempts))
+                            .push_bind(Ts(d.next_attempt_at))
+                            .push_bind(d.last_status.map(i64::from))
+                            .push_bind(d.last_error.clone())
+                            .push_bind(Ts(d.created_at))
+                            .push_bind(d.delivered_at.map(Ts));
+                    });
+                    qb.build().execute(&mut *tx).await.map_err(unique_err(
+                        "webhook delivery",
+                        "a delivery id exists".into(),
+                    ))?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+#[cfg(feature = "sqlite")]
+impl_delivery_tx!(sqlx::Sqlite);
+#[cfg(feature = "postgres")]
+impl_delivery_tx!(sqlx::Postgres);
