@@ -4,7 +4,8 @@
 //! to a gateway:
 //!
 //! - **Requests are checked** by rules of its own ([`check`]), derived from Meta's OpenAPI
-//!   document and documented limits, and refused with Meta's error body
+//!   document (the field sets of [`fields`], its known defects overridden in one list) and
+//!   documented limits, and refused with Meta's error body
 //!   (`{"error":{"message":"(#131009) Parameter value is not valid","type":"OAuthException",
 //!   "code":131009,"error_data":{"messaging_product":"whatsapp","details":"..."},
 //!   "fbtrace_id":"..."}}`). A bearer token is required (190 otherwise).
