@@ -536,6 +536,8 @@ fn check_location(location: &Map<String, Value>, path: &Path<'_>) -> R<()> {
 }
 
 fn check_contacts(contacts: &[Value], path: &Path<'_>) -> R<()> {
+    // Meta's contacts-message reference allows 257; the OpenAPI schema's `maxItems: 5` is one
+    // of its defects (limits are not field sets, so it is noted here, not in `fields`).
     count_range(contacts.len(), 1, 257, path, "contacts")?;
     for (i, contact) in contacts.iter().enumerate() {
         let at = path.idx(i);
@@ -806,6 +808,7 @@ fn check_flow(action: &Map<String, Value>, path: &Path<'_>) -> R<()> {
     if let Some(mode) = mode {
         one_of(mode, &["draft", "published"], &p.key("mode"))?;
     }
+    // 20 characters: Meta's flow-message reference (the OpenAPI schema says 30).
     // A draft flow's CTA is not shown (Meta's draft examples use 23 characters), so the
     // 20-character limit applies to published flows only.
     let cta_limit = (mode != Some("draft")).then_some(20);
