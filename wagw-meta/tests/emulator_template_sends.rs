@@ -291,3 +291,66 @@ async fn a_copy_code_button_needs_its_coupon_code() {
     assert!(details.contains("CopyCode"), "{details}");
     emulator.shutdown().await;
 }
+
+/// wagw-core's template builder, sent through `MetaTransport`, satisfies every rule: media
+/// header, named body parameters, quick reply and URL suffix; and the same send missing its
+/// URL suffix is refused with 131008 as a permanent error.
+#[tokio::test]
+async fn wagw_templates_through_meta_transport_pass_the_template_rules() {
+    use wagw_core::TransportErrorKind;
+    use wagw_core::content::{
+        Media, MessageContent, OutboundMessage, Template, TemplateComponent, TemplateParameter,
+    };
+    use wagw_core::transport::Transport;
+
+    let (emulator, _graph) = emulator_with(&[(
+        "tagihan",
+        json!([
+            {"type": "HEADER", "format": "DOCUMENT"},
+            {"type": "BODY", "text": "Halo {{nama}}, tagihan {{bulan}} sudah terbit"},
+            {"type": "BUTTONS", "buttons": [
+                {"type": "QUICK_REPLY", "text": "Berhenti"},
+                {"type": "URL", "text": "Bayar", "url": "https://example.com/bayar/{{1}}"}
+            ]}
+        ]),
+    )])
+    .await;
+    let transport = wagw_meta::MetaTransport::builder()
+        .base_url(emulator.base_url())
+        .access_token(TOKEN)
+        .build()
+        .unwrap();
+    let channel = wagw_core::model::channel::Channel::new(
+        wagw_core::ids::TenantId::new(),
+        "templates",
+        PNID,
+        WABA,
+        wagw_core::phone::PhoneNumber::from_wa_id(DISPLAY).unwrap(),
+    );
+    let template = |with_suffix: bool| {
+        let mut template = Template::new("tagihan", "en_US")
+            .with_component(TemplateComponent::header([TemplateParameter::document(
+                Media::from_link("https://example.com/tagihan.pdf"),
+            )]))
+            .with_component(TemplateComponent::body([
+                TemplateParameter::named_text("bulan", "November"),
+                TemplateParameter::named_text("nama", "Budi"),
+            ]))
+            .with_component(TemplateComponent::quick_reply(0, "STOP"));
+        if with_suffix {
+            template = template.with_component(TemplateComponent::url_button(1, "INV-7"));
+        }
+        OutboundMessage::new("628123456789", MessageContent::template(template))
+    };
+    transport
+        .send(&channel, &template(true))
+        .await
+        .expect("accepted");
+    let error = transport
+        .send(&channel, &template(false))
+        .await
+        .expect_err("refused");
+    assert_eq!(error.code, Some(131_008), "{error:?}");
+    assert_eq!(error.kind, TransportErrorKind::Permanent);
+    emulator.shutdown().await;
+}
