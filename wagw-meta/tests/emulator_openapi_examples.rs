@@ -52,30 +52,86 @@ fn every_send_example_passes_the_checks() {
     assert_eq!(reads, 1);
 }
 
-/// Templates named by the examples, with the parameter counts the examples send.
-fn example_templates() -> Vec<TemplateSpec> {
-    let body = |params: usize| {
-        let text: Vec<String> = (1..=params).map(|i| format!("{{{{{i}}}}}")).collect();
-        json!([{"type": "BODY", "text": format!("Hello {}", text.join(" "))}])
+/// The template an example was written for: its header (media format or text parameters),
+/// body parameters (named when the example names them) and buttons (by index and sub_type).
+/// Several examples share the placeholder name `template-name` with different shapes, so
+/// each send registers its own template first.
+fn template_for(example: &Value) -> Option<TemplateSpec> {
+    let template = example.get("template")?;
+    let components = template["components"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let of_type = |name: &str| {
+        components
+            .iter()
+            .filter(|c| {
+                c["type"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(name))
+            })
+            .flat_map(|c| c["parameters"].as_array().cloned().unwrap_or_default())
+            .collect::<Vec<Value>>()
     };
-    vec![
-        TemplateSpec::approved(WABA, "hello_world", "en_US", body(0)),
-        TemplateSpec::approved(WABA, "intro_catalog_offer", "en_US", body(3)),
-        TemplateSpec::approved(WABA, "<TEMPLATE_NAME>", "en_US", body(0)),
-        TemplateSpec::approved(WABA, "sample_issue_resolution", "en_US", body(1)),
-        TemplateSpec::approved(WABA, "template-name", "language-and-locale-code", body(3)),
-    ]
+    let placeholders = |parameters: &[Value]| {
+        parameters
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match p["parameter_name"].as_str() {
+                Some(name) => format!("{{{{{name}}}}}"),
+                None => format!("{{{{{}}}}}", i + 1),
+            })
+            .collect::<Vec<String>>()
+            .join(" ")
+    };
+    let mut defined = Vec::new();
+    let header = of_type("header");
+    match header.iter().find(|p| p["type"] != "text") {
+        Some(media) => defined.push(json!({
+            "type": "HEADER",
+            "format": media["type"].as_str().unwrap().to_ascii_uppercase(),
+        })),
+        None if !header.is_empty() => defined.push(json!({
+            "type": "HEADER", "format": "TEXT", "text": placeholders(&header),
+        })),
+        None => {}
+    }
+    defined
+        .push(json!({"type": "BODY", "text": format!("Hello {}", placeholders(&of_type("body")))}));
+    let mut buttons = Vec::new();
+    for component in components.iter().filter(|c| c["type"] == "button") {
+        let index = match &component["index"] {
+            Value::String(s) => s.parse::<usize>().unwrap(),
+            other => other.as_u64().unwrap() as usize,
+        };
+        let kind = component["sub_type"].as_str().unwrap().to_ascii_uppercase();
+        if buttons.len() <= index {
+            buttons.resize(index + 1, json!({"type": "QUICK_REPLY", "text": "OK"}));
+        }
+        buttons[index] = match kind.as_str() {
+            "URL" => json!({"type": "URL", "text": "Open", "url": "https://example.com/{{1}}"}),
+            other => json!({"type": other, "text": "Go"}),
+        };
+    }
+    if !buttons.is_empty() {
+        defined.push(json!({"type": "BUTTONS", "buttons": buttons}));
+    }
+    Some(TemplateSpec::approved(
+        WABA,
+        template["name"].as_str()?,
+        template["language"]["code"].as_str()?,
+        Value::Array(defined),
+    ))
 }
 
 async fn examples_emulator() -> Emulator {
-    let mut builder = builder(None)
+    builder(None)
         .throughput(Throughput::Off)
         .pair_limit(PairLimit::Off)
-        .customer_window(None);
-    for template in example_templates() {
-        builder = builder.template(template);
-    }
-    builder.start().await.unwrap()
+        .customer_window(None)
+        .start()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -94,7 +150,12 @@ async fn every_send_example_is_accepted_over_http() {
         }
     }
     let graph = Graph::new(&emulator);
+    let mut templates = 0;
     for (name, body) in &examples {
+        if let Some(template) = template_for(body) {
+            emulator.add_template(template);
+            templates += 1;
+        }
         let (status, answer) = graph.send(body).await;
         assert_eq!(status, 200, "{name}: {answer}");
         if body.get("status").is_some() {
@@ -109,6 +170,7 @@ async fn every_send_example_is_accepted_over_http() {
             );
         }
     }
+    assert!(templates >= 9, "{templates} template examples");
     let counters = emulator.counters(PNID).unwrap();
     assert_eq!(counters.requests as usize, examples.len());
     assert!(counters.errors.is_empty(), "{counters:?}");
@@ -534,6 +596,9 @@ async fn broken_variants_are_refused_with_the_right_code() {
             .get(name)
             .unwrap_or_else(|| panic!("no example named {name}"))
             .clone();
+        if let Some(template) = template_for(&body) {
+            emulator.add_template(template);
+        }
         match edit {
             Edit::Set(pointer, value) => set(&mut body, pointer, value),
             Edit::Remove(pointer) => remove(&mut body, pointer),

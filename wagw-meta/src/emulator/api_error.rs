@@ -42,6 +42,8 @@ pub mod codes {
     pub const PAIR_RATE_LIMIT: i64 = 131_056;
     /// Template parameter count mismatch.
     pub const TEMPLATE_PARAM_COUNT: i64 = 132_000;
+    /// Template parameter format mismatch (media header, named parameters, button types).
+    pub const TEMPLATE_PARAM_FORMAT: i64 = 132_012;
     /// Template does not exist in that language, or is not approved.
     pub const TEMPLATE_MISSING: i64 = 132_001;
     /// Template paused.
@@ -82,6 +84,9 @@ pub fn title(code: i64) -> &'static str {
             "Number of parameters does not match the expected number of params"
         }
         codes::TEMPLATE_MISSING => "Template name does not exist in the translation",
+        codes::TEMPLATE_PARAM_FORMAT => {
+            "Parameter format does not match format in the created template"
+        }
         codes::TEMPLATE_PAUSED => "Template is Paused",
         codes::TEMPLATE_DISABLED => "Template is Disabled",
         codes::PIN_MISMATCH => "Two step verification PIN Mismatch",
@@ -141,6 +146,11 @@ impl ApiError {
             codes::PARAMETER_MISSING,
             format!("The parameter {path} is required."),
         )
+    }
+
+    /// 131008 with details of its own (what requires the missing parameter).
+    pub fn missing_details(details: impl Into<String>) -> Self {
+        Self::new(codes::PARAMETER_MISSING, details)
     }
 
     /// 131009: a parameter value is not valid.

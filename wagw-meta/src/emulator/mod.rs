@@ -4,14 +4,17 @@
 //! to a gateway:
 //!
 //! - **Requests are checked** by rules of its own ([`check`]), derived from Meta's OpenAPI
-//!   document and documented limits, and refused with Meta's error body
+//!   document (the field sets of [`fields`], its known defects overridden in one list) and
+//!   documented limits, and refused with Meta's error body
 //!   (`{"error":{"message":"(#131009) Parameter value is not valid","type":"OAuthException",
 //!   "code":131009,"error_data":{"messaging_product":"whatsapp","details":"..."},
 //!   "fbtrace_id":"..."}}`). A bearer token is required (190 otherwise).
 //! - **Limits hold**: per-number throughput (130429), the (number, recipient) pair limit
 //!   (131056), the 24-hour customer-service window (free-form outside it is accepted, then
 //!   fails with a 131047 `failed` status), templates that must exist and be approved (132001,
-//!   132015, 132016) with the right parameter counts (132000), registration before sending
+//!   132015, 132016) with the right parameters: counts (132000), header media, named
+//!   parameters and button types (132012), buttons that need a parameter (131008); see
+//!   `template_send`; registration before sending
 //!   (133010).
 //! - **Webhooks follow**: signed (`X-Hub-Signature-256`) status webhooks `sent` → `delivered`
 //!   → `read` (or `failed` with `errors`), inbound user messages injected through
@@ -56,10 +59,13 @@
 mod api_error;
 pub mod check;
 mod config;
+pub mod fields;
 mod file;
+mod generated_media;
 mod ids;
 mod routes;
 mod state;
+mod template_send;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -458,6 +464,24 @@ impl Emulator {
     /// Registers a phone number at run time.
     pub fn add_number(&self, spec: PhoneNumberSpec) {
         self.shared.add_number(spec);
+    }
+
+    /// Adds media of `size` bytes owned by `phone_number_id`, as if a user had sent it; returns
+    /// its id. Its bytes are generated from the emulator's seed while they are downloaded (the
+    /// emulator never holds them), and `GET /{media-id}` announces their sha256: for download
+    /// tests up to Meta's largest media (documents, 100 MB) without a fixture file.
+    ///
+    /// # Errors
+    ///
+    /// 803 when the number is unknown.
+    pub fn add_generated_media(
+        &self,
+        phone_number_id: &str,
+        mime_type: &str,
+        size: u64,
+    ) -> Result<String, ApiError> {
+        self.shared
+            .add_generated_media(phone_number_id, mime_type, size)
     }
 
     /// Adds a template at run time; returns its id.

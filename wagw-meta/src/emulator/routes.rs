@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::api_error::{ApiError, codes};
 use super::ids;
-use super::state::{Media, SendOutcome, Shared, unix_now};
+use super::state::{Media, MediaBody, SendOutcome, Shared, unix_now};
 
 type Shr = State<Arc<Shared>>;
 
@@ -510,7 +510,7 @@ async fn object_get(
                 ),
                 "mime_type": media.mime_type,
                 "sha256": media.sha256,
-                "file_size": media.data.len().to_string(),
+                "file_size": media.body.len().to_string(),
                 "id": media.id,
             }))
         }
@@ -671,7 +671,7 @@ async fn upload(
             owner: Arc::clone(owner),
             mime_type: mime,
             sha256,
-            data: file,
+            body: MediaBody::Stored(file),
         }),
     );
     Ok(json!({"id": id}))
@@ -692,7 +692,19 @@ async fn download(State(shared): Shr, RawQuery(query): RawQuery, headers: Header
     let media = shared.media.read().get(id).cloned();
     match media {
         Some(media) if valid => {
-            let mut response = (StatusCode::OK, media.data.clone()).into_response();
+            let mut response = match &media.body {
+                MediaBody::Stored(data) => (StatusCode::OK, data.clone()).into_response(),
+                MediaBody::Generated(generated) => {
+                    let mut response =
+                        axum::body::Body::from_stream(generated.stream()).into_response();
+                    if let Ok(length) = HeaderValue::from_str(&generated.size.to_string()) {
+                        response
+                            .headers_mut()
+                            .insert(header::CONTENT_LENGTH, length);
+                    }
+                    response
+                }
+            };
             if let Ok(value) = HeaderValue::from_str(&media.mime_type) {
                 response.headers_mut().insert(header::CONTENT_TYPE, value);
             }

@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 use super::api_error::{ApiError, codes};
 use super::check::{CheckedMessage, CheckedRequest, MessageKind, check_messages_request};
 use super::config::{EmulatorConfig, PairLimit, PhoneNumberSpec, TemplateSpec, Throughput};
+use super::generated_media::Generated;
 use super::ids;
+use super::template_send::{self, TemplateShape};
 use super::webhooks::{Job, StatusEvent, StatusKind, WebhookQueue};
 
 /// Request and error counts of one phone number's `messages` edge.
@@ -121,8 +123,8 @@ pub(crate) struct StoredTemplate {
     pub(crate) reason: Option<String>,
     pub(crate) components: Value,
     pub(crate) parameter_format: String,
-    body_params: usize,
-    header_text_params: usize,
+    /// What a send must supply, read from `components`.
+    shape: TemplateShape,
 }
 
 impl StoredTemplate {
@@ -157,46 +159,26 @@ pub(crate) struct Media {
     pub(crate) owner: Arc<str>,
     pub(crate) mime_type: String,
     pub(crate) sha256: String,
-    pub(crate) data: Bytes,
+    pub(crate) body: MediaBody,
 }
 
-/// Counts `{{1}}` / `{{name}}` placeholders (distinct) in a template text.
-fn placeholders(text: &str) -> usize {
-    let mut seen = HashSet::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        let name = after[..end].trim();
-        if !name.is_empty() {
-            seen.insert(name.to_owned());
-        }
-        rest = &after[end + 2..];
-    }
-    seen.len()
+/// The bytes of uploaded media, or the recipe of generated media.
+#[derive(Debug)]
+pub(crate) enum MediaBody {
+    /// Uploaded through `POST /{pnid}/media`.
+    Stored(Bytes),
+    /// Made up as it is downloaded ([`Emulator::add_generated_media`](super::Emulator::add_generated_media)).
+    Generated(Generated),
 }
 
-/// Expected (header text, body) parameter counts of template components.
-fn expected_params(components: &Value) -> (usize, usize) {
-    let (mut header, mut body) = (0, 0);
-    for component in components.as_array().into_iter().flatten() {
-        let kind = component["type"]
-            .as_str()
-            .unwrap_or("")
-            .to_ascii_uppercase();
-        let text = component["text"].as_str().unwrap_or("");
-        match kind.as_str() {
-            "BODY" => body = placeholders(text),
-            "HEADER" => {
-                let format = component["format"].as_str().unwrap_or("TEXT");
-                if format.eq_ignore_ascii_case("TEXT") {
-                    header = placeholders(text);
-                }
-            }
-            _ => {}
+impl MediaBody {
+    /// The body's length in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Self::Stored(data) => data.len() as u64,
+            Self::Generated(generated) => generated.size,
         }
     }
-    (header, body)
 }
 
 /// Digits of a phone number; the input itself when it has none (Meta's placeholder examples).
@@ -393,7 +375,13 @@ impl Shared {
             },
             None => "service",
         };
-        let recipient = wa_id(message.to);
+        // A business-scoped user id (`US.1349...`) is kept as given; a phone number is reduced
+        // to its digits, as Meta normalises it.
+        let recipient = if message.by_user_id {
+            message.to.to_owned()
+        } else {
+            wa_id(message.to)
+        };
         let now = Instant::now();
         let (wamid, failure) = {
             let mut inner = number.inner.lock();
@@ -560,6 +548,7 @@ impl Shared {
             number: Arc::clone(number),
             wamid: Arc::clone(&wamid_arc),
             recipient: Arc::clone(&recipient_arc),
+            by_user_id: message.by_user_id,
             status,
             category,
             biz_opaque: biz_opaque.clone(),
@@ -668,24 +657,7 @@ impl Shared {
             }
             _ => return Err(missing()),
         }
-        for (component, expected, actual) in [
-            (
-                "header",
-                template.header_text_params,
-                used.header_text_params,
-            ),
-            ("body", template.body_params, used.body_params),
-        ] {
-            if expected != actual {
-                return Err(ApiError::new(
-                    codes::TEMPLATE_PARAM_COUNT,
-                    format!(
-                        "{component}: number of localizable_params ({actual}) does not match \
-                         the expected number of params ({expected})"
-                    ),
-                ));
-            }
-        }
+        template_send::check_send(&template.shape, used.components)?;
         Ok(match template.category.as_str() {
             "MARKETING" => "marketing",
             "AUTHENTICATION" => "authentication",
@@ -693,10 +665,36 @@ impl Shared {
         })
     }
 
+    /// Registers generated media owned by a number; returns its id.
+    pub(crate) fn add_generated_media(
+        &self,
+        phone_number_id: &str,
+        mime_type: &str,
+        size: u64,
+    ) -> Result<String, ApiError> {
+        let number = self
+            .number(phone_number_id)
+            .ok_or_else(ApiError::phone_not_found)?;
+        let id = self.next_object_id("media");
+        let generated = Generated {
+            seed: ids::draw(self.config.seed, &id, 0),
+            size,
+        };
+        let media = Media {
+            id: id.clone(),
+            owner: Arc::clone(&number.id),
+            mime_type: mime_type.to_owned(),
+            sha256: generated.sha256(),
+            body: MediaBody::Generated(generated),
+        };
+        self.media.write().insert(id.clone(), Arc::new(media));
+        Ok(id)
+    }
+
     /// Stores a template; returns its id.
     pub(crate) fn add_template(&self, spec: TemplateSpec) -> String {
         let id = self.next_object_id("template");
-        let (header_text_params, body_params) = expected_params(&spec.components);
+        let shape = TemplateShape::of(&spec.components);
         let template = StoredTemplate {
             id: id.clone(),
             waba_id: spec.waba_id,
@@ -705,10 +703,9 @@ impl Shared {
             category: spec.category.to_ascii_uppercase(),
             status: spec.status.to_ascii_uppercase(),
             reason: None,
-            parameter_format: "POSITIONAL".to_owned(),
+            parameter_format: shape.parameter_format().to_owned(),
             components: spec.components,
-            body_params,
-            header_text_params,
+            shape,
         };
         let mut templates = self.templates.write();
         let key = (
@@ -844,10 +841,8 @@ impl Shared {
     pub(crate) fn update_template_components(&self, id: &str, components: Value) {
         let mut templates = self.templates.write();
         if let Some(template) = templates.by_id.get_mut(id) {
-            let (header, body) = expected_params(&components);
+            template.shape = TemplateShape::of(&components);
             template.components = components;
-            template.header_text_params = header;
-            template.body_params = body;
         }
     }
 
@@ -1119,16 +1114,12 @@ mod tests {
 
     #[test]
     fn placeholder_counting() {
-        assert_eq!(placeholders("Hi {{1}}, order {{2}} ships {{1}}"), 2);
-        assert_eq!(placeholders("Hi {{name}}"), 1);
-        assert_eq!(placeholders("No params"), 0);
-        assert_eq!(
-            expected_params(&json!([
-                {"type":"HEADER","format":"TEXT","text":"Sale {{1}}"},
-                {"type":"BODY","text":"{{1}} {{2}} {{3}}"}
-            ])),
-            (1, 3)
-        );
+        let shape = TemplateShape::of(&json!([
+            {"type":"HEADER","format":"TEXT","text":"Sale {{1}}"},
+            {"type":"BODY","text":"{{1}} {{2}} {{3}} {{1}}"}
+        ]));
+        assert_eq!((shape.header_names.len(), shape.body_names.len()), (1, 3));
+        assert_eq!(shape.parameter_format(), "POSITIONAL");
     }
 
     #[test]

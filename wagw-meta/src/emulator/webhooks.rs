@@ -70,6 +70,9 @@ pub(crate) struct StatusEvent {
     pub(crate) number: Arc<Number>,
     pub(crate) wamid: Arc<str>,
     pub(crate) recipient: Arc<str>,
+    /// Whether the message was addressed by business-scoped user id (`recipient`): the status
+    /// then names the user in `recipient_user_id`, and has no phone number to give.
+    pub(crate) by_user_id: bool,
     pub(crate) status: StatusKind,
     pub(crate) category: &'static str,
     pub(crate) biz_opaque: Option<Arc<str>>,
@@ -459,9 +462,14 @@ fn status_body(events: &[(StatusEvent, bool)]) -> Option<String> {
         push_json_str(&mut out, &event.wamid);
         let _ = write!(
             out,
-            r#","status":"{}","timestamp":"{}","recipient_id":"#,
+            r#","status":"{}","timestamp":"{}","{}":"#,
             event.status.as_str(),
-            event.timestamp
+            event.timestamp,
+            if event.by_user_id {
+                "recipient_user_id"
+            } else {
+                "recipient_id"
+            }
         );
         push_json_str(&mut out, &event.recipient);
         if let Some(data) = &event.biz_opaque {

@@ -13,6 +13,7 @@
 //! status webhooks). Only a connect error, where nothing was written, is retryable.
 
 mod meta_error;
+mod recipient;
 mod types;
 
 use std::time::{Duration, Instant};
@@ -35,6 +36,7 @@ use wagw_core::transport::{
 use wagw_core::{TransportError, TransportErrorKind};
 
 pub use meta_error::{MetaError, classify, pair_limit_backoff, parse_retry_after};
+pub use recipient::is_business_scoped_user_id;
 pub use types::{Page, PhoneNumberInfo};
 
 use crate::error::Error;
@@ -516,7 +518,9 @@ impl MetaTransport {
     }
 
     /// Builds, without sending, the `POST /{version}/{phone_number_id}/messages` request
-    /// for `message`: the content is validated first, then serialised.
+    /// for `message`: the content is validated first, then serialised. A `to` holding a
+    /// business-scoped user id ([`is_business_scoped_user_id`]) is written as `recipient`,
+    /// the field Meta reads such ids from.
     ///
     /// # Errors
     ///
@@ -532,7 +536,15 @@ impl MetaTransport {
             .map_err(|e| permanent(format!("invalid content: {e}")))?;
         let token = self.token(channel.access_token.as_ref())?;
         let url = self.url(&[&channel.phone_number_id, "messages"]);
-        self.request(Method::POST, url, token, Some(json_body(message)?))?
+        let body = if is_business_scoped_user_id(&message.to) {
+            let mut value = serde_json::to_value(message)
+                .map_err(|e| permanent(format!("cannot serialise request: {e}")))?;
+            recipient::address_by_user_id(&mut value);
+            json_body(&value)?
+        } else {
+            json_body(message)?
+        };
+        self.request(Method::POST, url, token, Some(body))?
             .build()
             .map_err(|e| permanent(format!("cannot build request: {e}")))
     }
