@@ -158,3 +158,37 @@ async fn refused_explicit_numbers_are_stored_too() {
     let counters = engine.counters(s.tenant.id, c.id).await.expect("counters");
     assert_eq!((counters.total, counters.skipped), (4, 2));
 }
+
+/// Found by the `csv_audience` fuzz target (fuzz/regressions/csv_audience-crash-cb0ecb50): a
+/// header ended by a bare `\r` made the next row's rejection claim line 1, the header's.
+#[tokio::test]
+async fn rows_after_bare_carriage_returns_are_reported_below_the_header() {
+    let s = Setup::new(80).await;
+    let engine = CampaignEngine::new(s.dispatcher(quick()));
+    let c = Campaign::new(
+        s.tenant.id,
+        s.channel.id,
+        "Gangguan",
+        CampaignContent::Text {
+            body: "Halo".into(),
+        },
+        Audience::default(),
+    );
+    engine.create(&c).await.expect("create");
+    let report = engine
+        .import_csv(s.tenant.id, c.id, &b"Wa\r\x0c\n\x07"[..])
+        .await
+        .expect("import");
+    assert!(report.rejected > 0, "{report:?}");
+    let lines: Vec<Option<u64>> = report.rejections.iter().map(|r| r.line).collect();
+    assert!(
+        lines.iter().all(|l| l.is_some_and(|l| l >= 2)),
+        "rejections at {lines:?}"
+    );
+    let report = engine
+        .import_csv(s.tenant.id, c.id, &b"nama,nomor\rBudi,08x1\rSiti,08x2\r"[..])
+        .await
+        .expect("import");
+    let lines: Vec<Option<u64>> = report.rejections.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [Some(2), Some(3)]);
+}

@@ -301,8 +301,9 @@ impl Gateway {
 
     /// The background loops of a worker: dispatcher, campaign driver, scheduler, queue
     /// metrics, the conversation runner (auto-replies and flows answering stored inbound
-    /// messages, and the flows' due wake-ups every second) and the webhook outbox worker (tenants' subscriptions, through the SSRF
-    /// guard).
+    /// messages, and the flows' due wake-ups every second), the webhook outbox worker
+    /// (tenants' subscriptions, through the SSRF guard) and hourly pruning of ended
+    /// auto-reply cooldowns.
     ///
     /// # Errors
     ///
@@ -340,6 +341,13 @@ impl Gateway {
                 move || {
                     let runner = runner.clone();
                     async move { runner.wake_due(chrono::Utc::now()).await.map(drop) }
+                }
+            })
+            .every("cooldown pruning", Duration::from_secs(3600), {
+                let store = Arc::clone(&s.store);
+                move || {
+                    let store = Arc::clone(&store);
+                    async move { store.prune_cooldowns(chrono::Utc::now()).await.map(drop) }
                 }
             })
             .task("conversations", move |mut stop| async move {

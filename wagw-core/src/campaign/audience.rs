@@ -198,8 +198,12 @@ impl<'a, S: Store + ?Sized> RecipientWriter<'a, S> {
                 )
             })?;
         let mut record = csv::StringRecord::new();
+        // The reader counts `\n` only, so rows ended by a bare `\r` (old Mac files) would
+        // share a line number, even the header's; a data row is never above the previous.
+        let mut last_line = 1;
         loop {
-            let line = csv.position().line();
+            let line = csv.position().line().max(last_line + 1);
+            last_line = line;
             record.clear();
             match csv.read_record(&mut record) {
                 Ok(false) => break,
