@@ -79,11 +79,7 @@ async fn a_repeated_idempotency_key_in_one_batch_is_answered_as_a_duplicate() {
         .idempotency_key("order-77");
     let answers = submit_together(
         &acceptor,
-        vec![
-            order.clone(),
-            s.message(2, "Halo", Priority::Normal),
-            order,
-        ],
+        vec![order.clone(), s.message(2, "Halo", Priority::Normal), order],
     )
     .await;
     let first = answers[0].as_ref().expect("first");
