@@ -16,6 +16,7 @@
 //! | `wagw_message_status_total` | counter | `status` | a status webhook moved a message forward |
 //! | `wagw_queue_jobs` | gauge | `state` = `ready` \| `delayed` \| `reserved` \| `dead` | sampled by the [`Runtime`](crate::runtime::Runtime) |
 //! | `wagw_runtime_loop_errors_total` | counter | `loop` | a background loop's tick failed |
+//! | `wagw_acceptor_batch_size` | histogram | | messages one [`Acceptor`](crate::dispatch::Acceptor) batch recorded together |
 
 use std::time::Duration;
 
@@ -41,6 +42,8 @@ pub const MESSAGE_STATUS: &str = "wagw_message_status_total";
 pub const QUEUE_JOBS: &str = "wagw_queue_jobs";
 /// Failed ticks of background loops.
 pub const LOOP_ERRORS: &str = "wagw_runtime_loop_errors_total";
+/// Messages per group-commit batch of the acceptor.
+pub const ACCEPTOR_BATCH: &str = "wagw_acceptor_batch_size";
 
 /// Which limit Meta said a send exceeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,11 @@ pub enum Throttle {
     Number,
     /// The pair limit towards one recipient (131056).
     Recipient,
+}
+
+/// Records the size of one acceptor batch.
+pub fn acceptor_batch(size: usize) {
+    metrics::histogram!(ACCEPTOR_BATCH).record(size as f64);
 }
 
 /// Counts a recorded and queued message.

@@ -11,7 +11,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use wagw_core::campaign::CampaignEngine;
-use wagw_core::dispatch::Dispatcher;
+use wagw_core::dispatch::{Acceptor, Dispatcher};
 use wagw_core::scheduler::Scheduler;
 use wagw_core::{Queue, Store, Transport};
 
@@ -34,6 +34,8 @@ pub struct AppState {
     pub transport: Arc<dyn Transport>,
     /// Accepts messages (records and queues them; sending is the worker's).
     pub dispatcher: GatewayDispatcher,
+    /// Accepts single sends with group commit (concurrent requests share one store write).
+    pub acceptor: Acceptor,
     /// Campaign operations.
     pub campaigns: Arc<CampaignEngine<dyn Store, dyn Queue, dyn Transport>>,
     /// Scheduled messages.

@@ -16,6 +16,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::marker::PhantomData;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Argon2;
@@ -32,7 +33,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use wagw_core::ids::{TenantId, UserId};
 use wagw_core::model::activity::{ActivityEntry, Actor};
-use wagw_core::model::tenant::{ApiKey, Plan, Role, Scope, User};
+use wagw_core::model::tenant::{ApiKey, Plan, Role, Scope, Tenant, User};
 
 use crate::app::AppState;
 use crate::error::{ApiError, RequestId};
@@ -73,6 +74,9 @@ pub struct Principal {
     pub scopes: BTreeSet<Scope>,
     /// The tenant's plan (rate-limit defaults, quotas).
     pub plan: Plan,
+    /// The tenant as read while authenticating this request, so that handlers needing its
+    /// region or plan do not read it a second time.
+    pub tenant_record: Arc<Tenant>,
 }
 
 impl Principal {
@@ -141,6 +145,12 @@ impl<G> Auth<G> {
     /// The tenant of the request.
     pub fn tenant(&self) -> TenantId {
         self.principal.tenant
+    }
+
+    /// The tenant record read when the request was authenticated (same request, no
+    /// second read).
+    pub fn tenant_record(&self) -> &Tenant {
+        &self.principal.tenant_record
     }
 }
 
@@ -314,16 +324,46 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     .unwrap_or(false)
 }
 
-/// Requests per credential, by plan name, and a stricter budget for campaign creation.
+/// Requests per credential, by plan name, and stricter budgets for campaign creation and
+/// uploads.
 pub struct RateLimits {
-    /// Per plan: (requests, campaign creations), each keyed by credential.
-    plans: HashMap<
-        String,
-        (
-            DefaultKeyedRateLimiter<String>,
-            DefaultKeyedRateLimiter<String>,
-        ),
-    >,
+    plans: HashMap<String, PlanLimits>,
+}
+
+/// One plan's limiters, each keyed by credential.
+struct PlanLimits {
+    requests: DefaultKeyedRateLimiter<String>,
+    campaigns: DefaultKeyedRateLimiter<String>,
+    /// Media uploads, URL→media fetches and CSV imports.
+    uploads: DefaultKeyedRateLimiter<String>,
+}
+
+/// The routes charged to the upload budget (POST only): each stores or fetches up to 50 MiB.
+pub const UPLOAD_ROUTES: [&str; 4] = [
+    "/v1/media",
+    "/v1/media/from-url",
+    "/v1/contacts/import",
+    "/v1/lists/{id}/import",
+];
+
+/// What a request is charged to besides the request budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charge {
+    /// The request budget only.
+    Request,
+    /// Also one campaign creation.
+    Campaign,
+    /// Also one upload (media, URL→media, CSV import).
+    Upload,
+}
+
+/// The key a credential's request budgets are kept under.
+pub fn limit_key(actor: &Actor) -> String {
+    match actor {
+        Actor::ApiKey(id) => format!("key:{id}"),
+        Actor::User(id) => format!("user:{id}"),
+        Actor::System => "system".to_owned(),
+    }
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -336,8 +376,9 @@ impl std::fmt::Debug for RateLimits {
 
 impl Default for RateLimits {
     /// The plans' defaults, per API key or user:
-    /// - basic: the broadcast seed's 100 requests per 15 minutes and 10 campaigns per hour;
-    /// - premium: 600 requests per minute and 60 campaigns per hour;
+    /// - basic: the broadcast seed's 100 requests per 15 minutes, 10 campaigns per hour and
+    ///   5 uploads per minute;
+    /// - premium: 600 requests per minute, 60 campaigns per hour and 30 uploads per minute;
     /// - enterprise and custom plans: unlimited.
     fn default() -> Self {
         let per = |n: u32, period: Duration| {
@@ -349,40 +390,42 @@ impl Default for RateLimits {
         let mut plans = HashMap::new();
         plans.insert(
             "basic".to_owned(),
-            (
-                per(100, Duration::from_secs(15 * 60)),
-                per(10, Duration::from_secs(3_600)),
-            ),
+            PlanLimits {
+                requests: per(100, Duration::from_secs(15 * 60)),
+                campaigns: per(10, Duration::from_secs(3_600)),
+                uploads: per(5, Duration::from_secs(60)),
+            },
         );
         plans.insert(
             "premium".to_owned(),
-            (
-                per(600, Duration::from_secs(60)),
-                per(60, Duration::from_secs(3_600)),
-            ),
+            PlanLimits {
+                requests: per(600, Duration::from_secs(60)),
+                campaigns: per(60, Duration::from_secs(3_600)),
+                uploads: per(30, Duration::from_secs(60)),
+            },
         );
         Self { plans }
     }
 }
 
 impl RateLimits {
-    /// Charges one request (and one campaign creation, if it is one) to `key` under `plan`;
-    /// the error says when to retry.
-    /// Takes one request (and one campaign creation when `campaign`) from `key`'s budget of
-    /// plan `plan`; 429 when spent.
-    pub fn check(&self, key: &str, plan: &str, campaign: bool) -> Result<(), ApiError> {
-        let Some((requests, campaigns)) = self.plans.get(plan) else {
+    /// Charges one request (and one campaign creation or upload, if it is one) to `key`
+    /// under `plan`; the error says when to retry.
+    pub fn check(&self, key: &str, plan: &str, charge: Charge) -> Result<(), ApiError> {
+        let Some(limits) = self.plans.get(plan) else {
             return Ok(());
         };
         let clock = DefaultClock::default();
         let key = key.to_owned();
-        if let Err(not_until) = requests.check_key(&key) {
+        let refused = |not_until: governor::NotUntil<_>| {
             let wait = not_until.wait_time_from(clock.now());
-            return Err(ApiError::rate_limited(wait.max(Duration::from_secs(1))));
-        }
-        if campaign && let Err(not_until) = campaigns.check_key(&key) {
-            let wait = not_until.wait_time_from(clock.now());
-            return Err(ApiError::rate_limited(wait.max(Duration::from_secs(1))));
+            ApiError::rate_limited(wait.max(Duration::from_secs(1)))
+        };
+        limits.requests.check_key(&key).map_err(refused)?;
+        match charge {
+            Charge::Request => {}
+            Charge::Campaign => limits.campaigns.check_key(&key).map_err(refused)?,
+            Charge::Upload => limits.uploads.check_key(&key).map_err(refused)?,
         }
         Ok(())
     }
@@ -404,16 +447,17 @@ pub async fn authenticate(
         |m| m.as_str().to_owned(),
     );
     let method = request.method().clone();
-    let is_campaign_creation = method == Method::POST && route.ends_with("/campaigns");
-    let limit_key = match principal.actor {
-        Actor::ApiKey(id) => format!("key:{id}"),
-        Actor::User(id) => format!("user:{id}"),
-        Actor::System => "system".to_owned(),
+    let charge = if method != Method::POST {
+        Charge::Request
+    } else if route.ends_with("/campaigns") {
+        Charge::Campaign
+    } else if UPLOAD_ROUTES.contains(&route.as_str()) {
+        Charge::Upload
+    } else {
+        Charge::Request
     };
-    if let Err(e) = state
-        .limits
-        .check(&limit_key, &principal.plan.name, is_campaign_creation)
-    {
+    let limit_key = limit_key(&principal.actor);
+    if let Err(e) = state.limits.check(&limit_key, &principal.plan.name, charge) {
         return e.into_response();
     }
     let request_id = request
@@ -543,7 +587,8 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Principal,
         tenant: tenant.id,
         actor,
         scopes,
-        plan: tenant.plan,
+        plan: tenant.plan.clone(),
+        tenant_record: Arc::new(tenant),
     })
 }
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::PrometheusHandle;
 use wagw_core::campaign::CampaignEngine;
 use wagw_core::conversation::{ConversationRunner, RunnerConfig};
-use wagw_core::dispatch::{Dispatcher, DispatcherConfig};
+use wagw_core::dispatch::{Acceptor, AcceptorConfig, Dispatcher, DispatcherConfig};
 use wagw_core::flow::{Engine, GuardedFlowHttp};
 use wagw_core::net::NetPolicy;
 use wagw_core::outbox::{OutboxConfig, OutboxWorker};
@@ -273,6 +273,7 @@ impl Gateway {
             );
         }
         let state = AppState {
+            acceptor: Acceptor::new(&dispatcher, AcceptorConfig::default()),
             campaigns: Arc::new(CampaignEngine::new(dispatcher.clone())),
             scheduler: Arc::new(Scheduler::new(dispatcher.clone(), MissedRuns::SendLatest)),
             dispatcher,

@@ -46,6 +46,7 @@
 //! the process died in between), prunes idle pair-limit state, and drops status webhooks
 //! that never matched a send.
 
+mod acceptor;
 mod attempt;
 mod backoff;
 mod fleet;
@@ -65,6 +66,7 @@ use chrono::{TimeDelta, Utc};
 use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
 
+pub use acceptor::{Acceptor, AcceptorConfig};
 pub use backoff::Backoff;
 pub use job::DispatchJob;
 pub use new_message::NewMessage;

@@ -398,6 +398,11 @@ impl<S: Store + ?Sized> MessageStore for CrashingStore<S> {
         self.inner.list_messages(tenant, query, page).await
     }
 
+    async fn sending_messages(&self, page: Page) -> Result<Paged<MessageRecord>> {
+        self.step("sending_messages")?;
+        self.inner.sending_messages(page).await
+    }
+
     async fn update_status(
         &self,
         tenant: TenantId,

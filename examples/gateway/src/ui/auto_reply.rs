@@ -10,7 +10,7 @@ use serde::Deserialize;
 use wagw_core::content::MessageContent;
 use wagw_core::ids::{ChannelId, RuleId};
 use wagw_core::model::auto_reply::AutoReplyRule;
-use wagw_core::model::tenant::{QuotaResource, Scope};
+use wagw_core::model::tenant::Scope;
 use wagw_core::store::Page;
 
 use super::{Form, Layout, Opt, Session, UiResult, filled, go, label, phone, render};
@@ -133,16 +133,8 @@ async fn create(
         state.store.get_channel(tenant.id, id).await?;
         rule.channel_id = Some(id);
     }
-    if let Some(limit) = tenant.plan.limit(QuotaResource::AutoReplyRules)
-        && state.store.list_rules(tenant.id).await?.len() as u64 >= limit
-    {
-        return Err(wagw_core::Error::QuotaExceeded {
-            resource: QuotaResource::AutoReplyRules.as_str().into(),
-            limit,
-        }
-        .into());
-    }
-    state.store.create_rule(&rule).await?;
+    // Validated, and counted against the plan's quota in the same store step as the insert.
+    wagw_core::conversation::auto_reply::create_rule(&*state.store, &rule).await?;
     Ok(touched(rule.id, go(&headers, "/ui/auto-replies")))
 }
 

@@ -22,7 +22,7 @@ use wagw_core::model::tenant::{Scope, Tenant};
 use super::{Form, UiError, UiResult, filled, go, label, render};
 use crate::api::auth::check_login;
 use crate::app::AppState;
-use crate::auth::{self, AuthConfig, Principal, issue_token};
+use crate::auth::{self, AuthConfig, Charge, Principal, issue_token, limit_key};
 use crate::error::{ApiError, RequestId};
 
 /// The session cookie's name.
@@ -150,15 +150,14 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             ))
             .into_response();
         }
-        let limit_key = match principal.actor {
-            Actor::ApiKey(id) => format!("key:{id}"),
-            Actor::User(id) => format!("user:{id}"),
-            Actor::System => "system".to_owned(),
+        let charge = if route.ends_with("/campaigns") {
+            Charge::Campaign
+        } else {
+            Charge::Request
         };
-        let creating_campaign = route.ends_with("/campaigns");
         if let Err(e) = state
             .limits
-            .check(&limit_key, &principal.plan.name, creating_campaign)
+            .check(&limit_key(&principal.actor), &principal.plan.name, charge)
         {
             return UiError(e).into_response();
         }
