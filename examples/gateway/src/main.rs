@@ -242,6 +242,7 @@ fn print_banner(gateway: &Gateway, addr: SocketAddr, took: std::time::Duration) 
             gateway::sandbox::ADMIN_PASSWORD
         );
         println!("  dashboard   http://{addr}/ui");
+        println!("  API docs    http://{addr}/docs  (OpenAPI: http://{addr}/openapi.json)");
         for (i, channel) in seeded.channels.iter().enumerate() {
             println!(
                 "  channel {}   {channel}  (+{})",
