@@ -153,13 +153,12 @@ async fn a_flow_run_to_its_end_writes_one_flow_completed_event_per_subscriber() 
     assert_eq!(data["node"], "bill");
     assert_eq!(data["outcome"], "completed");
     assert_eq!(data["variables"]["kode"], "123456");
-    let session = w
-        .s
-        .store
-        .get_session(w.s.tenant.id, w.s.channel.id, &phone(1))
-        .await
-        .expect("read")
-        .expect("session");
+    let session =
+        w.s.store
+            .get_session(w.s.tenant.id, w.s.channel.id, &phone(1))
+            .await
+            .expect("read")
+            .expect("session");
     assert_eq!(data["session_id"], json!(session.id));
 
     // The same message delivered again: the turn is not re-run, no second event.

@@ -4,8 +4,8 @@ use wagw_core::ids::{ChannelId, FlowId, RuleId, ScheduleId, SessionId, TenantId}
 use wagw_core::model::auto_reply::AutoReplyRule;
 use wagw_core::model::flow::{ConversationSession, Flow, FlowEngagement};
 use wagw_core::model::schedule::ScheduledMessage;
-use wagw_core::model::webhook::WebhookDelivery;
 use wagw_core::model::tenant::QuotaResource;
+use wagw_core::model::webhook::WebhookDelivery;
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{ConversationStore, Page, Paged, ScheduleStore};
 use wagw_core::{Error, Result};
