@@ -167,6 +167,32 @@ async fn a_flow_run_to_its_end_writes_one_flow_completed_event_per_subscriber() 
 }
 
 #[tokio::test]
+async fn a_flow_that_ends_on_the_turn_that_starts_it_writes_its_event() {
+    let w = World::new().await;
+    let mut hours = Flow::new(
+        w.s.tenant.id,
+        "jam buka",
+        load_document(
+            r#"{"version": 1, "start": "info", "nodes": {
+                "info": {"type": "end", "message": "Buka 08.00-17.00 WIB", "outcome": "answered"}}}"#,
+        )
+        .expect("document"),
+    );
+    hours.triggers = vec!["jam".into()];
+    activate(&mut hours).expect("valid");
+    w.s.store.create_flow(&hours).await.expect("flow");
+    w.say(4, "wamid.J1", "jam").await;
+
+    let deliveries = w.flow_deliveries().await;
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(deliveries[0].subscription_id, w.completed.id);
+    let data = &deliveries[0].payload["data"];
+    assert_eq!(data["flow_id"], json!(hours.id));
+    assert_eq!(data["node"], "info");
+    assert_eq!(data["outcome"], "answered");
+}
+
+#[tokio::test]
 async fn a_hand_off_writes_one_flow_handed_off_event_per_subscriber() {
     let w = World::new().await;
     w.say(2, "wamid.H1", "cek").await;
