@@ -20,6 +20,8 @@
 //! | `campaign_progress` | `campaign_id`, `counters` (per recipient status) |
 //! | `campaign_completed` | `campaign_id`, `state` (`completed`, `failed`, `cancelled`), `round`, `counters`, `failure_reason` |
 //! | `template_status` | `template_id`, `channel_id`, `name`, `language`, `status`, `reason` |
+//! | `flow_completed` | `session_id`, `channel_id`, `contact` (`+` E.164), `wa_id`, `flow_id`, `flow_version`, `node` (the end node), `outcome`, `variables` |
+//! | `flow_handed_off` | `session_id`, `channel_id`, `contact`, `wa_id`, `flow_id`, `flow_version`, `node` (the hand-off node), `variables` |
 //!
 //! A receiver deduplicates by `id` (an event is delivered at least once).
 //!
@@ -32,14 +34,20 @@
 //! campaign's final state ([`campaign_completed`],
 //! [`CampaignStore::update_campaign_with_deliveries`](crate::store::CampaignStore::update_campaign_with_deliveries):
 //! the version check lets exactly one writer complete a campaign, so there is one event per
-//! completion).
+//! completion), and `flow_completed` / `flow_handed_off` with the session save of the turn that
+//! ended the flow or handed it off ([`flow_outcome`],
+//! [`ConversationStore::save_session_with_deliveries`](crate::store::ConversationStore::save_session_with_deliveries):
+//! the session's version check lets one turn or sweeper save it, and the event id is derived
+//! from the session and the version it was saved from, so a re-run carries the same id).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::flow_engine::FlowEvent;
 use crate::ids::{CampaignId, TenantId};
 use crate::model::campaign::{Campaign, CampaignCounters};
+use crate::model::flow::ConversationSession;
 use crate::model::message::{MessageRecord, StatusChange};
 use crate::model::webhook::{EventKind, WebhookDelivery, WebhookSubscription};
 use crate::store::WamidUpdate;
@@ -227,6 +235,74 @@ pub fn campaign_completed(
         }),
     )
     .deliveries(subscriptions)
+}
+
+/// Whether a turn's `events` end a flow or hand it off, i.e. whether [`flow_outcome`] makes
+/// any event: a runner reads the tenant's subscriptions only then.
+pub fn ends_or_hands_off(events: &[FlowEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, FlowEvent::Completed { .. } | FlowEvent::HandedOff { .. }))
+}
+
+/// The `flow_completed` and `flow_handed_off` events of a turn's `events`, for `session` as it
+/// is about to be saved (its `version` is the one the save checks), fanned out to
+/// `subscriptions`; stored with the session by
+/// [`ConversationStore::save_session_with_deliveries`](crate::store::ConversationStore::save_session_with_deliveries).
+pub fn flow_outcome(
+    session: &ConversationSession,
+    events: &[FlowEvent],
+    at: DateTime<Utc>,
+    subscriptions: &[WebhookSubscription],
+) -> Vec<WebhookDelivery> {
+    let mut deliveries = Vec::new();
+    for (n, e) in events.iter().enumerate() {
+        let (kind, flow, node, outcome) = match e {
+            FlowEvent::Completed {
+                flow,
+                outcome,
+                node,
+            } => (EventKind::FlowCompleted, flow, node, Some(outcome)),
+            FlowEvent::HandedOff { flow, node } => (EventKind::FlowHandedOff, flow, node, None),
+            _ => continue,
+        };
+        let mut data = json!({
+            "session_id": session.id,
+            "channel_id": session.channel_id,
+            "contact": session.user.e164(),
+            "wa_id": session.user.as_str(),
+            "flow_id": flow,
+            "flow_version": session.flow_version,
+            "node": node,
+            "variables": session.variables,
+        });
+        if let Some(outcome) = outcome {
+            data["outcome"] = json!(outcome);
+        }
+        let event = OutboxEvent {
+            id: session_event_id(session, n),
+            kind,
+            tenant_id: session.tenant_id,
+            created_at: at,
+            data,
+        };
+        deliveries.extend(event.deliveries(subscriptions));
+    }
+    deliveries
+}
+
+/// The id of the `n`-th event of the turn that saves `session` from its version: the same for
+/// a re-run of that turn (whose save the version check refuses), another for any other turn.
+/// The session id's bytes with the version and position folded into the last eight, as a
+/// UUIDv8 (custom layout); injective per session for versions below 2^54 and 256 events.
+fn session_event_id(session: &ConversationSession, n: usize) -> Uuid {
+    let mut bytes = *session.id.0.as_bytes();
+    let position = u64::try_from(n).unwrap_or(u64::MAX) & 0xff;
+    let fold = (session.version << 8) | position;
+    for (b, f) in bytes[8..].iter_mut().zip(fold.to_be_bytes()) {
+        *b ^= f;
+    }
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
 #[cfg(test)]

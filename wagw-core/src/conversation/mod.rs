@@ -15,7 +15,8 @@
 //!   through the [`FlowEngine`](crate::FlowEngine) and the auto-reply rules;
 //! - [`auto_reply`]: the keyword matcher ([`RuleSet`]) and rule creation within the plan;
 //! - [`window`]: the 24-hour customer-service window;
-//! - [`events`]: the outbox event shape (`{"id", "type", "created_at", "tenant_id", "data"}`);
+//! - [`events`]: the outbox event shape (`{"id", "type", "created_at", "tenant_id", "data"}`)
+//!   of every event, flow completed and handed off included;
 //! - [`template_sync`]: keeps stored templates in step with Meta.
 //!
 //! ## Example: an auto-reply, end to end, in memory

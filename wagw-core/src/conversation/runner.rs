@@ -24,7 +24,9 @@
 //!   earlier run is not recorded again;
 //! - the session is saved after the replies, with its version check, and marked with the
 //!   inbound wamid it applied (`ConversationSession::last_applied_wamid`); a re-run that finds the mark
-//!   does not feed the message to the engine a second time;
+//!   does not feed the message to the engine a second time; a turn that ends a flow or hands
+//!   it off writes its `flow_completed` / `flow_handed_off` outbox rows in that same save
+//!   ([`ConversationStore::save_session_with_deliveries`](crate::store::ConversationStore::save_session_with_deliveries));
 //! - a rule's cooldown is taken with the wamid as holder, so a re-run takes it again;
 //! - jobs of one contact are claimed one at a time, oldest first (see
 //!   [`claim_conversation_jobs`](crate::store::InboundStore::claim_conversation_jobs)).
@@ -40,18 +42,20 @@ use chrono::{TimeDelta, Utc};
 use tokio::sync::watch;
 
 use super::auto_reply::{RuleSet, message_texts};
+use super::events::{ends_or_hands_off, flow_outcome};
 use super::window;
 use crate::Result;
 use crate::content::MessageContent;
 use crate::dispatch::{Dispatcher, NewMessage};
 use crate::event::{InboundKind, InboundMessage};
-use crate::flow_engine::FlowEngine;
+use crate::flow_engine::{FlowEngine, FlowEvent};
 use crate::ids::{ChannelId, FlowId, TenantId};
 use crate::model::auto_reply::{AutoReplyRule, RuleAction};
 use crate::model::channel::Channel;
 use crate::model::conversation::{ConversationJob, HandledBy, JobSettlement};
 use crate::model::flow::{ConversationSession, FlowEngagement, SessionState};
 use crate::model::message::{MessageBody, Priority};
+use crate::model::webhook::WebhookDelivery;
 use crate::phone::PhoneNumber;
 use crate::queue::Queue;
 use crate::store::{Page, Store};
@@ -354,10 +358,12 @@ where
         if outcome.handled {
             mark_applied(&mut saved, &turn.job.wamid);
         }
-        let engagement = FlowEngagement::from_events(saved.tenant_id, &outcome.events, Utc::now());
+        let now = Utc::now();
+        let engagement = FlowEngagement::from_events(saved.tenant_id, &outcome.events, now);
+        let deliveries = self.flow_deliveries(&saved, &outcome.events, now).await?;
         saved.version = self
             .store
-            .save_session_with_engagement(&saved, &engagement)
+            .save_session_with_deliveries(&saved, &engagement, &deliveries)
             .await?;
         Ok((outcome.handled, saved))
     }
@@ -380,11 +386,28 @@ where
         let mut saved = outcome.session;
         saved.last_activity_at = Utc::now();
         mark_applied(&mut saved, &turn.job.wamid);
-        let engagement = FlowEngagement::from_events(saved.tenant_id, &outcome.events, Utc::now());
+        let now = Utc::now();
+        let engagement = FlowEngagement::from_events(saved.tenant_id, &outcome.events, now);
+        let deliveries = self.flow_deliveries(&saved, &outcome.events, now).await?;
         self.store
-            .save_session_with_engagement(&saved, &engagement)
+            .save_session_with_deliveries(&saved, &engagement, &deliveries)
             .await?;
         Ok(())
+    }
+
+    /// The `flow_completed` / `flow_handed_off` outbox rows of a turn, saved with `session`.
+    /// The tenant's subscriptions are read only when the turn ended a flow or handed it off.
+    async fn flow_deliveries(
+        &self,
+        session: &ConversationSession,
+        events: &[FlowEvent],
+        at: chrono::DateTime<Utc>,
+    ) -> Result<Vec<WebhookDelivery>> {
+        if !ends_or_hands_off(events) {
+            return Ok(Vec::new());
+        }
+        let subscriptions = self.store.list_subscriptions(session.tenant_id).await?;
+        Ok(flow_outcome(session, events, at, &subscriptions))
     }
 
     /// The flow whose trigger words equal the message, else the channel's active flow.
@@ -499,9 +522,12 @@ where
             self.submit_replies(&to, outcome.replies, |n| format!("wake:{id}:{at}:{n}"))
                 .await?;
             let engagement = FlowEngagement::from_events(tenant, &outcome.events, now);
+            let deliveries = self
+                .flow_deliveries(&outcome.session, &outcome.events, now)
+                .await?;
             match self
                 .store
-                .save_session_with_engagement(&outcome.session, &engagement)
+                .save_session_with_deliveries(&outcome.session, &engagement, &deliveries)
                 .await
             {
                 Ok(_) => woken += 1,

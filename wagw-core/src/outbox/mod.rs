@@ -1,8 +1,10 @@
 //! Webhooks out: the delivery worker over the durable outbox (feature `http`).
 //!
 //! Events are written to the outbox ([`WebhookStore::enqueue_deliveries`](crate::store::WebhookStore::enqueue_deliveries)) in the same step as
-//! the state change they report, so none is lost across a crash. [`OutboxWorker`] then
-//! delivers them:
+//! the state change they report, so none is lost across a crash: `message_received`,
+//! `message_status`, `campaign_progress`, `campaign_completed`, `template_status`,
+//! `flow_completed` and `flow_handed_off` (payloads in
+//! [`conversation::events`](crate::conversation::events)). [`OutboxWorker`] then delivers them:
 //!
 //! - it claims due deliveries with a lease ([`WebhookStore::claim_due_deliveries`](crate::store::WebhookStore::claim_due_deliveries)), so many
 //!   workers on many machines never deliver one twice at the same time;

@@ -630,6 +630,22 @@ pub trait ConversationStore: Send + Sync {
         &self,
         session: &ConversationSession,
         engagement: &[FlowEngagement],
+    ) -> Result<u64> {
+        self.save_session_with_deliveries(session, engagement, &[])
+            .await
+    }
+    /// Saves a session with its turn's `engagement` steps like
+    /// [`save_session_with_engagement`](Self::save_session_with_engagement) and writes the
+    /// turn's outbox `deliveries` (`flow_completed`, `flow_handed_off`:
+    /// [`flow_outcome`](crate::conversation::events::flow_outcome)) in the same atomic step,
+    /// with the rule of [`WebhookStore::enqueue_deliveries`]. A stale version, a step of another
+    /// tenant or a delivery refused writes none of them, so a crash or a lost race never keeps
+    /// a session without its events, nor events of a turn that was not saved.
+    async fn save_session_with_deliveries(
+        &self,
+        session: &ConversationSession,
+        engagement: &[FlowEngagement],
+        deliveries: &[WebhookDelivery],
     ) -> Result<u64>;
     /// Deletes a session.
     async fn delete_session(&self, tenant: TenantId, id: SessionId) -> Result<()>;

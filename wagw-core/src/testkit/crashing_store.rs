@@ -678,6 +678,18 @@ impl<S: Store + ?Sized> ConversationStore for CrashingStore<S> {
             .await
     }
 
+    async fn save_session_with_deliveries(
+        &self,
+        session: &ConversationSession,
+        engagement: &[FlowEngagement],
+        deliveries: &[WebhookDelivery],
+    ) -> Result<u64> {
+        self.step("save_session_with_deliveries")?;
+        self.inner
+            .save_session_with_deliveries(session, engagement, deliveries)
+            .await
+    }
+
     async fn delete_session(&self, tenant: TenantId, id: SessionId) -> Result<()> {
         self.step("delete_session")?;
         self.inner.delete_session(tenant, id).await

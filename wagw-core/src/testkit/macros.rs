@@ -81,7 +81,8 @@ macro_rules! store_conformance_tests {
             delivery_attempts_are_logged,
             rule_quota_holds_under_concurrent_creates,
             ended_cooldowns_are_pruned,
-            flow_engagement_is_recorded_with_the_save
+            flow_engagement_is_recorded_with_the_save,
+            flow_events_are_stored_with_the_session_save
         );
     };
 }

@@ -11,14 +11,16 @@ use futures::future::join_all;
 use super::fixtures::{Fixture, phone};
 use crate::Store;
 use crate::content::MessageContent;
-use crate::conversation::events::{StatusOutbox, campaign_completed};
+use crate::conversation::events::{StatusOutbox, campaign_completed, flow_outcome};
 use crate::error::Error;
+use crate::flow_engine::FlowEvent;
 use crate::ids::*;
 use crate::model::Secret;
 use crate::model::auto_reply::AutoReplyRule;
 use crate::model::campaign::{
     Audience, Campaign, CampaignContent, CampaignRecipient, CampaignState, RecipientStatus,
 };
+use crate::model::flow::{ConversationSession, SessionState};
 use crate::model::message::{MessageStatus, StatusUpdate};
 use crate::model::webhook::{
     AttemptTiming, DeliveryOutcome, DeliveryState, EventKind, WebhookDelivery, WebhookSubscription,
@@ -257,6 +259,102 @@ pub async fn campaign_completion_is_stored_with_its_state(store: &dyn Store) {
         .await;
     assert!(matches!(stale, Err(Error::Conflict { .. })), "{stale:?}");
     assert_eq!(payloads(store, fx.tenant.id).await.len(), 1);
+    assert!(payloads(store, fx.other.id).await.is_empty());
+}
+
+/// A flow's end is saved with its `flow_completed` row: a delivery refused (unknown
+/// subscription) saves neither, a stale version writes neither, and the event id is the same
+/// for a re-run of the same turn.
+pub async fn flow_events_are_stored_with_the_session_save(store: &dyn Store) {
+    let fx = Fixture::new(store).await;
+    let sub = subscription(fx.tenant.id, &[EventKind::FlowCompleted]);
+    let not_subscribed = subscription(fx.tenant.id, &[EventKind::FlowHandedOff]);
+    for s in [&sub, &not_subscribed] {
+        store.create_subscription(s).await.expect("subscribe");
+    }
+    let flow = FlowId::new();
+    let mut session = ConversationSession::new(fx.tenant.id, fx.channel.id, phone(1));
+    session.state = SessionState::Active;
+    session.flow_id = Some(flow);
+    session.flow_version = 2;
+    session.node = Some("menu".into());
+    session.version = store.save_session(&session).await.expect("create");
+    let read_at_one = session.clone();
+
+    let mut ended = session.clone();
+    ended.state = SessionState::Ended;
+    ended.node = None;
+    ended
+        .variables
+        .insert("kode".into(), serde_json::json!("123456"));
+    let events = [FlowEvent::Completed {
+        flow,
+        outcome: "completed".into(),
+        node: "bill".into(),
+    }];
+    let subs = [sub.clone(), not_subscribed.clone()];
+    let now = Utc::now();
+
+    // A delivery to a subscription that is not stored: neither the session nor a row.
+    let ghost = subscription(fx.tenant.id, &[EventKind::FlowCompleted]);
+    let refused = store
+        .save_session_with_deliveries(&ended, &[], &flow_outcome(&ended, &events, now, &[ghost]))
+        .await;
+    assert!(
+        matches!(refused, Err(Error::NotFound { .. })),
+        "{refused:?}"
+    );
+    let stored = store
+        .get_session(fx.tenant.id, fx.channel.id, &phone(1))
+        .await
+        .expect("read")
+        .expect("session");
+    assert_eq!((stored.state, stored.version), (SessionState::Active, 1));
+    assert!(payloads(store, fx.tenant.id).await.is_empty());
+
+    let deliveries = flow_outcome(&ended, &events, now, &subs);
+    assert_eq!(deliveries.len(), 1, "one subscriber of flow_completed");
+    assert_eq!(deliveries[0].subscription_id, sub.id);
+    let version = store
+        .save_session_with_deliveries(&ended, &[], &deliveries)
+        .await
+        .expect("save");
+    assert_eq!(version, 2);
+    let p = payloads(store, fx.tenant.id).await;
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0]["type"], "flow_completed");
+    assert_eq!(p[0]["data"]["session_id"], serde_json::json!(session.id));
+    assert_eq!(p[0]["data"]["flow_id"], serde_json::json!(flow));
+    assert_eq!(p[0]["data"]["flow_version"], 2);
+    assert_eq!(p[0]["data"]["node"], "bill");
+    assert_eq!(p[0]["data"]["contact"], phone(1).e164());
+    assert_eq!(p[0]["data"]["variables"]["kode"], "123456");
+
+    // A re-run of the same turn carries the same event id; its save is stale and writes
+    // nothing, and neither does another turn that read version 1.
+    let again = flow_outcome(&ended, &events, Utc::now(), &subs);
+    assert_eq!(again[0].payload["id"], p[0]["id"]);
+    let stale = store
+        .save_session_with_deliveries(&ended, &[], &again)
+        .await;
+    assert!(matches!(stale, Err(Error::Conflict { .. })), "{stale:?}");
+    let mut handed = read_at_one.clone();
+    handed.state = SessionState::HandedOff;
+    let hand_off = [FlowEvent::HandedOff {
+        flow,
+        node: "human".into(),
+    }];
+    let stale = store
+        .save_session_with_deliveries(&handed, &[], &flow_outcome(&handed, &hand_off, now, &subs))
+        .await;
+    assert!(matches!(stale, Err(Error::Conflict { .. })), "{stale:?}");
+    assert_eq!(payloads(store, fx.tenant.id).await.len(), 1);
+    let stored = store
+        .get_session(fx.tenant.id, fx.channel.id, &phone(1))
+        .await
+        .expect("read")
+        .expect("session");
+    assert_eq!((stored.state, stored.version), (SessionState::Ended, 2));
     assert!(payloads(store, fx.other.id).await.is_empty());
 }
 

@@ -5,6 +5,7 @@ use wagw_core::model::auto_reply::AutoReplyRule;
 use wagw_core::model::flow::{ConversationSession, Flow, FlowEngagement};
 use wagw_core::model::schedule::ScheduledMessage;
 use wagw_core::model::tenant::QuotaResource;
+use wagw_core::model::webhook::WebhookDelivery;
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{ConversationStore, Page, Paged, ScheduleStore};
 use wagw_core::{Error, Result};
@@ -60,13 +61,16 @@ impl ConversationStore for MemoryStore {
             .cloned())
     }
 
-    async fn save_session_with_engagement(
+    async fn save_session_with_deliveries(
         &self,
         session: &ConversationSession,
         engagement: &[FlowEngagement],
+        deliveries: &[WebhookDelivery],
     ) -> Result<u64> {
         FlowEngagement::check_for(session, engagement)?;
+        // One lock scope, every check before any write: all are stored or none.
         let mut state = self.state.write();
+        state.check_deliveries(deliveries)?;
         let tenant = session.tenant_id;
         let user_key = (tenant, session.channel_id, session.user.clone());
         let version = if session.version == 0 {
@@ -92,6 +96,7 @@ impl ConversationStore for MemoryStore {
         };
         // Under the same lock as the save: recorded exactly when the save happened.
         state.engagement.extend_from_slice(engagement);
+        state.insert_deliveries(deliveries);
         Ok(version)
     }
 

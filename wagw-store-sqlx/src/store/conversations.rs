@@ -5,10 +5,12 @@ use wagw_core::model::auto_reply::AutoReplyRule;
 use wagw_core::model::flow::{ConversationSession, Flow, FlowEngagement};
 use wagw_core::model::schedule::ScheduledMessage;
 use wagw_core::model::tenant::QuotaResource;
+use wagw_core::model::webhook::WebhookDelivery;
 use wagw_core::phone::PhoneNumber;
 use wagw_core::store::{ConversationStore, Page, Paged, ScheduleStore};
 use wagw_core::{Error, Result};
 
+use super::webhooks::DeliveryTx;
 use crate::SqlStore;
 use crate::db::{
     SqlRow, Ts, db_err, enum_str, in_tx, on_read, on_write, stored_version, to_i64, to_json,
@@ -72,10 +74,11 @@ impl ConversationStore for SqlStore {
         })
     }
 
-    async fn save_session_with_engagement(
+    async fn save_session_with_deliveries(
         &self,
         session: &ConversationSession,
         engagement: &[FlowEngagement],
+        deliveries: &[WebhookDelivery],
     ) -> Result<u64> {
         FlowEngagement::check_for(session, engagement)?;
         let mut next = session.clone();
@@ -85,7 +88,8 @@ impl ConversationStore for SqlStore {
             .iter()
             .map(|e| enum_str(&e.kind))
             .collect::<Result<Vec<_>>>()?;
-        // The save and its engagement steps in one transaction: a stale save records nothing.
+        // The save, its engagement steps and its outbox rows in one transaction: a stale save
+        // records nothing, a refused delivery rolls the save back.
         let stored: Option<i64> = in_tx!(&self.db, |tx, _pg| {
             let saved = if session.version == 0 {
                 sqlx::query(
@@ -136,6 +140,7 @@ impl ConversationStore for SqlStore {
                     .await
                     .map_err(db_err)?;
                 }
+                tx.insert_deliveries(deliveries).await?;
                 None
             } else {
                 Some(stored_version!(

@@ -155,9 +155,10 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         } else {
             Charge::Request
         };
-        if let Err(e) = state
-            .limits
-            .check(&limit_key(&principal.actor), &principal.plan.name, charge)
+        if let Err(e) =
+            state
+                .limits
+                .check(&limit_key(&principal.actor), &principal.plan.name, charge)
         {
             return UiError(e).into_response();
         }
