@@ -186,7 +186,11 @@ async fn rows_after_bare_carriage_returns_are_reported_below_the_header() {
         "rejections at {lines:?}"
     );
     let report = engine
-        .import_csv(s.tenant.id, c.id, &b"nama,nomor\rBudi,08x1\rSiti,08x2\r"[..])
+        .import_csv(
+            s.tenant.id,
+            c.id,
+            &b"nama,nomor\rBudi,08x1\rSiti,08x2\r"[..],
+        )
         .await
         .expect("import");
     let lines: Vec<Option<u64>> = report.rejections.iter().map(|r| r.line).collect();
