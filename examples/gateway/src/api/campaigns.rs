@@ -613,10 +613,16 @@ async fn report_csv(
     auth: Auth<Read>,
     Path(id): Path<uuid::Uuid>,
 ) -> ApiResult<Response> {
-    let report = state
-        .campaigns
-        .report(auth.tenant(), CampaignId(id))
-        .await?;
+    report_csv_download(&state, auth.tenant(), CampaignId(id)).await
+}
+
+/// The report CSV as a download (the API's `report.csv` and the dashboard's button).
+pub async fn report_csv_download(
+    state: &AppState,
+    tenant: TenantId,
+    id: CampaignId,
+) -> ApiResult<Response> {
+    let report = state.campaigns.report(tenant, id).await?;
     let mut bytes = Vec::new();
     report.write_csv(&mut bytes)?;
     Ok((

@@ -8,8 +8,8 @@ use std::io::Cursor as Reader;
 use axum::Router;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use wagw_core::ids::{CampaignId, ChannelId, ContactListId, TemplateId};
@@ -24,7 +24,7 @@ use super::{
     Cursor, Layout, Opt, PAGE_SIZE, Query, Session, UiError, UiResult, go, label, link, phone,
     render, when, when_opt,
 };
-use crate::api::campaigns::progress_of;
+use crate::api::campaigns::{progress_of, report_csv_download};
 use crate::api::touched;
 use crate::app::{AppState, Path};
 use crate::error::ApiError;
@@ -602,21 +602,5 @@ async fn report_csv(
     session: Session,
     Path(id): Path<uuid::Uuid>,
 ) -> UiResult<Response> {
-    let report = state
-        .campaigns
-        .report(session.tenant_id(), CampaignId(id))
-        .await?;
-    let mut bytes = Vec::new();
-    report.write_csv(&mut bytes)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"report.csv\"",
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(report_csv_download(&state, session.tenant_id(), CampaignId(id)).await?)
 }
