@@ -119,3 +119,26 @@ async fn every_documented_operation_is_routed_and_the_docs_are_served() {
     assert!(!matches!(init.json, Value::Null));
     gw.stop().await;
 }
+
+/// utoipa names a schema after its Rust type and keeps one per name: two request types of the
+/// same name in two modules silently share one schema, and one route is documented with the
+/// other's body. Each dry run must be documented with its own body's fields.
+#[test]
+fn each_dry_run_is_documented_with_its_own_body() {
+    let doc = serde_json::to_value(gateway::openapi::document()).expect("document");
+    for (path, field) in [
+        ("/v1/flows/{id}/dry-run", "texts"),
+        ("/v1/templates/{id}/dry-run", "body_params"),
+    ] {
+        let reference = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"]["$ref"]
+            .as_str()
+            .expect("a schema reference");
+        let name = reference.rsplit('/').next().expect("schema name");
+        let properties = &doc["components"]["schemas"][name]["properties"];
+        assert!(
+            properties.get(field).is_some(),
+            "{path} is documented with {name}, which has no `{field}`"
+        );
+    }
+}

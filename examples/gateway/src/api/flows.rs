@@ -410,7 +410,7 @@ const DRY_RUN_MAX_TEXTS: usize = 50;
 /// Inbound texts to run through a flow.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DryRunRequest {
+pub struct FlowDryRunRequest {
     /// The user's messages in order; the first starts the flow (as a number's active flow
     /// starts on any first message), the rest answer it. 1 to 50.
     pub texts: Vec<String>,
@@ -420,7 +420,7 @@ pub struct DryRunRequest {
 
 /// One inbound text and what the flow answered.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DryRunTurn {
+pub struct FlowDryRunTurn {
     /// The text.
     pub input: String,
     /// Whether the flow took it (`false`: rules or a human would get it).
@@ -433,7 +433,7 @@ pub struct DryRunTurn {
 
 /// Where the session ended up.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DryRunSession {
+pub struct FlowDryRunSession {
     /// `idle`, `active`, `handed_off`, `ended` or `expired`.
     pub state: String,
     /// The node waiting for an answer, if any.
@@ -444,26 +444,26 @@ pub struct DryRunSession {
 
 /// The turns and the final session of a dry run.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DryRunView {
+pub struct FlowDryRunView {
     /// One per inbound text.
-    pub turns: Vec<DryRunTurn>,
+    pub turns: Vec<FlowDryRunTurn>,
     /// The session after the last text.
-    pub session: DryRunSession,
+    pub session: FlowDryRunSession,
 }
 
 /// Runs inbound texts through the flow's current document with wagw's engine on an in-memory
 /// session (the flow need not be active). Nothing is sent or stored; `http` nodes make no
 /// call and take their `on_error` edge (`http.error` = `denied`).
 #[utoipa::path(post, path = "/flows/{id}/dry-run", tag = "flows",
-    params(("id" = uuid::Uuid, Path, description = "Flow id")), request_body = DryRunRequest,
-    responses((status = 200, body = Data<DryRunView>), (status = 404, body = ErrorBody),
+    params(("id" = uuid::Uuid, Path, description = "Flow id")), request_body = FlowDryRunRequest,
+    responses((status = 200, body = Data<FlowDryRunView>), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn dry_run(
     State(state): State<AppState>,
     auth: Auth<Read>,
     Path(id): Path<uuid::Uuid>,
-    Json(body): Json<DryRunRequest>,
-) -> ApiResult<Json<Data<DryRunView>>> {
+    Json(body): Json<FlowDryRunRequest>,
+) -> ApiResult<Json<Data<FlowDryRunView>>> {
     let flow = state.store.get_flow(auth.tenant(), FlowId(id)).await?;
     if body.texts.is_empty() || body.texts.len() > DRY_RUN_MAX_TEXTS {
         return Err(ApiError::invalid(
@@ -509,7 +509,7 @@ async fn run_dry(
     texts: &[String],
     from: wagw_core::phone::PhoneNumber,
     region: wagw_core::phone::Region,
-) -> ApiResult<DryRunView> {
+) -> ApiResult<FlowDryRunView> {
     // A private store holding only this flow: the engine reads flows from it, and the session
     // lives in this function, so nothing of the tenant's is read or written past this point.
     let store = Arc::new(MemoryStore::new());
@@ -528,7 +528,7 @@ async fn run_dry(
         } else {
             engine.handle_at(session, &message, now).await?
         };
-        turns.push(DryRunTurn {
+        turns.push(FlowDryRunTurn {
             input: text.clone(),
             handled: outcome.handled,
             replies: outcome
@@ -553,9 +553,9 @@ async fn run_dry(
         SessionState::Ended => "ended",
         SessionState::Expired => "expired",
     };
-    Ok(DryRunView {
+    Ok(FlowDryRunView {
         turns,
-        session: DryRunSession {
+        session: FlowDryRunSession {
             state: state.to_owned(),
             node: session.node.clone(),
             variables: serde_json::to_value(&session.variables).unwrap_or(Value::Null),
