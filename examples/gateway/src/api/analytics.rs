@@ -117,7 +117,9 @@ pub struct VolumeView {
 
 /// Messages per number and local day, inbound and outbound by status.
 #[utoipa::path(get, path = "/analytics/messages", tag = "analytics", params(DayRange),
-    responses((status = 200, body = Data<VolumeView>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Data<VolumeView>),
+        (status = 404, description = "No such `channel_id` for this tenant", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn messages(
     State(state): State<AppState>,
     auth: Auth<Read>,
@@ -190,7 +192,9 @@ pub struct AnswersView {
 /// How inbound messages that arrived in the range were answered: per auto-reply rule, by
 /// flows, handed off, unanswered.
 #[utoipa::path(get, path = "/analytics/auto-replies", tag = "analytics", params(DayRange),
-    responses((status = 200, body = Data<AnswersView>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Data<AnswersView>),
+        (status = 404, description = "No such `channel_id` for this tenant", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn auto_replies(
     State(state): State<AppState>,
     auth: Auth<Read>,
