@@ -63,7 +63,7 @@ pub struct RuleView {
     /// Whether the rule is in force.
     pub active: bool,
     /// `always`, `open` or `closed` (relative to `business_hours`).
-    #[schema(value_type = String, example = "always")]
+    #[schema(schema_with = when_schema)]
     pub when: ActiveWhen,
     /// `{"days": ["Mon", …], "open": "08:00:00", "close": "17:00:00"}` in the tenant's
     /// timezone.
@@ -132,7 +132,7 @@ pub struct NewRule {
     /// Default `true`.
     pub active: Option<bool>,
     /// Default `always`.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = optional_when_schema)]
     pub when: Option<ActiveWhen>,
     /// Needed when `when` is `open` or `closed`.
     #[schema(value_type = Option<Object>)]
@@ -234,7 +234,7 @@ pub struct RulePatch {
     /// In force or not.
     pub active: Option<bool>,
     /// `always`, `open` or `closed`.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = optional_when_schema)]
     pub when: Option<ActiveWhen>,
     /// Opening hours, or `null` to remove them.
     #[serde(default, deserialize_with = "present")]
@@ -397,4 +397,15 @@ async fn test(
         answer: matches.first().map(|r| RuleView::from((*r).clone())),
         matches: matches.iter().map(|r| r.id.0).collect(),
     }))
+}
+
+/// `ActiveWhen`'s wire values, for the OpenAPI document (wagw-core types derive no schema).
+const WHEN_VALUES: &[&str] = &["always", "open", "closed"];
+
+fn when_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::string_enum(WHEN_VALUES)
+}
+
+fn optional_when_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::nullable_string_enum(WHEN_VALUES)
 }

@@ -70,7 +70,7 @@ async fn channel_of(state: &AppState, auth: &Auth<Admin>, id: uuid::Uuid) -> Api
 #[serde(deny_unknown_fields)]
 pub struct RequestCode {
     /// `SMS` (default) or `VOICE`.
-    #[schema(value_type = Option<String>, example = "SMS")]
+    #[schema(schema_with = method_schema)]
     pub method: Option<CodeMethod>,
     /// The language of the message or call (default `id`).
     pub language: Option<String>,
@@ -172,4 +172,9 @@ async fn register(
     channel.updated_at = Utc::now();
     state.store.update_channel(&channel).await?;
     Ok(touched(channel.id, view(&channel, "registered")))
+}
+
+/// `CodeMethod`'s wire values, for the OpenAPI document.
+fn method_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::nullable_string_enum(&["SMS", "VOICE"])
 }

@@ -46,7 +46,7 @@ pub struct TemplateView {
     /// Language code, e.g. `id` or `en_US`.
     pub language: String,
     /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
-    #[schema(value_type = String, example = "UTILITY")]
+    #[schema(schema_with = category_schema)]
     pub category: TemplateCategory,
     /// Components in Meta's shape.
     pub components: Vec<Value>,
@@ -118,7 +118,7 @@ pub struct NewTemplate {
     /// Language code, e.g. `id`.
     pub language: String,
     /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
-    #[schema(value_type = String, example = "UTILITY")]
+    #[schema(schema_with = category_schema)]
     pub category: TemplateCategory,
     /// Components in Meta's shape; exactly one `BODY`.
     pub components: Vec<Value>,
@@ -517,4 +517,9 @@ fn fill(text: &str, values: &[String]) -> String {
         .fold(text.to_owned(), |out, (placeholder, value)| {
             out.replace(&placeholder.to_string(), value)
         })
+}
+
+/// `TemplateCategory`'s wire values, for the OpenAPI document.
+fn category_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::string_enum(&["MARKETING", "UTILITY", "AUTHENTICATION"])
 }
