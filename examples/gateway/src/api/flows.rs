@@ -218,12 +218,6 @@ async fn import_gvinum(
         .map(|t| t.split(',').map(|w| w.trim().to_owned()).collect())
         .unwrap_or_default();
     check_name_and_triggers(&q.name, &triggers)?;
-    if !chatflow.is_object() {
-        return Err(ApiError::invalid(
-            "document",
-            "a ChatFlow is a JSON object of states",
-        ));
-    }
     let document = checked_document(&chatflow)?;
     let mut flow = Flow::new(auth.tenant(), q.name, document);
     flow.triggers = triggers;
