@@ -17,6 +17,7 @@ use wagw_core::queue::Queue;
 use wagw_core::store::{CampaignStore, MessageQuery, MessageStore, Page, TenantStore};
 use wagw_core::testkit::StubTransport;
 use wagw_core::{TransportError, TransportErrorKind};
+use wagw_store_memory::MemoryQueue;
 
 mod common;
 
@@ -113,6 +114,54 @@ async fn a_throttled_number_slows_down_and_retries() {
     let stored = s.status(m).await;
     assert_eq!((stored.status, stored.attempts), (MessageStatus::Sent, 2));
     assert!(!stored.ambiguous, "a throttled attempt has a known outcome");
+}
+
+/// A message waiting for its retry after a throttle was refused, not sent: when the queue
+/// loses its data meanwhile, the rebuilt job sends it as a plain retry, not as an unknown
+/// outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_waiting_for_a_retry_when_the_queue_is_lost_is_sent_not_ambiguous() {
+    let s = Setup::new(80).await;
+    s.stub.push_outcomes([Err(TransportError::new(
+        TransportErrorKind::ThrottledNumber,
+        "(#130429) Rate limit hit",
+    )
+    .with_code(130429)
+    .with_retry_after(Duration::from_secs(3_600)))]);
+    let d = s.dispatcher(quick());
+    let m = d
+        .submit(s.message(1, "Halo", Priority::Normal))
+        .await
+        .expect("submit")
+        .id;
+    let handle = d.start();
+    wait_until("the throttle is retried later", async || {
+        d.stats().retried == 1
+    })
+    .await;
+    handle.shutdown().await;
+    let waiting = s.status(m).await;
+    assert_eq!(
+        (waiting.status, waiting.attempts),
+        (MessageStatus::Queued, 1)
+    );
+
+    // The queue's data is gone (a Redis restarted without persistence); the store is not.
+    let lost = Dispatcher::new(
+        Arc::clone(&s.store),
+        Arc::new(MemoryQueue::new()),
+        Arc::new(s.stub.clone()),
+        quick(),
+    );
+    assert_eq!(lost.rebuild_queue().await.expect("rebuild"), 1);
+    let handle = lost.start();
+    wait_until("sent after the rebuild", async || lost.stats().sent == 1).await;
+    handle.shutdown().await;
+    let stored = s.status(m).await;
+    assert_eq!((stored.status, stored.attempts), (MessageStatus::Sent, 2));
+    assert!(!stored.ambiguous, "a throttled attempt has a known outcome");
+    assert_eq!(lost.stats().ambiguous, 0);
+    assert_eq!(s.stub.sent().len(), 2, "the refused attempt and the send");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -343,6 +343,13 @@ where
                 .retry_after
                 .unwrap_or_else(|| self.config.backoff.delay(attempt)),
         };
+        if !matches!(error.kind, TransportErrorKind::OutcomeUnknown) {
+            // Refused before reaching WhatsApp: the store must not keep it as possibly out,
+            // or a queue rebuilt from the store would settle it as an unknown outcome.
+            self.store
+                .requeue_message(message.tenant_id, message.id, message.attempts)
+                .await?;
+        }
         Ok(Settlement::Retry {
             at: Utc::now() + to_delta(delay),
             error: tagged,

@@ -86,7 +86,9 @@ where
     /// queued again, so nothing sent is sent again. Returns how many jobs were created.
     ///
     /// A `sending` message's job held the only record of how its last attempt ended, and it
-    /// is gone: its worker may have died with Redis, or be waiting for a retry. Its job is
+    /// is gone: its worker may have died with Redis, or it waits for a retry after an unknown
+    /// outcome (one waiting after a refusal is `queued` again, see
+    /// [`Store::requeue_message`], and is simply sent). Its job is
     /// due one reservation period later, so a worker still mid-send records the outcome first;
     /// when it is reserved, its outcome is unknown and [`UnknownOutcome`](super::UnknownOutcome)
     /// decides (counted as ambiguous, sent again or failed), as after any crash mid-send.

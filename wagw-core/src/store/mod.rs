@@ -414,6 +414,14 @@ pub trait MessageStore: Send + Sync {
     async fn record_attempt(&self, tenant: TenantId, id: MessageId) -> Result<MessageRecord>;
     /// Flags a message whose last attempt had an unknown outcome.
     async fn mark_ambiguous(&self, tenant: TenantId, id: MessageId) -> Result<()>;
+    /// Puts a `sending` message back to `queued` after its attempt number `attempt` was
+    /// refused without reaching WhatsApp (throttled, or a failure the transport knows happened
+    /// before the request was taken), while it waits for its retry. The store then says what
+    /// is true — the message is not out — and a queue rebuilt from the store after losing its
+    /// data sends it again instead of settling it as an unknown outcome. Changes nothing and
+    /// returns `false` unless the message is `sending` with exactly `attempt` attempts (a later
+    /// attempt or an outcome wins).
+    async fn requeue_message(&self, tenant: TenantId, id: MessageId, attempt: u32) -> Result<bool>;
     /// The `created_at` of the user's latest inbound message on this channel: the 24-hour
     /// customer-service window runs from then.
     async fn last_inbound_at(

@@ -432,6 +432,11 @@ impl<S: Store + ?Sized> MessageStore for CrashingStore<S> {
         self.inner.mark_ambiguous(tenant, id).await
     }
 
+    async fn requeue_message(&self, tenant: TenantId, id: MessageId, attempt: u32) -> Result<bool> {
+        self.step("requeue_message")?;
+        self.inner.requeue_message(tenant, id, attempt).await
+    }
+
     async fn last_inbound_at(
         &self,
         tenant: TenantId,

@@ -34,6 +34,7 @@ macro_rules! store_conformance_tests {
             message_status_by_wamid_applies_in_bulk,
             message_status_converges_under_concurrent_updates,
             message_attempts_are_recorded,
+            a_refused_attempt_is_queued_again,
             messages_are_isolated,
             messages_page_without_gaps_or_repeats,
             last_inbound_tracks_the_customer_window,

@@ -942,6 +942,52 @@ pub async fn message_attempts_are_recorded(store: &dyn Store) {
     );
 }
 
+/// A `sending` message goes back to `queued` only at the attempt named; attempts stay
+/// counted, and a later attempt, an outcome or another tenant changes nothing.
+pub async fn a_refused_attempt_is_queued_again(store: &dyn Store) {
+    let fx = Fixture::new(store).await;
+    let m = fx.message(1, "x");
+    store.insert_message(&m).await.expect("insert");
+    let t = fx.tenant.id;
+    assert!(
+        !store.requeue_message(t, m.id, 0).await.expect("queued"),
+        "a message never attempted is already queued"
+    );
+    store.record_attempt(t, m.id).await.expect("attempt 1");
+    assert!(
+        !store
+            .requeue_message(t, m.id, 2)
+            .await
+            .expect("wrong attempt")
+    );
+    assert_eq!(
+        store.get_message(t, m.id).await.expect("get").status,
+        MessageStatus::Sending
+    );
+    assert_not_found(
+        store.requeue_message(fx.other.id, m.id, 1).await,
+        "cross requeue",
+    );
+    assert!(store.requeue_message(t, m.id, 1).await.expect("requeue"));
+    let queued = store.get_message(t, m.id).await.expect("get");
+    assert_eq!((queued.status, queued.attempts), (MessageStatus::Queued, 1));
+    let again = store.record_attempt(t, m.id).await.expect("attempt 2");
+    assert_eq!((again.status, again.attempts), (MessageStatus::Sending, 2));
+    store
+        .update_status(t, m.id, &StatusUpdate::sent("wamid.Q", Utc::now()))
+        .await
+        .expect("sent");
+    assert!(!store.requeue_message(t, m.id, 2).await.expect("after sent"));
+    assert_eq!(
+        store.get_message(t, m.id).await.expect("get").status,
+        MessageStatus::Sent
+    );
+    assert_not_found(
+        store.requeue_message(t, MessageId::new(), 1).await,
+        "unknown message",
+    );
+}
+
 /// Another tenant cannot read, find or update a message.
 pub async fn messages_are_isolated(store: &dyn Store) {
     let fx = Fixture::new(store).await;

@@ -232,6 +232,17 @@ impl MessageStore for MemoryStore {
         Ok(())
     }
 
+    async fn requeue_message(&self, tenant: TenantId, id: MessageId, attempt: u32) -> Result<bool> {
+        let mut state = self.state.write();
+        let message = &mut state.messages.get_mut(tenant, id)?.record;
+        if message.status != MessageStatus::Sending || message.attempts != attempt {
+            return Ok(false);
+        }
+        message.status = MessageStatus::Queued;
+        message.updated_at = Utc::now();
+        Ok(true)
+    }
+
     async fn last_inbound_at(
         &self,
         tenant: TenantId,

@@ -771,6 +771,28 @@ impl MessageStore for SqlStore {
         Ok(())
     }
 
+    async fn requeue_message(&self, tenant: TenantId, id: MessageId, attempt: u32) -> Result<bool> {
+        let n = on_write!(&self.db, |pool, _pg| {
+            sqlx::query(
+                "UPDATE messages SET status = 'queued', updated_at = $4 \
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'sending' AND attempts = $3",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .bind(i64::from(attempt))
+            .bind(Ts(Utc::now()))
+            .execute(pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected()
+        });
+        if n == 0 {
+            // Nothing changed: an unknown message is NotFound, a known one is `false`.
+            self.get_message(tenant, id).await?;
+        }
+        Ok(n > 0)
+    }
+
     async fn last_inbound_at(
         &self,
         tenant: TenantId,
