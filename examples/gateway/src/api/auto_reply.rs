@@ -44,7 +44,7 @@ pub struct RuleView {
     /// Name.
     pub name: String,
     /// `exact`, `starts_with`, `ends_with`, `contains`, `word` or `regex`.
-    #[schema(value_type = String, example = "word")]
+    #[schema(schema_with = matching_schema)]
     pub matching: KeywordMatch,
     /// Keywords; any one matching fires the rule.
     pub keywords: Vec<String>,
@@ -56,7 +56,7 @@ pub struct RuleView {
     #[schema(value_type = Object)]
     pub reply: MessageContent,
     /// `{"kind": "reply"}`, `{"kind": "start_flow", "flow_id"}` or `{"kind": "handoff"}`.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = action_schema)]
     pub action: RuleAction,
     /// Higher is tried first.
     pub priority: i32,
@@ -67,7 +67,7 @@ pub struct RuleView {
     pub when: ActiveWhen,
     /// `{"days": ["Mon", …], "open": "08:00:00", "close": "17:00:00"}` in the tenant's
     /// timezone.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = business_hours_schema)]
     pub business_hours: Option<BusinessHours>,
     /// Silence per contact after firing, in seconds.
     pub cooldown_secs: u64,
@@ -113,7 +113,7 @@ pub struct NewRule {
     /// The reply in Meta's shape; not sent for `start_flow` but still required to be valid.
     pub reply: Value,
     /// Default `word`.
-    #[schema(value_type = Option<String>, example = "word")]
+    #[schema(schema_with = optional_matching_schema)]
     pub matching: Option<KeywordMatch>,
     /// One channel; absent: every channel.
     pub channel_id: Option<uuid::Uuid>,
@@ -124,7 +124,7 @@ pub struct NewRule {
     #[serde(default)]
     pub accent_sensitive: bool,
     /// Default `{"kind": "reply"}`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = optional_action_schema)]
     pub action: Option<RuleAction>,
     /// Default 0.
     #[serde(default)]
@@ -135,7 +135,7 @@ pub struct NewRule {
     #[schema(schema_with = optional_when_schema)]
     pub when: Option<ActiveWhen>,
     /// Needed when `when` is `open` or `closed`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = business_hours_schema)]
     pub business_hours: Option<BusinessHours>,
     /// Default 0; at most 30 days.
     #[serde(default)]
@@ -216,7 +216,7 @@ pub struct RulePatch {
     /// The reply in Meta's shape.
     pub reply: Option<Value>,
     /// How keywords are compared.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = optional_matching_schema)]
     pub matching: Option<KeywordMatch>,
     /// One channel, or `null` for every channel.
     #[serde(default, deserialize_with = "present")]
@@ -227,7 +227,7 @@ pub struct RulePatch {
     /// Compare accents too.
     pub accent_sensitive: Option<bool>,
     /// What the rule does.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = optional_action_schema)]
     pub action: Option<RuleAction>,
     /// Higher is tried first.
     pub priority: Option<i32>,
@@ -238,7 +238,7 @@ pub struct RulePatch {
     pub when: Option<ActiveWhen>,
     /// Opening hours, or `null` to remove them.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = business_hours_schema)]
     pub business_hours: Option<Option<BusinessHours>>,
     /// Silence per contact after firing, in seconds.
     pub cooldown_secs: Option<u64>,
@@ -408,4 +408,94 @@ fn when_schema() -> utoipa::openapi::schema::Object {
 
 fn optional_when_schema() -> utoipa::openapi::schema::Object {
     crate::openapi::nullable_string_enum(WHEN_VALUES)
+}
+
+/// `KeywordMatch`'s wire values.
+const MATCHING_VALUES: &[&str] = &[
+    "exact",
+    "starts_with",
+    "ends_with",
+    "contains",
+    "word",
+    "regex",
+];
+
+fn matching_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::string_enum(MATCHING_VALUES)
+}
+
+fn optional_matching_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::nullable_string_enum(MATCHING_VALUES)
+}
+
+/// `RuleAction` as it reads: an object tagged by `kind`.
+fn action_schema() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::Schema::OneOf(action_variants().build())
+}
+
+fn optional_action_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    Schema::OneOf(
+        action_variants()
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build(),
+    )
+}
+
+fn action_variants() -> utoipa::openapi::schema::OneOfBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    let kind = |name: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("kind", crate::openapi::string_enum(&[name]))
+            .required("kind")
+    };
+    OneOfBuilder::new()
+        .item(kind("reply").description(Some("Sends the rule's `reply`")))
+        .item(
+            kind("start_flow")
+                .description(Some("Starts a flow for the contact instead of replying"))
+                .property(
+                    "flow_id",
+                    ObjectBuilder::new().schema_type(Type::String).format(Some(
+                        utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                            utoipa::openapi::schema::KnownFormat::Uuid,
+                        ),
+                    )),
+                )
+                .required("flow_id"),
+        )
+        .item(kind("handoff").description(Some(
+            "Sends the `reply` and hands the conversation to a human",
+        )))
+}
+
+/// `BusinessHours` as it reads: chrono's short weekday names and `HH:MM:SS` times (a JSON
+/// Schema `time` would allow an offset, which a local time has not). `null` where optional.
+fn business_hours_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let time = |what: &str, example: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"))
+            .description(Some(what))
+            .examples([example])
+    };
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .description(Some(
+            "Opening hours in the tenant's timezone; `close` before `open` spans midnight",
+        ))
+        .property(
+            "days",
+            ArrayBuilder::new().items(crate::openapi::string_enum(&[
+                "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
+            ])),
+        )
+        .required("days")
+        .property("open", time("Opening time (inclusive)", "08:00:00"))
+        .required("open")
+        .property("close", time("Closing time (exclusive)", "17:00:00"))
+        .required("close")
+        .build()
 }
