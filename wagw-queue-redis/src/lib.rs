@@ -33,6 +33,28 @@
 //!   [`Queue::fleet_limits`](wagw_core::Queue::fleet_limits) by itself; its in-process
 //!   limiters stay as smoothers.
 //!
+//! ## TLS
+//!
+//! With the `tls` feature a `rediss://` URL connects through rustls (aws-lc-rs as its crypto
+//! provider, installed for the process unless the application installed one). The server's
+//! certificate is checked against the system's roots, or against a private CA given with
+//! `ConnectOptions::tls_root_certificates`; a client certificate for servers that ask for one
+//! goes in `ConnectOptions::tls_client_certificate` (both with the `tls` feature). A
+//! certificate the client refuses fails the connect with [`RedisQueueError::Tls`]. There is
+//! no switch to skip the check (the `#insecure` URL fragment is refused).
+//!
+//! ```no_run
+//! # #[cfg(feature = "tls")]
+//! # async fn run(ca_pem: Vec<u8>) -> wagw_core::Result<()> {
+//! use wagw_queue_redis::{ConnectOptions, RedisQueue};
+//!
+//! let options = ConnectOptions::new().tls_root_certificates(ca_pem);
+//! let queue = RedisQueue::connect_with("rediss://redis.internal:6380", "wagw", &options).await?;
+//! # let _ = queue;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## Layout
 //!
 //! Every key starts with `{wagw:<name>}:`, so a queue is one Redis Cluster slot (split
@@ -86,4 +108,4 @@ mod queue;
 mod scripts;
 
 pub use error::RedisQueueError;
-pub use queue::RedisQueue;
+pub use queue::{ConnectOptions, RedisQueue};
