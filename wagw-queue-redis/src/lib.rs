@@ -55,10 +55,26 @@
 //! # }
 //! ```
 //!
-//! ## Layout
+//! ## Redis Cluster: what works
 //!
-//! Every key starts with `{wagw:<name>}:`, so a queue is one Redis Cluster slot (split
-//! numbers across queues to spread load; a number and its pairs then share a shard).
+//! Every key starts with `{wagw:<name>}:`, so all of a queue's keys hash to one Cluster slot,
+//! and each script touches keys of that slot only (Redis 7 in cluster mode refuses a script
+//! that strays to another slot; the tests run the whole queue on a cluster-mode server to
+//! prove it does not). What that gives:
+//!
+//! - **Supported**: a standalone Redis (a primary, with or without replicas, as managed
+//!   services offer it with "cluster mode disabled"), and a Redis Cluster of one shard (one
+//!   primary serving all 16,384 slots), reached through the URL of that primary.
+//! - **Not supported**: connecting [`RedisQueue`] straight to a cluster of several shards. Its
+//!   connection goes to the one node of the URL and does not follow `MOVED`/`ASK`
+//!   redirections, so a queue whose slot lives on another node fails with a `MOVED` error.
+//!   That needs a cluster client (`redis::cluster_async`), which this crate does not have
+//!   yet. Until then, run one Redis (or one shard) per set of queues.
+//!
+//! A queue is one slot, and so one shard's work: a fleet that outgrows one Redis splits its
+//! numbers across queues (a number and its pairs then stay on one shard).
+//!
+//! ## Layout
 //!
 //! | key | type | holds |
 //! |---|---|---|
