@@ -17,6 +17,11 @@ pub enum RedisQueueError {
     /// A script answered something this version does not understand.
     #[error("unexpected reply from Redis: {0}")]
     UnexpectedReply(String),
+    /// The TLS handshake failed: the server's certificate is not signed by a trusted root,
+    /// names another host or has expired, or the server refused the client's certificate.
+    /// Trying again does not help until the configuration changes.
+    #[error("TLS with Redis failed: {0}")]
+    Tls(redis::RedisError),
 }
 
 impl RedisQueueError {
@@ -26,6 +31,7 @@ impl RedisQueueError {
             Self::Redis(_) => "REDIS_ERROR",
             Self::Lost => "REDIS_DATA_LOST",
             Self::UnexpectedReply(_) => "REDIS_UNEXPECTED_REPLY",
+            Self::Tls(_) => "REDIS_TLS",
         }
     }
 
@@ -39,7 +45,7 @@ impl RedisQueueError {
                     || e.is_connection_refusal()
             }
             Self::Lost => true,
-            Self::UnexpectedReply(_) => false,
+            Self::UnexpectedReply(_) | Self::Tls(_) => false,
         }
     }
 }
@@ -49,6 +55,50 @@ impl From<RedisQueueError> for Error {
         let transient = e.is_transient();
         Error::backend(format!("redis queue ({})", e.code()), transient, e)
     }
+}
+
+impl RedisQueueError {
+    /// Sorts a Redis client error: a TLS handshake failure becomes [`Tls`](Self::Tls) (not
+    /// transient), anything else [`Redis`](Self::Redis).
+    pub(crate) fn from_redis(e: redis::RedisError) -> Self {
+        if is_tls_failure(&e) {
+            Self::Tls(e)
+        } else {
+            Self::Redis(e)
+        }
+    }
+}
+
+/// Whether rustls refused the handshake. tokio-rustls reports it as an I/O error wrapping a
+/// `rustls::Error`, which the redis crate keeps behind an `Arc`; `io::Error::source` skips
+/// the wrapped error, hence `get_ref`.
+#[cfg(feature = "tls")]
+fn is_tls_failure(e: &redis::RedisError) -> bool {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let err = match err.downcast_ref::<Shared>() {
+            Some(shared) => &**shared as &(dyn std::error::Error + 'static),
+            None => err,
+        };
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+#[cfg(not(feature = "tls"))]
+fn is_tls_failure(_: &redis::RedisError) -> bool {
+    false
 }
 
 /// Shorthand for a reply that does not have the expected shape.

@@ -33,10 +33,48 @@
 //!   [`Queue::fleet_limits`](wagw_core::Queue::fleet_limits) by itself; its in-process
 //!   limiters stay as smoothers.
 //!
-//! ## Layout
+//! ## TLS
 //!
-//! Every key starts with `{wagw:<name>}:`, so a queue is one Redis Cluster slot (split
-//! numbers across queues to spread load; a number and its pairs then share a shard).
+//! With the `tls` feature a `rediss://` URL connects through rustls (aws-lc-rs as its crypto
+//! provider, installed for the process unless the application installed one). The server's
+//! certificate is checked against the system's roots, or against a private CA given with
+//! `ConnectOptions::tls_root_certificates`; a client certificate for servers that ask for one
+//! goes in `ConnectOptions::tls_client_certificate` (both with the `tls` feature). A
+//! certificate the client refuses fails the connect with [`RedisQueueError::Tls`]. There is
+//! no switch to skip the check (the `#insecure` URL fragment is refused).
+//!
+//! ```no_run
+//! # #[cfg(feature = "tls")]
+//! # async fn run(ca_pem: Vec<u8>) -> wagw_core::Result<()> {
+//! use wagw_queue_redis::{ConnectOptions, RedisQueue};
+//!
+//! let options = ConnectOptions::new().tls_root_certificates(ca_pem);
+//! let queue = RedisQueue::connect_with("rediss://redis.internal:6380", "wagw", &options).await?;
+//! # let _ = queue;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Redis Cluster: what works
+//!
+//! Every key starts with `{wagw:<name>}:`, so all of a queue's keys hash to one Cluster slot,
+//! and each script touches keys of that slot only (Redis 7 in cluster mode refuses a script
+//! that strays to another slot; the tests run the whole queue on a cluster-mode server to
+//! prove it does not). What that gives:
+//!
+//! - **Supported**: a standalone Redis (a primary, with or without replicas, as managed
+//!   services offer it with "cluster mode disabled"), and a Redis Cluster of one shard (one
+//!   primary serving all 16,384 slots), reached through the URL of that primary.
+//! - **Not supported**: connecting [`RedisQueue`] straight to a cluster of several shards. Its
+//!   connection goes to the one node of the URL and does not follow `MOVED`/`ASK`
+//!   redirections, so a queue whose slot lives on another node fails with a `MOVED` error.
+//!   That needs a cluster client (`redis::cluster_async`), which this crate does not have
+//!   yet. Until then, run one Redis (or one shard) per set of queues.
+//!
+//! A queue is one slot, and so one shard's work: a fleet that outgrows one Redis splits its
+//! numbers across queues (a number and its pairs then stay on one shard).
+//!
+//! ## Layout
 //!
 //! | key | type | holds |
 //! |---|---|---|
@@ -86,4 +124,4 @@ mod queue;
 mod scripts;
 
 pub use error::RedisQueueError;
-pub use queue::RedisQueue;
+pub use queue::{ConnectOptions, RedisQueue};

@@ -87,7 +87,7 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 fn redis_err(e: redis::RedisError) -> Error {
-    RedisQueueError::Redis(e).into()
+    RedisQueueError::from_redis(e).into()
 }
 
 fn to_ms(at: DateTime<Utc>) -> i64 {
@@ -178,16 +178,143 @@ fn lease_status(status: i64, lease: &Lease) -> Result<()> {
     }
 }
 
+/// How [`RedisQueue::connect_with`] reaches Redis: timeouts, reconnection attempts and, with
+/// the `tls` feature, which certificates to trust and to present.
+///
+/// ```
+/// use std::time::Duration;
+/// use wagw_queue_redis::ConnectOptions;
+///
+/// let options = ConnectOptions::new()
+///     .connection_timeout(Duration::from_secs(2))
+///     .retries(8);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    connection_timeout: Duration,
+    response_timeout: Duration,
+    retries: usize,
+    #[cfg(feature = "tls")]
+    tls: redis::TlsCertificates,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            connection_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(10),
+            retries: 4,
+            #[cfg(feature = "tls")]
+            tls: redis::TlsCertificates {
+                client_tls: None,
+                root_cert: None,
+            },
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Connection timeout 5 s, response timeout 10 s, 4 reconnection attempts; TLS trusts
+    /// the system's root certificates.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long one connection attempt may take.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// How long Redis may take to answer one command (a script included).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How many times a lost connection is tried again, with growing delays, before a call
+    /// fails.
+    pub fn retries(mut self, retries: usize) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Trusts only the certificate authorities in `pem` (one or more PEM certificates) for a
+    /// `rediss://` server, instead of the system's roots: for a private CA, as managed Redis
+    /// services and self-hosted TLS set-ups use. The server's certificate must still name the
+    /// host of the URL.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.root_cert = Some(pem.into());
+        self
+    }
+
+    /// Presents a client certificate (PEM chain) and its private key (PEM) to a server that
+    /// requires them (`tls-auth-clients yes`).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_client_certificate(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client_tls = Some(redis::ClientTlsConfig {
+            client_cert: cert_pem.into(),
+            client_key: key_pem.into(),
+        });
+        self
+    }
+
+    /// A client for `url` with these options' certificates.
+    fn client(&self, url: &str) -> Result<redis::Client> {
+        #[cfg(feature = "tls")]
+        {
+            if url.starts_with("rediss://") {
+                // rustls needs a process-wide crypto provider; install this crate's unless the
+                // application chose one (first come, first served: a lost race is harmless).
+                if rustls::crypto::CryptoProvider::get_default().is_none() {
+                    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+                }
+                if self.tls.root_cert.is_some() || self.tls.client_tls.is_some() {
+                    return redis::Client::build_with_tls(url, self.tls.clone()).map_err(redis_err);
+                }
+            }
+        }
+        redis::Client::open(url).map_err(redis_err)
+    }
+}
+
 impl RedisQueue {
-    /// Connects to Redis at `url` (`redis://`, or `rediss://` with the `tls` feature) and
-    /// opens the queue `name`, creating it if it does not exist.
+    /// Connects to Redis at `url` and opens the queue `name`, creating it if it does not
+    /// exist. Same as [`connect_with`](Self::connect_with) with default options.
     pub async fn connect(url: &str, name: &str) -> Result<Self> {
+        Self::connect_with(url, name, &ConnectOptions::default()).await
+    }
+
+    /// Connects to Redis at `url` with `options` and opens the queue `name`, creating it if it
+    /// does not exist.
+    ///
+    /// `url` is `redis://[user:password@]host[:port][/db]`, or with the `tls` feature
+    /// `rediss://…`: the server's certificate is checked against the system's roots, or only
+    /// against the CAs given to `ConnectOptions::tls_root_certificates`.
+    /// A refused certificate fails with [`RedisQueueError::Tls`] (code `REDIS_TLS`, not
+    /// transient). Certificate checks cannot be turned off: the `#insecure` URL fragment is
+    /// refused.
+    ///
+    /// The connection goes to one server: a standalone Redis, a primary, or a Redis Cluster
+    /// whose every slot that node serves. A queue's keys share one hash slot, but a
+    /// multi-node cluster needs a client that follows `MOVED` redirections, which this one
+    /// does not (see the crate documentation).
+    pub async fn connect_with(url: &str, name: &str, options: &ConnectOptions) -> Result<Self> {
         check_name(name)?;
-        let client = redis::Client::open(url).map_err(redis_err)?;
+        let client = options.client(url)?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(10)))
-            .set_number_of_retries(4);
+            .set_connection_timeout(Some(options.connection_timeout))
+            .set_response_timeout(Some(options.response_timeout))
+            .set_number_of_retries(options.retries);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(redis_err)?;

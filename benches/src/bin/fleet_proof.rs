@@ -6,7 +6,8 @@
 //! WAGW_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
 //! WAGW_TEST_REDIS_URL=redis://127.0.0.1:6379 \
 //! cargo run --release -p wagw-benches --bin fleet_proof -- \
-//!     --numbers 50 --recipients 30000 --processes 3 [--kill] [--rate 80]
+//!     --numbers 50 --recipients 30000 --processes 3 [--kill] [--rate 80] [--log-statements] \
+//!     [--no-quota]
 //! ```
 //!
 //! The harness creates a schema of its own in the PostgreSQL database and a queue of its own
@@ -25,6 +26,12 @@
 //! counts, recipients by state, duplicates (sends the emulator accepted beyond one per
 //! recipient: each recipient has exactly one message) and the ambiguous outcomes the
 //! surviving workers counted. The harness exits non-zero when a promise is broken.
+//!
+//! `--log-statements` sets `log_min_duration_statement = 0` on the workers' store sessions
+//! only (it needs a superuser, as the test database's `postgres` is), so PostgreSQL's server
+//! log holds every statement the dispatchers ran, with its duration, and nothing from other
+//! sessions; the harness prints the time span to read it for. `--no-quota` turns the
+//! dispatchers' monthly quota charge off (`enforce_quota = false`), to measure its cost.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -66,6 +73,8 @@ struct Args {
     processes: usize,
     rate: u32,
     kill: bool,
+    log_statements: bool,
+    no_quota: bool,
 }
 
 fn args() -> Args {
@@ -75,11 +84,21 @@ fn args() -> Args {
         processes: 3,
         rate: 80,
         kill: false,
+        log_statements: false,
+        no_quota: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--kill" {
             out.kill = true;
+            continue;
+        }
+        if flag == "--log-statements" {
+            out.log_statements = true;
+            continue;
+        }
+        if flag == "--no-quota" {
+            out.no_quota = true;
             continue;
         }
         let value = it
@@ -108,11 +127,15 @@ fn pnid(n: usize) -> String {
     format!("3000000000{n:05}")
 }
 
-/// Opens the harness's schema from another process.
-async fn open_store(pg_url: &str, schema: &str) -> SqlStore {
+/// Opens the harness's schema from another process; with `log`, every statement of its
+/// sessions goes to the server log.
+async fn open_store(pg_url: &str, schema: &str, log: bool) -> SqlStore {
     let options: sqlx::postgres::PgConnectOptions =
         pg_url.parse().unwrap_or_else(|e| fail("postgres url", e));
-    let options = options.options([("search_path", schema)]);
+    let mut options = options.options([("search_path", schema)]);
+    if log {
+        options = options.options([("log_min_duration_statement", "0")]);
+    }
     SqlStore::postgres(options, WORKER_CONNECTIONS)
         .await
         .unwrap_or_else(|e| fail("open the store", e))
@@ -133,17 +156,20 @@ fn main() {
     std::process::exit(if ok { 0 } else { 1 });
 }
 
-/// Worker mode: `worker <pg url> <schema> <redis url> <queue> <emulator url>`. Sends until its
-/// stdin closes, printing `stats <sent> <ambiguous> <failed> <retried> <130429> <131056>`
+/// Worker mode: `worker <pg url> <schema> <redis url> <queue> <emulator url> [log-statements]
+/// [no-quota]`.
+/// Sends until its stdin closes, printing `stats <sent> <ambiguous> <failed> <retried> <130429> <131056>`
 /// every 200 ms and once more as `final …` after a graceful shutdown.
 async fn worker(rest: &[String]) {
-    let [pg_url, schema, redis_url, queue_name, emulator] = rest else {
+    let [pg_url, schema, redis_url, queue_name, emulator, more @ ..] = rest else {
         fail(
             "worker arguments",
             "pg url, schema, redis url, queue, emulator url",
         );
     };
-    let store = Arc::new(open_store(pg_url, schema).await);
+    let log = more.iter().any(|m| m == "log-statements");
+    let enforce_quota = !more.iter().any(|m| m == "no-quota");
+    let store = Arc::new(open_store(pg_url, schema, log).await);
     let queue = Arc::new(
         RedisQueue::connect(redis_url, queue_name)
             .await
@@ -162,6 +188,7 @@ async fn worker(rest: &[String]) {
             enforce_window: false,
             visibility: VISIBILITY,
             idle_poll: Duration::from_millis(10),
+            enforce_quota,
             ..DispatcherConfig::default()
         },
     );
@@ -436,14 +463,21 @@ async fn coordinate(a: Args) -> bool {
     );
     let total = recipient;
 
-    let worker_args = vec![
+    let mut worker_args = vec![
         pg_url.clone(),
         schema.clone(),
         redis_url.clone(),
         queue_name.clone(),
         emulator.base_url().to_owned(),
     ];
+    if a.log_statements {
+        worker_args.push("log-statements".into());
+    }
+    if a.no_quota {
+        worker_args.push("no-quota".into());
+    }
     let started = Instant::now();
+    let started_at = Utc::now();
     let mut workers: Vec<WorkerProcess> = (0..a.processes)
         .map(|_| spawn_worker(&worker_args))
         .collect();
@@ -497,6 +531,13 @@ async fn coordinate(a: Args) -> bool {
         if !w.killed {
             let _ = w.child.wait();
         }
+    }
+    if a.log_statements {
+        println!(
+            "  the workers' statements are in the PostgreSQL server log from {} to {} UTC",
+            started_at.format("%H:%M:%S%.3f"),
+            Utc::now().format("%H:%M:%S%.3f")
+        );
     }
 
     // Figures.

@@ -201,3 +201,96 @@ pub async fn one_number(rate: u32) -> (Arc<MemoryStore>, Tenant, Channel) {
     store.create_channel(&channel).await.expect("channel");
     (store, tenant, channel)
 }
+
+/// Whether `redis-server` can be started here. Prints why a test skips when it cannot;
+/// panics under `CI=true`, where the tests that start their own server must run.
+pub fn redis_server_or_skip() -> bool {
+    let found = std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but redis-server is not installed: these tests start their own");
+        }
+        eprintln!("skipped: redis-server is not installed (these tests start their own)");
+    }
+    found
+}
+
+/// A private `redis-server` configured by the test (TLS, cluster mode), in a temporary
+/// folder of its own, on a spare port.
+///
+/// It runs under a small shell that kills it (SIGKILL) and removes the folder as soon as its
+/// standard input closes: when this value is dropped, or when the test process ends — also
+/// for a server kept in a `static`, which is never dropped.
+pub struct OwnServer {
+    pub port: u16,
+    pub dir: std::path::PathBuf,
+    shell: std::process::Child,
+}
+
+impl OwnServer {
+    /// A fresh folder for the server's files (certificates, cluster state, log).
+    pub fn folder() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "wagw-redis-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        ));
+        std::fs::create_dir_all(&dir).expect("server folder");
+        dir
+    }
+
+    /// Starts `redis-server` on `port` with `args` (after `--bind 127.0.0.1`, no persistence,
+    /// `--dir dir`) and waits until `port` takes TCP connections. Panics with the server's
+    /// log when it does not come up.
+    pub fn start(dir: std::path::PathBuf, port: u16, args: &[String]) -> Self {
+        let shell = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(
+                "redis-server \"$@\" >\"$WAGW_DIR/log\" 2>&1 & pid=$!; \
+                 read _; kill -9 $pid; wait $pid; rm -rf \"$WAGW_DIR\"",
+            )
+            .arg("sh")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ])
+            .arg(&dir)
+            .args(args)
+            .env("WAGW_DIR", &dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server under sh");
+        let server = Self { port, dir, shell };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                let log = std::fs::read_to_string(server.dir.join("log")).unwrap_or_default();
+                panic!("private redis-server did not come up on port {port}:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// A spare port.
+    pub fn spare_port() -> u16 {
+        spare_port()
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        // Closing its standard input tells the shell to kill the server and clean up.
+        drop(self.shell.stdin.take());
+        let _ = self.shell.wait();
+    }
+}
