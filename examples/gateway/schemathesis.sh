@@ -25,6 +25,7 @@ bin="${CARGO_TARGET_DIR:-$root/target}/debug/gateway"
 
 dir="$(mktemp -d)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+: >"$dir/gateway.out" # the key is read from it before the gateway may have opened it
 (cd "$dir" && exec "$bin" --listen "127.0.0.1:$port" >"$dir/gateway.out" 2>"$dir/gateway.err") &
 pid=$!
 cleanup() {
