@@ -52,14 +52,38 @@ async fn enqueue_all(q: &RedisQueue, n: usize, groups: usize) {
     }
 }
 
-/// Jobs per second of `enqueue_many` (10,000 per call, 500 per script), median of 3.
-async fn bench_enqueue(url: &str, n: usize) -> f64 {
+/// Seconds of CPU the Redis server has used (`INFO cpu`: user + system, every thread).
+async fn redis_cpu(url: &str) -> f64 {
+    let client = redis::Client::open(url).unwrap_or_else(|e| fail("url", e));
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| fail("connect", e));
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_else(|e| fail("info", e));
+    info.lines()
+        .filter_map(|l| {
+            l.strip_prefix("used_cpu_user:")
+                .or_else(|| l.strip_prefix("used_cpu_sys:"))
+        })
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// Jobs per second of `enqueue_many` (10,000 per call, 500 per script, 4 scripts in flight),
+/// median of 3, and the Redis CPU time per job (µs) over the 3 runs.
+async fn bench_enqueue(url: &str, n: usize) -> (f64, f64) {
     let mut rates = Vec::new();
+    let mut cpu = 0.0;
     for run in 0..3 {
         let q = queue(url, &format!("bench-enqueue-{run}")).await;
         let _ = q.destroy().await;
         let q = queue(url, &format!("bench-enqueue-{run}")).await;
         let batch = jobs(n, 100);
+        let cpu_before = redis_cpu(url).await;
         let started = Instant::now();
         for chunk in batch.chunks(10_000) {
             q.enqueue_many(chunk.to_vec())
@@ -67,13 +91,15 @@ async fn bench_enqueue(url: &str, n: usize) -> f64 {
                 .unwrap_or_else(|e| fail("enqueue", e));
         }
         rates.push(n as f64 / started.elapsed().as_secs_f64());
+        cpu += redis_cpu(url).await - cpu_before;
         let _ = q.destroy().await;
     }
-    median(rates)
+    (median(rates), cpu * 1e6 / (3 * n) as f64)
 }
 
 /// Jobs per second of reserve(256) + ack_many with `workers` concurrent reservers on one
-/// connection, after `n` jobs were enqueued over `groups` groups.
+/// connection, after `n` jobs were enqueued over `groups` groups, and the Redis CPU time per
+/// job (µs).
 async fn bench_process(
     url: &str,
     n: usize,
@@ -81,7 +107,7 @@ async fn bench_process(
     cap: Option<usize>,
     limits: bool,
     workers: usize,
-) -> f64 {
+) -> (f64, f64) {
     let name = format!("bench-process-{groups}-{}-{limits}", cap.unwrap_or(0));
     let q = queue(url, &name).await;
     let _ = q.destroy().await;
@@ -95,6 +121,7 @@ async fn bench_process(
         }
     }
     enqueue_all(&q, n, groups).await;
+    let cpu_before = redis_cpu(url).await;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..workers {
@@ -123,9 +150,10 @@ async fn bench_process(
         done += t.await.unwrap_or_else(|e| fail("join", e));
     }
     let rate = done as f64 / started.elapsed().as_secs_f64();
+    let cpu = redis_cpu(url).await - cpu_before;
     assert_eq!(done, n, "every job processed once");
     let _ = q.destroy().await;
-    rate
+    (rate, cpu * 1e6 / n as f64)
 }
 
 async fn used_memory(url: &str) -> u64 {
@@ -288,16 +316,16 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let (rate, cpu) = bench_enqueue(&url, n).await;
     println!(
-        "wagw enqueue_many: {:.0} jobs/s ({n} jobs, median of 3)",
-        bench_enqueue(&url, n).await
+        "wagw enqueue_many: {rate:.0} jobs/s ({n} jobs, median of 3), Redis CPU {cpu:.1} µs/job"
     );
     for groups in [100, 10_000] {
         for cap in [None, Some(2)] {
             for limits in [false, true] {
-                let rate = bench_process(&url, n, groups, cap, limits, 4).await;
+                let (rate, cpu) = bench_process(&url, n, groups, cap, limits, 4).await;
                 println!(
-                    "wagw reserve(256)+ack_many: {rate:.0} jobs/s ({groups} groups, cap {}, limits {}, 4 reservers)",
+                    "wagw reserve(256)+ack_many: {rate:.0} jobs/s ({groups} groups, cap {}, limits {}, 4 reservers), Redis CPU {cpu:.1} µs/job",
                     cap.map_or("off".to_owned(), |c| c.to_string()),
                     if limits { "on" } else { "off" },
                 );
