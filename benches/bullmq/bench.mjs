@@ -39,18 +39,22 @@ async function addAll(q, n, groups, chunk = 1000) {
 async function benchAdd(chunk) {
   const rates = [];
   let cpu = 0;
+  let client = 0;
   for (let run = 0; run < 3; run++) {
     const q = await freshQueue(`bench-add-${run}`);
     const c0 = await redisCpu(q);
+    const u0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await addAll(q, N, 100, chunk);
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     rates.push(N / secs);
+    const u = process.cpuUsage(u0);
+    client += (u.user + u.system) / 1e6;
     cpu += (await redisCpu(q)) - c0;
     await q.obliterate({ force: true });
     await q.close();
   }
-  return [median(rates), (cpu * 1e6) / (3 * N)];
+  return [median(rates), (cpu * 1e6) / (3 * N), (client * 1e6) / (3 * N)];
 }
 
 async function benchWorker(concurrency) {
@@ -61,30 +65,32 @@ async function benchWorker(concurrency) {
   let resolve;
   const finished = new Promise((r) => { resolve = r; });
   const c0 = await redisCpu(q);
+  const u0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const worker = new Worker(name, async () => {}, { connection, concurrency });
   worker.on('completed', () => { done += 1; if (done === N) resolve(); });
   await finished;
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const u = process.cpuUsage(u0);
   const cpu = (await redisCpu(q)) - c0;
   await worker.close();
   await q.obliterate({ force: true });
   await q.close();
-  return [N / secs, (cpu * 1e6) / N];
+  return [N / secs, (cpu * 1e6) / N, (u.user + u.system) / N];
 }
 
 let bestAdd = 0;
 for (const chunk of [1000, 5000]) {
-  const [add, cpu] = await benchAdd(chunk);
+  const [add, cpu, client] = await benchAdd(chunk);
   bestAdd = Math.max(bestAdd, add);
-  console.log(`bullmq addBulk: ${add.toFixed(0)} jobs/s (${N} jobs, ${chunk} per call, median of 3), Redis CPU ${cpu.toFixed(1)} µs/job`);
+  console.log(`bullmq addBulk: ${add.toFixed(0)} jobs/s (${N} jobs, ${chunk} per call, median of 3), Redis CPU ${cpu.toFixed(1)} µs/job, client CPU ${client.toFixed(1)} µs/job`);
 }
 console.log(`bullmq addBulk best: ${bestAdd.toFixed(0)} jobs/s`);
 let best = 0;
 for (const c of [10, 50, 200]) {
-  const [rate, cpu] = await benchWorker(c);
+  const [rate, cpu, client] = await benchWorker(c);
   best = Math.max(best, rate);
-  console.log(`bullmq worker: ${rate.toFixed(0)} jobs/s (concurrency ${c}), Redis CPU ${cpu.toFixed(1)} µs/job`);
+  console.log(`bullmq worker: ${rate.toFixed(0)} jobs/s (concurrency ${c}), Redis CPU ${cpu.toFixed(1)} µs/job, client CPU ${client.toFixed(1)} µs/job`);
 }
 console.log(`bullmq worker best: ${best.toFixed(0)} jobs/s`);
 process.exit(0);

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use parking_lot::RwLock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, ScriptInvocation, Value};
+use redis::{IntoConnectionInfo, Script, ScriptInvocation, Value};
 use tokio::sync::watch;
 use uuid::Uuid;
 use wagw_core::ids::JobId;
@@ -272,7 +272,12 @@ impl RedisQueue {
     /// opens the queue `name`, creating it if it does not exist.
     pub async fn connect(url: &str, name: &str) -> Result<Self> {
         check_name(name)?;
-        let client = redis::Client::open(url).map_err(redis_err)?;
+        // TCP_NODELAY: enqueue pipelines several script calls and reservers share the
+        // connection, so Nagle's algorithm would hold a request's last segment back until the
+        // previous reply's ACK (up to the peer's delayed-ACK timeout, tens of milliseconds).
+        let info = url.into_connection_info().map_err(redis_err)?;
+        let tcp = info.tcp_settings().clone().set_nodelay(true);
+        let client = redis::Client::open(info.set_tcp_settings(tcp)).map_err(redis_err)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(10)))
