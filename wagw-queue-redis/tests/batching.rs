@@ -217,3 +217,49 @@ async fn a_throttled_number_wins_rate_back_after_a_calm_period() {
     );
     q.destroy().await.expect("destroy");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reserved_job_carries_its_fields_exactly() {
+    let Some(q) = fresh_queue().await else { return };
+    // Run-at comes back from the ready score, the rest from the packed field.
+    let past =
+        chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis() - 5_123)
+            .expect("a time");
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(150);
+    let soon = chrono::DateTime::from_timestamp_millis(soon.timestamp_millis()).expect("a time");
+    let mut a = NewJob::new("g", vec![0_u8, 255, 1]).dedup_key("ключ");
+    a.priority = 7;
+    a.run_at = Some(past);
+    a.max_attempts = 9;
+    let mut b = NewJob::new("g", "later");
+    b.run_at = Some(soon);
+    let before = chrono::Utc::now().timestamp_millis();
+    q.enqueue_many(vec![a, b]).await.expect("enqueue");
+    let r = q
+        .reserve(&ReserveOptions::new(10, VISIBLE))
+        .await
+        .expect("reserve");
+    assert_eq!(r.len(), 1);
+    let job = &r[0].job;
+    assert_eq!(job.run_at, past);
+    assert_eq!(job.priority, 7);
+    assert_eq!(job.max_attempts, 9);
+    assert_eq!(job.dedup_key.as_deref(), Some("ключ"));
+    assert_eq!(&job.payload[..], &[0_u8, 255, 1]);
+    assert_eq!(job.attempts, 1);
+    assert!(job.last_error.is_none());
+    let created = job.created_at.timestamp_millis();
+    assert!(
+        (before - 1_000..=before + 1_000).contains(&created),
+        "{created} vs {before}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = q
+        .reserve(&ReserveOptions::new(10, VISIBLE))
+        .await
+        .expect("reserve");
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].job.run_at, soon, "a delayed job keeps its run-at");
+    assert!(r[0].job.dedup_key.is_none());
+    q.destroy().await.expect("destroy");
+}

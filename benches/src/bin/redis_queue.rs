@@ -7,7 +7,9 @@
 //!
 //! Prints one line per figure; each throughput figure with the CPU time per job of the Redis
 //! server (`INFO cpu`) and of this process. `WAGW_BENCH_ONLY=throughput` stops after the
-//! throughput figures, `WAGW_BENCH_ONLY=precision` runs only the rate precision ones.
+//! throughput figures, `WAGW_BENCH_ONLY=precision` runs only the rate precision ones, and
+//! `WAGW_BENCH_RESERVERS` (default `4,8`) lists the reserver counts each processing figure
+//! is run with.
 //! `precision-worker` is the child mode used for the rate precision runs: each child is a
 //! separate process reserving from one shared queue.
 
@@ -355,15 +357,24 @@ async fn main() {
     println!(
         "wagw enqueue_many: {rate:.0} jobs/s ({n} jobs, median of 3), Redis CPU {cpu:.1} µs/job, client CPU {client:.1} µs/job"
     );
+    // Concurrent reservers on the one connection: each count is run, as BullMQ's Worker is
+    // run at several concurrencies.
+    let reservers: Vec<usize> = std::env::var("WAGW_BENCH_RESERVERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|r| r.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![4, 8]);
     for groups in [100, 10_000] {
         for cap in [None, Some(2)] {
             for limits in [false, true] {
-                let (rate, cpu, client) = bench_process(&url, n, groups, cap, limits, 4).await;
-                println!(
-                    "wagw reserve(256)+ack_many: {rate:.0} jobs/s ({groups} groups, cap {}, limits {}, 4 reservers), Redis CPU {cpu:.1} µs/job, client CPU {client:.1} µs/job",
-                    cap.map_or("off".to_owned(), |c| c.to_string()),
-                    if limits { "on" } else { "off" },
-                );
+                for &workers in &reservers {
+                    let (rate, cpu, client) =
+                        bench_process(&url, n, groups, cap, limits, workers).await;
+                    println!(
+                        "wagw reserve(256)+ack_many: {rate:.0} jobs/s ({groups} groups, cap {}, limits {}, {workers} reservers), Redis CPU {cpu:.1} µs/job, client CPU {client:.1} µs/job",
+                        cap.map_or("off".to_owned(), |c| c.to_string()),
+                        if limits { "on" } else { "off" },
+                    );
+                }
             }
         }
     }

@@ -7,7 +7,8 @@
 -- before anything else happens.
 --
 -- Times are milliseconds since the Unix epoch from Redis TIME, never from a client clock.
--- Numbers go to redis.call through string.format: tostring keeps only 14 digits.
+-- Fractional numbers go to redis.call through string.format (tostring keeps only 14 digits);
+-- whole numbers below 2^53 go as they are, which redis.call writes in full.
 local P = string.sub(KEYS[1], 1, -5)
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then
   return redis.error_reply('WAGW_LOST the queue data was lost or reset')
@@ -102,8 +103,9 @@ local function read_tat(v)
 end
 -- The groups index holds whole milliseconds: a group becomes eligible at the first whole
 -- millisecond at or after the time it has capacity again. (A listpack-encoded sorted set
--- stores other scores as text and parses them on every insert.)
-local function ceil_ms(x) return int(math.ceil(x)) end
+-- stores other scores as text and parses them on every insert.) A whole number below 2^53
+-- goes to redis.call in full, with no string.format.
+local function ceil_ms(x) return math.ceil(x) end
 
 -- Expired reservations back to ready, their attempt counted and their token cleared so the
 -- late holder cannot settle them. Never to the dead letters: only nack does that. One range

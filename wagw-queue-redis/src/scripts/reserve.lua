@@ -188,7 +188,7 @@ for k = 1, #cand do
     moves[#moves + 1] = ceil_ms(at)
     moves[#moves + 1] = group
   else
-    moves[#moves + 1] = int(now)
+    moves[#moves + 1] = now
     moves[#moves + 1] = group
   end
 end
@@ -208,12 +208,15 @@ for rank = 1, longest do
       taken = taken + 1
       local token = token_base .. struct.pack('>I4', taken)
       local key = job_key(id)
-      local f = redis.call('HMGET', key, 'd', 'ra', 'a', 'e')
-      local attempts = tonumber(f[3] or 0) + 1
+      -- The ready score holds the run-at (below the priority), so 'ra' needs no read.
+      local score = tonumber(popped[k][at + 1])
+      local run_at = score - math.floor(score / SHIFT) * SHIFT
+      local f = redis.call('HMGET', key, 'd', 'a', 'e')
+      local attempts = tonumber(f[2] or 0) + 1
       redis.call('HSET', key, 'a', attempts, 't', token)
       local o = #out
       out[o + 1], out[o + 2], out[o + 3], out[o + 4] = id, token, f[1], cand[k]
-      out[o + 5], out[o + 6], out[o + 7] = f[2], attempts, f[4]
+      out[o + 5], out[o + 6], out[o + 7] = run_at, attempts, f[3]
       lease_args[#lease_args + 1] = expires_s
       lease_args[#lease_args + 1] = id
     end
