@@ -48,7 +48,7 @@
 //! | `dedup` | hash | dedup key → job |
 //! | `dead` | sorted set | dead letters, in id order |
 //! | `counts` | hash | ready jobs |
-//! | `l:<group>`, `t:<group>` | strings | the group's fleet-wide rate and throttle back-off; its GCRA TAT |
+//! | `l:<group>` | string | the group's fleet-wide rate, throttle back-off and GCRA TAT, packed |
 //! | `p:<group>:<key>` | string, expiring | a pair's GCRA state |
 //!
 //! Only sorted sets and hashes: no lists to scan, no lock keys, no event stream. Expired

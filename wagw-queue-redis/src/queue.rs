@@ -25,7 +25,7 @@ use crate::error::{RedisQueueError, unexpected};
 use crate::scripts;
 
 /// Version of the key layout, written to the queue's meta record. 2: a job's fixed fields
-/// packed into one hash field, a number's limit in two string keys.
+/// packed into one hash field, a number's limit and TAT in one packed string.
 const SCHEMA_VERSION: u32 = 2;
 /// Jobs per enqueue script call: large enough to amortise the round trip, small enough that
 /// one call blocks Redis for a few milliseconds at most.

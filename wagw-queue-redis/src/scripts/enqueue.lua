@@ -43,13 +43,13 @@ for i = 0, n - 1 do
       held[key] = id
       taken_keys[#taken_keys + 1] = key
       taken_keys[#taken_keys + 1] = id
-      redis.call('HSET', job_key(id), 'd', created .. packed, 'g', group, 'ra', int(run_at),
+      redis.call('HSET', job_key(id), 'd', created .. packed, 'g', group, 'ra', run_at,
         'dk', key)
     else
-      redis.call('HSET', job_key(id), 'd', created .. packed, 'g', group, 'ra', int(run_at))
+      redis.call('HSET', job_key(id), 'd', created .. packed, 'g', group, 'ra', run_at)
     end
     if run_at > now then
-      delayed[#delayed + 1] = int(run_at)
+      delayed[#delayed + 1] = run_at
       delayed[#delayed + 1] = id
     else
       local list = ready[group]
@@ -58,7 +58,7 @@ for i = 0, n - 1 do
         ready[group] = list
         ready_groups[#ready_groups + 1] = group
       end
-      list[#list + 1] = int((255 - string.byte(packed, 1)) * SHIFT + run_at)
+      list[#list + 1] = (255 - string.byte(packed, 1)) * SHIFT + run_at
       list[#list + 1] = id
       ready_delta = ready_delta + 1
     end
@@ -72,7 +72,7 @@ if #ready_groups > 0 then
   local joining = {}
   for _, group in ipairs(ready_groups) do
     sliced('ZADD', ready_key(group), ready[group], 1000)
-    joining[#joining + 1] = int(now)
+    joining[#joining + 1] = now
     joining[#joining + 1] = group
   end
   -- NX: a group already waiting keeps its place in the round-robin.

@@ -85,22 +85,20 @@ local function hmget_all(key, fields)
   return out
 end
 
--- A number's fleet-wide limit: "l:<group>" holds its settings (effective rate, burst,
--- configured rate, when it last won rate back, paused until) and "t:<group>" its GCRA TAT,
--- each packed as big-endian doubles (exact for milliseconds, cheap to read in Lua), so a
--- reservation reads a whole page of groups with one MGET and writes every charge it made
--- with one MSET, each key found in O(1).
+-- A number's fleet-wide limit: "l:<group>" holds its effective rate, burst, configured
+-- rate, when it last won rate back, paused until, and its GCRA TAT, packed as big-endian
+-- doubles (exact for milliseconds, cheap to read in Lua), so a reservation reads a whole page
+-- of groups with one MGET and writes every charge it made with one MSET, each key found in
+-- O(1).
 local function limit_key(group) return P .. 'l:' .. group end
-local function tat_key(group) return P .. 't:' .. group end
-local function write_limit(group, eff, burst, conf, calm, pause)
-  redis.call('SET', limit_key(group), struct.pack('>ddddd', eff, burst, conf, calm, pause))
+local function pack_limit(eff, burst, conf, calm, pause, tat)
+  return struct.pack('>dddddd', eff, burst, conf, calm, pause, tat)
 end
--- eff, burst, conf, calm, pause
-local function read_limit(v) return struct.unpack('>ddddd', v) end
-local function read_tat(v)
-  if not v then return 0 end
-  return (struct.unpack('>d', v))
+local function write_limit(group, eff, burst, conf, calm, pause, tat)
+  redis.call('SET', limit_key(group), pack_limit(eff, burst, conf, calm, pause, tat))
 end
+-- eff, burst, conf, calm, pause, tat
+local function read_limit(v) return struct.unpack('>dddddd', v) end
 -- The groups index holds whole milliseconds: a group becomes eligible at the first whole
 -- millisecond at or after the time it has capacity again. (A listpack-encoded sorted set
 -- stores other scores as text and parses them on every insert.) A whole number below 2^53

@@ -13,8 +13,8 @@
 --
 -- Redis commands: per group looked at, one ZCARD and one ZPOPMIN; per job, one HMGET and
 -- one HSET (attempts and lease token together); per page of groups, one MGET of their
--- limits (two when some have one); per call, one ZADD of the leases, one MSET of the charges
--- and one ZADD (and ZREM) of the groups' new places.
+-- limits; per call, one ZADD of the leases, one MSET of the charges and one ZADD (and ZREM)
+-- of the groups' new places.
 --
 -- Returns {now, expires_at, count, then 7 values per job: id, token, packed data ('d'),
 -- group, run_at, attempts, last error}, jobs interleaved by their rank in their group.
@@ -39,35 +39,20 @@ promote(1000)
 local groups = P .. 'groups'
 
 -- Candidates, as parallel arrays (cheaper than a table per group): the group, its ready
--- count, how many it may give, its share of this call, and for a limited number its TAT,
--- period and tau (nil when it has no fleet limit).
+-- count, how many it may give, its share of this call, and for a limited number its stored
+-- limit (lim_s: eff, burst, conf, calm, pause), TAT, period and tau (nil when it has none).
 local cand, ready_n, allow, share = {}, {}, {}, {}
-local lim_tat, lim_period, lim_tau = {}, {}, {}
+local lim_s, lim_tat, lim_period, lim_tau = {}, {}, {}, {}
 local moves = {}
 local empty = {}
 
 -- Looks at a page of eligible groups in order until the batch has enough groups. Their
--- limits come with one MGET (two when some have one).
+-- limits come with one MGET.
 local function consider(page)
   if #page == 0 then return end
   local keys = {}
   for i, group in ipairs(page) do keys[i] = limit_key(group) end
   local settings = redis.call('MGET', unpack(keys))
-  local tats = {}
-  local tkeys = {}
-  for i, group in ipairs(page) do
-    if settings[i] then tkeys[#tkeys + 1] = tat_key(group) end
-  end
-  if #tkeys > 0 then
-    local got = redis.call('MGET', unpack(tkeys))
-    local j = 0
-    for i = 1, #page do
-      if settings[i] then
-        j = j + 1
-        tats[i] = got[j]
-      end
-    end
-  end
   for i, group in ipairs(page) do
     if #cand >= max then return end
     local n = redis.call('ZCARD', ready_key(group))
@@ -76,18 +61,20 @@ local function consider(page)
     else
       local a = n
       if cap > 0 and a > cap then a = cap end
-      local tat, period, tau = nil, nil, nil
+      local stored, tat, period, tau = nil, nil, nil, nil
       local room = true
       if settings[i] then
-        local eff, burst, conf, calm, pause = read_limit(settings[i])
+        local eff, burst, conf, calm, pause
+        eff, burst, conf, calm, pause, tat = read_limit(settings[i])
         if eff < conf and nowf - calm >= CALM_MS then
           -- A calm period since the last throttle or win-back: a tenth of the rate back.
           eff = math.min(conf, eff + math.max(1, math.floor(conf / 10)))
-          write_limit(group, eff, burst, conf, nowf, pause)
+          calm = nowf
+          write_limit(group, eff, burst, conf, calm, pause, tat)
         end
+        stored = {eff, burst, conf, calm, pause}
         period = 1000 / eff
         tau = (burst - 1) * period
-        tat = read_tat(tats[i])
         if tat < nowf then tat = nowf end
         -- GCRA: the jobs the number may take now, else when it next may.
         local c, next_at = 0, pause
@@ -106,7 +93,7 @@ local function consider(page)
       if room then
         local k = #cand + 1
         cand[k], ready_n[k], allow[k], share[k] = group, n, a, 0
-        lim_tat[k], lim_period[k], lim_tau[k] = tat, period, tau
+        lim_s[k], lim_tat[k], lim_period[k], lim_tau[k] = stored, tat, period, tau
       end
     end
   end
@@ -176,8 +163,9 @@ for k = 1, #cand do
   if got > longest then longest = got end
   if lim_tat[k] and got > 0 then
     lim_tat[k] = lim_tat[k] + got * lim_period[k]
-    charges[#charges + 1] = tat_key(group)
-    charges[#charges + 1] = struct.pack('>d', lim_tat[k])
+    local l = lim_s[k]
+    charges[#charges + 1] = limit_key(group)
+    charges[#charges + 1] = pack_limit(l[1], l[2], l[3], l[4], l[5], lim_tat[k])
   end
   -- Applied after the scan, so paging skipped nothing.
   if ready_n[k] - got <= 0 then

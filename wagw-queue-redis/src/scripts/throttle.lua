@@ -4,12 +4,11 @@
 local group = ARGV[2]
 local v = redis.call('GET', limit_key(group))
 if not v then return 0 end
-local eff, burst, conf = read_limit(v)
+local eff, burst, conf, _, _, tat = read_limit(v)
 eff = math.max(1, math.floor(eff * 3 / 4))
 local pause = nowf + tonumber(ARGV[3])
 local tau = (burst - 1) * 1000 / eff
-local tat = math.max(read_tat(redis.call('GET', tat_key(group))), pause + tau)
-write_limit(group, eff, burst, conf, pause, pause)
-redis.call('SET', tat_key(group), struct.pack('>d', tat))
+tat = math.max(tat, pause + tau)
+write_limit(group, eff, burst, conf, pause, pause, tat)
 redis.call('ZADD', P .. 'groups', 'XX', ceil_ms(pause), group)
 return eff
