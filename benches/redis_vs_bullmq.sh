@@ -7,7 +7,8 @@
 # redis-server without persistence (never touches the shared one), runs
 # `cargo run --release -p wagw-benches --bin redis_queue` and `benches/bullmq/bench.mjs`
 # against it, prints both sets of figures, then removes the server and the folder.
-# WAGW_BENCH_JOBS (default 100000) sets the jobs per throughput run.
+# WAGW_BENCH_JOBS (default 100000) sets the jobs per throughput run; WAGW_BENCH_ONLY=throughput
+# skips the memory and rate precision figures of our side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

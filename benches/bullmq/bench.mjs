@@ -15,28 +15,46 @@ async function freshQueue(name) {
   return q;
 }
 
-async function addAll(q, n, groups) {
-  for (let start = 0; start < n; start += 1000) {
+// Seconds of CPU the Redis server has used (INFO cpu: user + system, every thread).
+async function redisCpu(q) {
+  const info = await (await q.client).info('cpu');
+  let sum = 0;
+  for (const line of info.split('\n')) {
+    const m = line.match(/^used_cpu_(user|sys):([\d.]+)/);
+    if (m) sum += Number(m[2]);
+  }
+  return sum;
+}
+
+async function addAll(q, n, groups, chunk = 1000) {
+  for (let start = 0; start < n; start += chunk) {
     const batch = [];
-    for (let i = start; i < Math.min(n, start + 1000); i++) {
+    for (let i = start; i < Math.min(n, start + chunk); i++) {
       batch.push({ name: `g${i % groups}`, data: payload, opts: { jobId: `m${i}` } });
     }
     await q.addBulk(batch);
   }
 }
 
-async function benchAdd() {
+async function benchAdd(chunk) {
   const rates = [];
+  let cpu = 0;
+  let client = 0;
   for (let run = 0; run < 3; run++) {
     const q = await freshQueue(`bench-add-${run}`);
+    const c0 = await redisCpu(q);
+    const u0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
-    await addAll(q, N, 100);
+    await addAll(q, N, 100, chunk);
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     rates.push(N / secs);
+    const u = process.cpuUsage(u0);
+    client += (u.user + u.system) / 1e6;
+    cpu += (await redisCpu(q)) - c0;
     await q.obliterate({ force: true });
     await q.close();
   }
-  return median(rates);
+  return [median(rates), (cpu * 1e6) / (3 * N), (client * 1e6) / (3 * N)];
 }
 
 async function benchWorker(concurrency) {
@@ -46,24 +64,33 @@ async function benchWorker(concurrency) {
   let done = 0;
   let resolve;
   const finished = new Promise((r) => { resolve = r; });
+  const c0 = await redisCpu(q);
+  const u0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const worker = new Worker(name, async () => {}, { connection, concurrency });
   worker.on('completed', () => { done += 1; if (done === N) resolve(); });
   await finished;
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const u = process.cpuUsage(u0);
+  const cpu = (await redisCpu(q)) - c0;
   await worker.close();
   await q.obliterate({ force: true });
   await q.close();
-  return N / secs;
+  return [N / secs, (cpu * 1e6) / N, (u.user + u.system) / N];
 }
 
-const add = await benchAdd();
-console.log(`bullmq addBulk: ${add.toFixed(0)} jobs/s (${N} jobs, 1,000 per call, median of 3)`);
+let bestAdd = 0;
+for (const chunk of [1000, 5000]) {
+  const [add, cpu, client] = await benchAdd(chunk);
+  bestAdd = Math.max(bestAdd, add);
+  console.log(`bullmq addBulk: ${add.toFixed(0)} jobs/s (${N} jobs, ${chunk} per call, median of 3), Redis CPU ${cpu.toFixed(1)} µs/job, client CPU ${client.toFixed(1)} µs/job`);
+}
+console.log(`bullmq addBulk best: ${bestAdd.toFixed(0)} jobs/s`);
 let best = 0;
 for (const c of [10, 50, 200]) {
-  const rate = await benchWorker(c);
+  const [rate, cpu, client] = await benchWorker(c);
   best = Math.max(best, rate);
-  console.log(`bullmq worker: ${rate.toFixed(0)} jobs/s (concurrency ${c})`);
+  console.log(`bullmq worker: ${rate.toFixed(0)} jobs/s (concurrency ${c}), Redis CPU ${cpu.toFixed(1)} µs/job, client CPU ${client.toFixed(1)} µs/job`);
 }
 console.log(`bullmq worker best: ${best.toFixed(0)} jobs/s`);
 process.exit(0);

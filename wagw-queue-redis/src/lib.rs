@@ -79,14 +79,14 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `meta` | hash | epoch, schema version: detects lost data |
-//! | `j:<id>` | hash | one job: payload, group, priority, run-at, attempts, lease token |
+//! | `j:<id>` | hash | one job: its fixed fields packed in one value (created-at, priority, max attempts, dedup key, payload), group, run-at, attempts, lease token, last error |
 //! | `r:<group>` | sorted set | the group's ready jobs by priority, then run-at, then id |
 //! | `groups` | sorted set | groups with ready jobs, by when they are next eligible |
 //! | `delayed`, `leases` | sorted sets | jobs by run-at; reserved jobs by lease expiry |
 //! | `dedup` | hash | dedup key → job |
 //! | `dead` | sorted set | dead letters, in id order |
 //! | `counts` | hash | ready jobs |
-//! | `l:<group>` | hash | the group's fleet-wide rate, GCRA state and throttle back-off |
+//! | `l:<group>` | string | the group's fleet-wide rate, throttle back-off and GCRA TAT, packed |
 //! | `p:<group>:<key>` | string, expiring | a pair's GCRA state |
 //!
 //! Only sorted sets and hashes: no lists to scan, no lock keys, no event stream. Expired

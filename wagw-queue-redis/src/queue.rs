@@ -1,14 +1,16 @@
 //! [`RedisQueue`]: the [`Queue`] trait over Redis sorted sets and hashes, one Lua script per
 //! operation.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt, stream};
 use parking_lot::RwLock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, ScriptInvocation, Value};
+use redis::{IntoConnectionInfo, Script, ScriptInvocation, Value};
 use tokio::sync::watch;
 use uuid::Uuid;
 use wagw_core::ids::JobId;
@@ -22,11 +24,16 @@ use wagw_core::{Error, Result};
 use crate::error::{RedisQueueError, unexpected};
 use crate::scripts;
 
-/// Version of the key layout, written to the queue's meta record.
-const SCHEMA_VERSION: u32 = 1;
+/// Version of the key layout, written to the queue's meta record. 2: a job's fixed fields
+/// packed into one hash field, a number's limit and TAT in one packed string.
+const SCHEMA_VERSION: u32 = 2;
 /// Jobs per enqueue script call: large enough to amortise the round trip, small enough that
 /// one call blocks Redis for a few milliseconds at most.
 const ENQUEUE_CHUNK: usize = 500;
+/// Enqueue script calls of one batch in flight at once on the connection: Redis runs the
+/// next chunk while this process encodes the one after and reads the previous reply, and
+/// other callers sharing the connection wait behind a few chunks at most.
+const ENQUEUE_IN_FLIGHT: usize = 4;
 /// Leases per ack script call.
 const ACK_CHUNK: usize = 1_000;
 /// Expired leases recovered per recover script call.
@@ -35,10 +42,18 @@ const RECOVER_CHUNK: usize = 1_000;
 const MAX_MS: i64 = (1 << 44) - 1;
 // The largest ready score, (255 - 0) * 2^44 + MAX_MS, stays exact in a double.
 const _: () = assert!(255 * (1_i64 << 44) + MAX_MS < 1 << 53);
-/// Values per job in a reserve reply.
-const RESERVED_FIELDS: usize = 11;
-/// Values per job in a dead-letter page.
-const DEAD_FIELDS: usize = 10;
+/// Values per job in a reserve reply: id, token, then the job's [`JOB_FIELDS`].
+const RESERVED_FIELDS: usize = 2 + JOB_FIELDS;
+/// Values per job in a dead-letter page: id, then the job's [`JOB_FIELDS`].
+const DEAD_FIELDS: usize = 1 + JOB_FIELDS;
+/// A job's values in a reply: packed data, group, run-at, attempts, last error.
+const JOB_FIELDS: usize = 5;
+/// Bytes in front of a job's packed data: its created-at, a big-endian double of
+/// milliseconds, which the enqueue script adds from Redis `TIME`.
+const CREATED_LEN: usize = 8;
+/// Bytes of the packed data before the dedup key: priority (1), max attempts (4), whether
+/// there is a dedup key (1), its length (4).
+const PACKED_HEAD: usize = 10;
 
 /// A durable [`Queue`] in Redis, shared by any number of processes.
 ///
@@ -148,21 +163,95 @@ fn count(value: &Value) -> Result<u64> {
     u64::try_from(int(value)?).map_err(|_| unexpected("a negative count"))
 }
 
-/// A job from the values `id, payload, group, priority, run_at, dedup key, attempts, max
-/// attempts, last error, created_at`.
-fn job_from(id: &Value, f: &[Value]) -> Result<Job> {
+/// A job's packed data, the `d` field of its hash minus the created-at the enqueue script puts
+/// in front: priority, max attempts, dedup key (flag, length, bytes), then the payload. The
+/// fields that never change travel as one value, so a job is one short `HSET` to write and
+/// one short `HMGET` to read.
+fn pack(job: &NewJob) -> Result<Vec<u8>> {
+    let key = job.dedup_key.as_deref().unwrap_or("");
+    let key_len = u32::try_from(key.len())
+        .map_err(|_| Error::invalid_input("dedup key", "keep it under 4 GiB"))?;
+    let mut out = Vec::with_capacity(PACKED_HEAD + key.len() + job.payload.len());
+    out.push(job.priority);
+    out.extend_from_slice(&job.max_attempts.max(1).to_be_bytes());
+    out.push(u8::from(job.dedup_key.is_some()));
+    out.extend_from_slice(&key_len.to_be_bytes());
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(&job.payload);
+    Ok(out)
+}
+
+fn owned_bytes(value: Value) -> Result<Vec<u8>> {
+    match value {
+        Value::BulkString(b) => Ok(b),
+        other => Err(unexpected(format!("expected bytes, got {other:?}"))),
+    }
+}
+
+fn be_u32(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4)?.try_into().ok().map(u32::from_be_bytes)
+}
+
+/// A job from its id and the values `packed data, group, run_at, attempts, last error`
+/// (see [`pack`]). The payload is a slice of the packed data, not a copy.
+fn job_from(id: &Value, f: [Value; JOB_FIELDS]) -> Result<Job> {
+    let [packed, group, run_at, attempts, last_error] = f;
+    let d = owned_bytes(packed)?;
+    let bad = || unexpected("a job's packed data is malformed");
+    let created = d
+        .get(..CREATED_LEN)
+        .and_then(|b| b.try_into().ok())
+        .map(f64::from_be_bytes)
+        .ok_or_else(bad)?;
+    let head = CREATED_LEN + PACKED_HEAD;
+    if d.len() < head {
+        return Err(bad());
+    }
+    let priority = d[CREATED_LEN];
+    let max_attempts = be_u32(&d, CREATED_LEN + 1).ok_or_else(bad)?;
+    let has_key = d[CREATED_LEN + 5] == 1;
+    let key_len =
+        usize::try_from(be_u32(&d, CREATED_LEN + 6).ok_or_else(bad)?).map_err(|_| bad())?;
+    let key_end = head
+        .checked_add(key_len)
+        .filter(|end| *end <= d.len())
+        .ok_or_else(bad)?;
+    let dedup_key = has_key.then(|| String::from_utf8_lossy(&d[head..key_end]).into_owned());
     Ok(Job {
         id: job_id(id)?,
-        payload: Bytes::copy_from_slice(bytes(&f[0])?),
-        group: text(&f[1])?.unwrap_or_default(),
-        priority: u8::try_from(int(&f[2])?).map_err(|_| unexpected("a priority"))?,
-        run_at: from_ms(int(&f[3])?),
-        dedup_key: text(&f[4])?,
-        attempts: u32::try_from(int(&f[5])?).map_err(|_| unexpected("attempts"))?,
-        max_attempts: u32::try_from(int(&f[6])?).map_err(|_| unexpected("max attempts"))?,
-        last_error: text(&f[7])?,
-        created_at: from_ms(int(&f[8])?),
+        payload: Bytes::from(d).slice(key_end..),
+        group: text(&group)?.unwrap_or_default(),
+        priority,
+        run_at: from_ms(int(&run_at)?),
+        dedup_key,
+        attempts: u32::try_from(int(&attempts)?).map_err(|_| unexpected("attempts"))?,
+        max_attempts,
+        last_error: text(&last_error)?,
+        created_at: from_ms(created as i64),
     })
+}
+
+/// The next `N` values of a reply.
+fn next_values<const N: usize>(it: &mut impl Iterator<Item = Value>) -> Result<[Value; N]> {
+    let v: Vec<Value> = it.take(N).collect();
+    v.try_into()
+        .map_err(|_| unexpected("a reply of the wrong length"))
+}
+
+/// A job on its way to the enqueue script.
+struct Outgoing {
+    id: JobId,
+    job: NewJob,
+    packed: Vec<u8>,
+}
+
+/// Where a job of an `enqueue_many` batch gets its answer.
+#[derive(Clone, Copy)]
+enum Planned {
+    /// From the reply to the `i`-th job sent to Redis.
+    Sent(usize),
+    /// From the `i`-th job sent, which holds the same dedup key earlier in the batch.
+    SameAs(usize),
 }
 
 /// What a lease check inside a script found.
@@ -270,6 +359,12 @@ impl ConnectOptions {
 
     /// A client for `url` with these options' certificates.
     fn client(&self, url: &str) -> Result<redis::Client> {
+        // TCP_NODELAY: enqueue pipelines several script calls and reservers share the
+        // connection, so Nagle's algorithm would hold a request's last segment back until the
+        // previous reply's ACK (up to the peer's delayed-ACK timeout, tens of milliseconds).
+        let info = url.into_connection_info().map_err(redis_err)?;
+        let tcp = info.tcp_settings().clone().set_nodelay(true);
+        let info = info.set_tcp_settings(tcp);
         #[cfg(feature = "tls")]
         {
             if url.starts_with("rediss://") {
@@ -279,11 +374,12 @@ impl ConnectOptions {
                     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
                 }
                 if self.tls.root_cert.is_some() || self.tls.client_tls.is_some() {
-                    return redis::Client::build_with_tls(url, self.tls.clone()).map_err(redis_err);
+                    return redis::Client::build_with_tls(info, self.tls.clone())
+                        .map_err(redis_err);
                 }
             }
         }
-        redis::Client::open(url).map_err(redis_err)
+        redis::Client::open(info).map_err(redis_err)
     }
 }
 
@@ -466,19 +562,26 @@ impl RedisQueue {
         Ok(values)
     }
 
-    async fn enqueue_chunk(&self, jobs: &[(JobId, NewJob)]) -> Result<Vec<Enqueued>> {
+    async fn enqueue_chunk(&self, jobs: &[Outgoing]) -> Result<Vec<Enqueued>> {
         let reply = self
             .run(&scripts::ENQUEUE, |inv| {
                 inv.arg(jobs.len());
-                for (id, job) in jobs {
-                    inv.arg(&id.as_uuid().as_bytes()[..])
-                        .arg(job.payload.as_ref())
-                        .arg(&job.group)
-                        .arg(job.priority)
-                        .arg(job.run_at.map(|t| to_ms(t).to_string()).unwrap_or_default())
-                        .arg(if job.dedup_key.is_some() { "1" } else { "0" })
-                        .arg(job.dedup_key.as_deref().unwrap_or(""))
-                        .arg(job.max_attempts.max(1));
+                for job in jobs {
+                    inv.arg(&job.id.as_uuid().as_bytes()[..])
+                        .arg(&job.packed[..])
+                        .arg(&job.job.group)
+                        .arg(
+                            job.job
+                                .run_at
+                                .map(|t| to_ms(t).to_string())
+                                .unwrap_or_default(),
+                        )
+                        .arg(if job.job.dedup_key.is_some() {
+                            "1"
+                        } else {
+                            "0"
+                        })
+                        .arg(job.job.dedup_key.as_deref().unwrap_or(""));
                 }
             })
             .await?;
@@ -488,7 +591,7 @@ impl RedisQueue {
         }
         jobs.iter()
             .zip(&ids)
-            .map(|((id, _), got)| {
+            .map(|(Outgoing { id, .. }, got)| {
                 let got = job_id(got)?;
                 Ok(if got == *id {
                     Enqueued::Created(got)
@@ -569,14 +672,59 @@ impl Queue for RedisQueue {
     }
 
     async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>> {
-        let jobs: Vec<(JobId, NewJob)> = jobs.into_iter().map(|j| (JobId::new(), j)).collect();
-        let mut out = Vec::with_capacity(jobs.len());
-        // One chunk after the other, in order: a dedup key repeated across chunks of the same
-        // batch must find the earlier job.
-        for chunk in jobs.chunks(ENQUEUE_CHUNK) {
-            out.extend(self.enqueue_chunk(chunk).await?);
+        // A dedup key repeated in the batch: only its first job goes to Redis, and the later
+        // ones get the first one's answer, as if the jobs had been enqueued one after the
+        // other. So no chunk depends on another and the chunks can be pipelined.
+        let mut first_with_key: HashMap<&str, usize> = HashMap::new();
+        let mut plan = Vec::with_capacity(jobs.len());
+        let mut sent = 0;
+        for job in &jobs {
+            match job
+                .dedup_key
+                .as_deref()
+                .and_then(|key| first_with_key.get(key))
+            {
+                Some(&position) => plan.push(Planned::SameAs(position)),
+                None => {
+                    if let Some(key) = job.dedup_key.as_deref() {
+                        first_with_key.insert(key, sent);
+                    }
+                    plan.push(Planned::Sent(sent));
+                    sent += 1;
+                }
+            }
         }
-        Ok(out)
+        drop(first_with_key);
+        let to_send = jobs
+            .into_iter()
+            .zip(&plan)
+            .filter(|(_, planned)| matches!(planned, Planned::Sent(_)))
+            .map(|(job, _)| {
+                Ok(Outgoing {
+                    id: JobId::new(),
+                    packed: pack(&job)?,
+                    job,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Buffered keeps the chunks' order: they are written to the connection, and so run
+        // by Redis, one after the other.
+        let calls: Vec<_> = to_send
+            .chunks(ENQUEUE_CHUNK)
+            .map(|chunk| self.enqueue_chunk(chunk))
+            .collect();
+        let replies: Vec<Vec<Enqueued>> = stream::iter(calls)
+            .buffered(ENQUEUE_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let created: Vec<Enqueued> = replies.into_iter().flatten().collect();
+        plan.iter()
+            .map(|planned| match *planned {
+                Planned::Sent(i) => created.get(i).copied(),
+                Planned::SameAs(i) => created.get(i).map(|first| Enqueued::Duplicate(first.id())),
+            })
+            .map(|got| got.ok_or_else(|| unexpected("an enqueue reply of the wrong length")))
+            .collect()
     }
 
     async fn reserve(&self, options: &ReserveOptions) -> Result<Vec<Reservation>> {
@@ -613,18 +761,16 @@ impl Queue for RedisQueue {
         }
         let expires_at = from_ms(int(&values[1])?);
         let taken = usize::try_from(int(&values[2])?).unwrap_or_default();
-        let body = &values[3..];
-        if body.len() != taken * RESERVED_FIELDS {
+        if values.len() - 3 != taken * RESERVED_FIELDS {
             return Err(unexpected("a reserve reply of the wrong length"));
         }
-        body.chunks_exact(RESERVED_FIELDS)
-            .map(|f| {
-                // id, token, payload, group, priority, run_at, dedup key, attempts,
-                // max attempts, last error, created_at
-                let id = &f[0];
-                let token = Uuid::from_slice(bytes(&f[1])?)
+        let mut body = values.into_iter().skip(3);
+        (0..taken)
+            .map(|_| {
+                let [id, token] = next_values(&mut body)?;
+                let token = Uuid::from_slice(bytes(&token)?)
                     .map_err(|_| unexpected("a lease token that is not 16 bytes"))?;
-                let job = job_from(id, &f[2..])?;
+                let job = job_from(&id, next_values(&mut body)?)?;
                 Ok(Reservation {
                     lease: Lease {
                         job_id: job.id,
@@ -735,9 +881,16 @@ impl Queue for RedisQueue {
             })
             .await?,
         )?;
-        let jobs = values
-            .chunks_exact(DEAD_FIELDS)
-            .map(|f| job_from(&f[0], &f[1..]))
+        if values.len() % DEAD_FIELDS != 0 {
+            return Err(unexpected("a dead-letter page of the wrong length"));
+        }
+        let count = values.len() / DEAD_FIELDS;
+        let mut body = values.into_iter();
+        let jobs = (0..count)
+            .map(|_| {
+                let [id] = next_values(&mut body)?;
+                job_from(&id, next_values(&mut body)?)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Paged::from_overfetch(jobs, limit, |j| j.id.to_string()))
     }

@@ -5,11 +5,17 @@
 //! cargo run --release -p wagw-benches --bin redis_queue -- redis://127.0.0.1:6390
 //! ```
 //!
-//! Prints one line per figure. `precision-worker` is the child mode used for the rate
-//! precision runs: each child is a separate process reserving from one shared queue.
+//! Prints one line per figure; each throughput figure with the CPU time per job of the Redis
+//! server (`INFO cpu`) and of this process. `WAGW_BENCH_ONLY=throughput` stops after the
+//! throughput figures, `WAGW_BENCH_ONLY=precision` runs only the rate precision ones, and
+//! `WAGW_BENCH_RESERVERS` (default `4,8`) lists the reserver counts each processing figure
+//! is run with.
+//! `precision-worker` is the child mode used for the rate precision runs: each child is a
+//! separate process reserving from one shared queue.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use wagw_core::Queue;
@@ -52,14 +58,57 @@ async fn enqueue_all(q: &RedisQueue, n: usize, groups: usize) {
     }
 }
 
-/// Jobs per second of `enqueue_many` (10,000 per call, 500 per script), median of 3.
-async fn bench_enqueue(url: &str, n: usize) -> f64 {
+/// Seconds of CPU the Redis server has used (`INFO cpu`: user + system, every thread).
+async fn redis_cpu(url: &str) -> f64 {
+    let client = redis::Client::open(url).unwrap_or_else(|e| fail("url", e));
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| fail("connect", e));
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_else(|e| fail("info", e));
+    info.lines()
+        .filter_map(|l| {
+            l.strip_prefix("used_cpu_user:")
+                .or_else(|| l.strip_prefix("used_cpu_sys:"))
+        })
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// Seconds of CPU this process has used (Linux `/proc/self/stat`, user + system; 0 elsewhere).
+fn own_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime, in clock ticks of 1/100 s on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Jobs per second of `enqueue_many` (10,000 per call, 500 per script, 4 scripts in flight),
+/// median of 3, and the Redis and client CPU time per job (µs) over the 3 runs.
+async fn bench_enqueue(url: &str, n: usize) -> (f64, f64, f64) {
     let mut rates = Vec::new();
+    let mut cpu = 0.0;
+    let mut client = 0.0;
     for run in 0..3 {
         let q = queue(url, &format!("bench-enqueue-{run}")).await;
         let _ = q.destroy().await;
         let q = queue(url, &format!("bench-enqueue-{run}")).await;
         let batch = jobs(n, 100);
+        let cpu_before = redis_cpu(url).await;
+        let client_before = own_cpu();
         let started = Instant::now();
         for chunk in batch.chunks(10_000) {
             q.enqueue_many(chunk.to_vec())
@@ -67,13 +116,17 @@ async fn bench_enqueue(url: &str, n: usize) -> f64 {
                 .unwrap_or_else(|e| fail("enqueue", e));
         }
         rates.push(n as f64 / started.elapsed().as_secs_f64());
+        client += own_cpu() - client_before;
+        cpu += redis_cpu(url).await - cpu_before;
         let _ = q.destroy().await;
     }
-    median(rates)
+    let per_job = |secs: f64| secs * 1e6 / (3 * n) as f64;
+    (median(rates), per_job(cpu), per_job(client))
 }
 
 /// Jobs per second of reserve(256) + ack_many with `workers` concurrent reservers on one
-/// connection, after `n` jobs were enqueued over `groups` groups.
+/// connection, after `n` jobs were enqueued over `groups` groups, and the Redis and client
+/// CPU time per job (µs).
 async fn bench_process(
     url: &str,
     n: usize,
@@ -81,7 +134,7 @@ async fn bench_process(
     cap: Option<usize>,
     limits: bool,
     workers: usize,
-) -> f64 {
+) -> (f64, f64, f64) {
     let name = format!("bench-process-{groups}-{}-{limits}", cap.unwrap_or(0));
     let q = queue(url, &name).await;
     let _ = q.destroy().await;
@@ -95,27 +148,37 @@ async fn bench_process(
         }
     }
     enqueue_all(&q, n, groups).await;
+    let cpu_before = redis_cpu(url).await;
+    let client_before = own_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
+    // A reserver stops when every job is processed, not at its first empty reservation: a
+    // group served in this millisecond is eligible again from the next one, so a reserver
+    // can find nothing while jobs remain.
+    let processed = Arc::new(AtomicUsize::new(0));
     for _ in 0..workers {
         let q = Arc::clone(&q);
+        let processed = Arc::clone(&processed);
         tasks.push(tokio::spawn(async move {
             let mut options = ReserveOptions::new(256, VISIBLE);
             options.max_per_group = cap;
             let mut done = 0usize;
-            loop {
+            while processed.load(Ordering::Relaxed) < n {
                 let got = q
                     .reserve(&options)
                     .await
                     .unwrap_or_else(|e| fail("reserve", e));
                 if got.is_empty() {
-                    return done;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
                 }
                 let leases: Vec<_> = got.iter().map(|r| r.lease).collect();
                 let stale = q.ack_many(&leases).await.unwrap_or_else(|e| fail("ack", e));
                 assert!(stale.is_empty());
                 done += got.len();
+                processed.fetch_add(got.len(), Ordering::Relaxed);
             }
+            done
         }));
     }
     let mut done = 0;
@@ -123,9 +186,11 @@ async fn bench_process(
         done += t.await.unwrap_or_else(|e| fail("join", e));
     }
     let rate = done as f64 / started.elapsed().as_secs_f64();
+    let client = own_cpu() - client_before;
+    let cpu = redis_cpu(url).await - cpu_before;
     assert_eq!(done, n, "every job processed once");
     let _ = q.destroy().await;
-    rate
+    (rate, cpu * 1e6 / n as f64, client * 1e6 / n as f64)
 }
 
 async fn used_memory(url: &str) -> u64 {
@@ -288,21 +353,33 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let (rate, cpu, client) = bench_enqueue(&url, n).await;
     println!(
-        "wagw enqueue_many: {:.0} jobs/s ({n} jobs, median of 3)",
-        bench_enqueue(&url, n).await
+        "wagw enqueue_many: {rate:.0} jobs/s ({n} jobs, median of 3), Redis CPU {cpu:.1} µs/job, client CPU {client:.1} µs/job"
     );
+    // Concurrent reservers on the one connection: each count is run, as BullMQ's Worker is
+    // run at several concurrencies.
+    let reservers: Vec<usize> = std::env::var("WAGW_BENCH_RESERVERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|r| r.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![4, 8]);
     for groups in [100, 10_000] {
         for cap in [None, Some(2)] {
             for limits in [false, true] {
-                let rate = bench_process(&url, n, groups, cap, limits, 4).await;
-                println!(
-                    "wagw reserve(256)+ack_many: {rate:.0} jobs/s ({groups} groups, cap {}, limits {}, 4 reservers)",
-                    cap.map_or("off".to_owned(), |c| c.to_string()),
-                    if limits { "on" } else { "off" },
-                );
+                for &workers in &reservers {
+                    let (rate, cpu, client) =
+                        bench_process(&url, n, groups, cap, limits, workers).await;
+                    println!(
+                        "wagw reserve(256)+ack_many: {rate:.0} jobs/s ({groups} groups, cap {}, limits {}, {workers} reservers), Redis CPU {cpu:.1} µs/job, client CPU {client:.1} µs/job",
+                        cap.map_or("off".to_owned(), |c| c.to_string()),
+                        if limits { "on" } else { "off" },
+                    );
+                }
             }
         }
+    }
+    if std::env::var("WAGW_BENCH_ONLY").is_ok_and(|v| v == "throughput") {
+        return;
     }
     let memory_jobs: usize = std::env::var("WAGW_BENCH_MEMORY_JOBS")
         .ok()

@@ -7,13 +7,13 @@ local key = job_key(id)
 redis.call('ZREM', P .. 'leases', id)
 redis.call('HDEL', key, 't')
 redis.call('HSET', key, 'e', ARGV[5])
-local v = redis.call('HMGET', key, 'a', 'ma', 'g', 'pr')
-if tonumber(v[1]) >= tonumber(v[2]) then
+local v = redis.call('HMGET', key, 'a', 'd', 'g')
+if tonumber(v[1] or 0) >= max_attempts_of(v[2]) then
   redis.call('ZADD', P .. 'dead', 0, id)
   return {0, 1}
 end
 local run_at = tonumber(ARGV[4])
 redis.call('HSET', key, 'ra', int(run_at))
-schedule(id, v[3], tonumber(v[4]), run_at)
+schedule(id, v[3], priority_of(v[2]), run_at)
 flush_ready()
 return {0, 0}

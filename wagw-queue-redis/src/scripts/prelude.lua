@@ -7,7 +7,8 @@
 -- before anything else happens.
 --
 -- Times are milliseconds since the Unix epoch from Redis TIME, never from a client clock.
--- Numbers go to redis.call through string.format: tostring keeps only 14 digits.
+-- Fractional numbers go to redis.call through string.format (tostring keeps only 14 digits);
+-- whole numbers below 2^53 go as they are, which redis.call writes in full.
 local P = string.sub(KEYS[1], 1, -5)
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then
   return redis.error_reply('WAGW_LOST the queue data was lost or reset')
@@ -23,8 +24,15 @@ local CALM_MS = 10000
 local function int(x) return string.format('%.0f', x) end
 local function milli(x) return string.format('%.3f', x) end
 local function job_key(id) return P .. 'j:' .. id end
+
+-- A job's hash: 'd' (what never changes: created_at, then what the client packed), 'g'
+-- (group), 'ra' (run-at ms), 'a' (attempts, absent = 0), 't' (lease token), 'e' (last
+-- error), 'dk' (dedup key). 'd' is created_at as a big-endian double of ms, then priority
+-- (1 byte), max attempts (4 bytes), then the dedup key and payload, which only the client
+-- reads. Few fields keep each job's HSET and HMGET short.
+local function priority_of(d) return string.byte(d, 9) end
+local function max_attempts_of(d) return (struct.unpack('>I4', d, 10)) end
 local function ready_key(group) return P .. 'r:' .. group end
-local function limit_key(group) return P .. 'l:' .. group end
 
 local ready_delta = 0
 local function flush_ready()
@@ -51,17 +59,51 @@ local function schedule(id, group, priority, run_at)
 end
 
 -- 0 = the lease is live, 1 = no such job, 2 = the lease is stale (expired, taken over or
--- settled).
+-- settled). One read: every job has a group, so a missing group means a missing job.
 local function check_lease(id, token)
-  local key = job_key(id)
-  local held = redis.call('HGET', key, 't')
-  if not held then
-    if redis.call('EXISTS', key) == 0 then return 1 end
-    return 2
-  end
-  if held ~= token then return 2 end
+  local v = redis.call('HMGET', job_key(id), 't', 'g')
+  if not v[2] then return 1 end
+  if v[1] ~= token then return 2 end
   return 0
 end
+
+-- Runs `cmd key <args>` over a long flat argument list in slices of `step` (a multiple of
+-- the values per item): Lua's unpack is bounded by its C stack (about 8,000 values).
+local function sliced(cmd, key, args, step)
+  for i = 1, #args, step do
+    redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
+  end
+end
+
+-- HMGET over a long list of fields, in slices; the replies in the same order.
+local function hmget_all(key, fields)
+  local out = {}
+  for i = 1, #fields, 1000 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 999, #fields)))
+    for j = 1, #part do out[#out + 1] = part[j] end
+  end
+  return out
+end
+
+-- A number's fleet-wide limit: "l:<group>" holds its effective rate, burst, configured
+-- rate, when it last won rate back, paused until, and its GCRA TAT, packed as big-endian
+-- doubles (exact for milliseconds, cheap to read in Lua), so a reservation reads a whole page
+-- of groups with one MGET and writes every charge it made with one MSET, each key found in
+-- O(1).
+local function limit_key(group) return P .. 'l:' .. group end
+local function pack_limit(eff, burst, conf, calm, pause, tat)
+  return struct.pack('>dddddd', eff, burst, conf, calm, pause, tat)
+end
+local function write_limit(group, eff, burst, conf, calm, pause, tat)
+  redis.call('SET', limit_key(group), pack_limit(eff, burst, conf, calm, pause, tat))
+end
+-- eff, burst, conf, calm, pause, tat
+local function read_limit(v) return struct.unpack('>dddddd', v) end
+-- The groups index holds whole milliseconds: a group becomes eligible at the first whole
+-- millisecond at or after the time it has capacity again. (A listpack-encoded sorted set
+-- stores other scores as text and parses them on every insert.) A whole number below 2^53
+-- goes to redis.call in full, with no string.format.
+local function ceil_ms(x) return math.ceil(x) end
 
 -- Expired reservations back to ready, their attempt counted and their token cleared so the
 -- late holder cannot settle them. Never to the dead letters: only nack does that. One range
@@ -72,9 +114,9 @@ local function recover(limit)
   for _, id in ipairs(ids) do
     local key = job_key(id)
     redis.call('HDEL', key, 't')
-    local v = redis.call('HMGET', key, 'g', 'pr', 'ra')
+    local v = redis.call('HMGET', key, 'g', 'd', 'ra')
     if v[1] then
-      make_ready(id, v[1], tonumber(v[2]), tonumber(v[3]))
+      make_ready(id, v[1], priority_of(v[2]), tonumber(v[3]))
     end
     redis.call('ZREM', leases, id)
   end
@@ -86,9 +128,9 @@ local function promote(limit)
   local delayed = P .. 'delayed'
   local ids = redis.call('ZRANGEBYSCORE', delayed, '-inf', int(now), 'LIMIT', 0, limit)
   for _, id in ipairs(ids) do
-    local v = redis.call('HMGET', job_key(id), 'g', 'pr', 'ra')
+    local v = redis.call('HMGET', job_key(id), 'g', 'd', 'ra')
     if v[1] then
-      make_ready(id, v[1], tonumber(v[2]), tonumber(v[3]))
+      make_ready(id, v[1], priority_of(v[2]), tonumber(v[3]))
     end
     redis.call('ZREM', delayed, id)
   end

@@ -5,7 +5,7 @@ if redis.call('ZREM', P .. 'dead', id) == 0 then return 1 end
 local key = job_key(id)
 local run_at = tonumber(ARGV[3])
 redis.call('HSET', key, 'a', 0, 'ra', int(run_at))
-local v = redis.call('HMGET', key, 'g', 'pr')
-schedule(id, v[1], tonumber(v[2]), run_at)
+local v = redis.call('HMGET', key, 'g', 'd')
+schedule(id, v[1], priority_of(v[2]), run_at)
 flush_ready()
 return 0

@@ -2,13 +2,13 @@
 -- by a quarter and pause it. ARGV[2] = group, ARGV[3] = pause ms. After the pause it starts
 -- without a burst. Returns the new effective rate (0 when the number has no fleet limit).
 local group = ARGV[2]
-local key = limit_key(group)
-local v = redis.call('HMGET', key, 'eff', 'burst', 'tat')
-if not v[1] then return 0 end
-local eff = math.max(1, math.floor(tonumber(v[1]) * 3 / 4))
+local v = redis.call('GET', limit_key(group))
+if not v then return 0 end
+local eff, burst, conf, _, _, tat = read_limit(v)
+eff = math.max(1, math.floor(eff * 3 / 4))
 local pause = nowf + tonumber(ARGV[3])
-local tau = (tonumber(v[2]) - 1) * 1000 / eff
-local tat = math.max(tonumber(v[3] or 0), pause + tau)
-redis.call('HSET', key, 'eff', eff, 'pause', milli(pause), 'tat', milli(tat), 'calm', milli(pause))
-redis.call('ZADD', P .. 'groups', 'XX', milli(pause), group)
+local tau = (burst - 1) * 1000 / eff
+tat = math.max(tat, pause + tau)
+write_limit(group, eff, burst, conf, pause, pause, tat)
+redis.call('ZADD', P .. 'groups', 'XX', ceil_ms(pause), group)
 return eff
