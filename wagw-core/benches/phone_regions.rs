@@ -25,6 +25,9 @@ const SAMPLES: usize = 15;
 /// What a person types, and the region it is read in.
 type Workload = Vec<(String, Region)>;
 
+/// A workload's name and how to build it.
+type Builder<'a> = (&'a str, Box<dyn Fn() -> Workload + 'a>);
+
 /// 300 Indonesian mobiles typed nationally, read in `ID`.
 fn one_region() -> Workload {
     (0..300)
@@ -102,7 +105,7 @@ fn main() {
     let ids = all_ids();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     // Built one by one: building an examples workload compiles its regions' regexes.
-    let builders: [(&str, Box<dyn Fn() -> Workload>); 3] = [
+    let builders: [Builder<'_>; 3] = [
         ("one region (ID)", Box::new(one_region)),
         (
             "10 built-in regions in turn",
