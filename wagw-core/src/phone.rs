@@ -590,10 +590,10 @@ mod engine {
     /// Its metadata keeps its ~2,100 distinct patterns as sources and compiles them on use
     /// into one process-wide LRU cache of only 100 regexes. Numbers of the ten built-in
     /// regions read in turn need 134 of them, so each call found its regexes evicted and
-    /// recompiled them: about 5 ms per call instead of 6 µs (`cargo bench -p wagw-core
+    /// recompiled them: 4–8 ms per call instead of 11 µs (`cargo bench -p wagw-core
     /// --bench phone_regions`). Above the number of patterns nothing is ever evicted. Only
     /// the patterns of regions in use are compiled, at about 90 KB each: under 1 MB for
-    /// one region, 12 MB for the ten built-in ones, 140 MB for numbers of every region.
+    /// one region, 11 MB for the ten built-in ones, 140 MB for numbers of every region.
     pub(super) const REGEX_CACHE_CAPACITY: usize = 4_096;
 
     /// Raises the crate's regex cache to [`REGEX_CACHE_CAPACITY`], once per process.
