@@ -426,7 +426,8 @@ where
 ///      Indonesia a leading `62` means the country code; this rule also makes every
 ///      normalised number read back unchanged in its own region;
 ///   2. the digits form a valid national number of `default_region`, with its trunk prefix
-///      (`08123456789`) or without (`8123456789`);
+///      (`08123456789`) or without (`8123456789`), or are dialled through its international
+///      prefix (`0061 …` in `GB`), and the `+` form of the result reads back as itself;
 ///   3. the digits, read as if a `+` preceded them, form a valid number of another country,
 ///      written exactly in normalised form (no trunk prefix after the country code): that
 ///      number (`447400123456` in `ID`). Rule 2 wins over this one, so a foreign country
@@ -576,13 +577,39 @@ fn international_length_reason(digits: &str) -> Option<&'static str> {
 mod engine {
     //! Normalisation through libphonenumber's metadata.
 
+    use std::sync::Once;
+
     use phonenumber::metadata::{DATABASE, Metadata};
     use phonenumber::{Mode, ParseError, country};
 
     use super::{Cleaned, PhoneNumber, Region, international_length_reason, invalid};
     use crate::error::Result;
 
+    /// How many compiled regexes the `phonenumber` crate may keep.
+    ///
+    /// Its metadata keeps its ~2,100 distinct patterns as sources and compiles them on use
+    /// into one process-wide LRU cache of only 100 regexes. Numbers of the ten built-in
+    /// regions read in turn need 134 of them, so each call found its regexes evicted and
+    /// recompiled them: 4–8 ms per call instead of 11 µs (`cargo bench -p wagw-core
+    /// --bench phone_regions`). Above the number of patterns nothing is ever evicted. Only
+    /// the patterns of regions in use are compiled, at about 90 KB each: under 1 MB for
+    /// one region, 11 MB for the ten built-in ones, 140 MB for numbers of every region.
+    pub(super) const REGEX_CACHE_CAPACITY: usize = 4_096;
+
+    /// Raises the crate's regex cache to [`REGEX_CACHE_CAPACITY`], once per process.
+    fn size_regex_cache() {
+        static SIZED: Once = Once::new();
+        SIZED.call_once(|| {
+            // Poisoned only by a panic inside the crate while it held the lock; its
+            // default size still works, only slower.
+            if let Ok(mut cache) = DATABASE.cache().lock() {
+                cache.set_capacity(REGEX_CACHE_CAPACITY);
+            }
+        });
+    }
+
     pub(super) fn normalize(input: &str, cleaned: &Cleaned, region: Region) -> Result<PhoneNumber> {
+        size_regex_cache();
         let digits = cleaned.digits.as_str();
         if cleaned.plus {
             if let Some(reason) = international_length_reason(digits) {
@@ -624,7 +651,7 @@ mod engine {
         if let Ok(n) = &national
             && n.is_valid()
         {
-            return accept(input, n);
+            return accept_read_back(input, n);
         }
         // 3. Another country's code written without `+`, exactly in normalised form (a trunk
         //    prefix after the country code, `49 0201 …`, is not dropped here: the result would
@@ -641,6 +668,20 @@ mod engine {
                 Err(e) => parse_error_reason(e, Some(region)),
             },
         ))
+    }
+
+    /// Accepts a number read in a region only if its `+` form reads back as the same valid
+    /// number. libphonenumber can validate digits dialled through a region's international
+    /// prefix that its `+` form then refuses (`00 780000062013936` in `AX` was accepted as
+    /// `+780000062013936`, "too long for RU"; found by the `phone_normalize` fuzz target);
+    /// wagw writes the `+` form for people to feed back, so it must read back.
+    fn accept_read_back(input: &str, n: &phonenumber::PhoneNumber) -> Result<PhoneNumber> {
+        let digits = e164_digits(n);
+        match phonenumber::parse(None, format!("+{digits}")) {
+            Ok(again) if again.is_valid() && e164_digits(&again) == digits => accept(input, n),
+            Ok(again) => Err(invalid(input, invalid_reason(&again))),
+            Err(e) => Err(invalid(input, parse_error_reason(&e, None))),
+        }
     }
 
     fn accept(input: &str, n: &phonenumber::PhoneNumber) -> Result<PhoneNumber> {
@@ -1369,6 +1410,50 @@ mod tests {
         for meta in DATABASE.iter().filter(|m| m.id() != "001") {
             assert!(Region::parse(meta.id()).is_ok(), "{}", meta.id());
         }
+    }
+
+    /// Found by the `phone_normalize` fuzz target
+    /// (`fuzz/regressions/phone_normalize-crash-6f2f4a07`): digits dialled through Åland's
+    /// international prefix `00` were accepted as a number whose `+` form is refused.
+    #[cfg(feature = "phonenumber")]
+    #[test]
+    fn a_number_read_in_a_region_reads_back_from_its_plus_form() {
+        let ax = Region::parse("AX").unwrap();
+        let err = normalize("00780000062013936", ax).unwrap_err();
+        assert!(err.to_string().contains("too long for RU"), "{err}");
+        // Numbers dialled through the prefix that are valid still are.
+        let uk = normalize("0044 7400 123456", ax).unwrap();
+        assert_eq!(uk.as_str(), "447400123456");
+        assert_eq!(normalize(&uk.e164(), Region::ID).unwrap(), uk);
+    }
+
+    /// Numbers of every country read in turn keep their regexes compiled: the `phonenumber`
+    /// crate's own cache (100 regexes) would evict them and recompile on nearly every call.
+    #[cfg(feature = "phonenumber")]
+    #[test]
+    fn regexes_of_many_countries_stay_compiled() {
+        use phonenumber::metadata::DATABASE;
+        let mut read = 0;
+        for meta in DATABASE.iter().filter(|m| m.id() != "001") {
+            let Some(example) = meta.descriptors().mobile().and_then(|d| d.example()) else {
+                continue;
+            };
+            let region = Region::parse(meta.id()).unwrap();
+            // In its own region (national rules) and in ID (the `+` form).
+            let own = normalize(example, region);
+            let plus = normalize(&format!("+{}{example}", meta.country_code()), Region::ID);
+            read += usize::from(own.is_ok()) + usize::from(plus.is_ok());
+        }
+        assert!(read > 400, "only {read} example numbers read");
+        let cache = DATABASE.cache();
+        let cache = cache.lock().unwrap();
+        assert_eq!(cache.capacity(), engine::REGEX_CACHE_CAPACITY);
+        assert!(
+            cache.len() > 1_000,
+            "{} compiled regexes kept after reading numbers of {} regions",
+            cache.len(),
+            DATABASE.iter().count()
+        );
     }
 
     // --- Properties ----------------------------------------------------------------------------
