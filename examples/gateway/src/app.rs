@@ -6,7 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
 use axum::middleware;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
@@ -79,6 +83,10 @@ pub struct MetaWebhook {
 /// object: every request body of this API is one. Serde's derived `Deserialize` would also
 /// read a struct from an array of its fields in order (`[null, null]`), an undocumented
 /// second spelling that this closes for every route at once.
+///
+/// A number with a zero fraction (`5.0`) is an integer to JSON Schema, and so to the OpenAPI
+/// document, but not to serde: a body refused for that alone is read again with such numbers
+/// as integers (only then, so well-formed bodies are parsed once).
 #[derive(Debug)]
 pub struct Json<T>(pub T);
 
@@ -86,9 +94,62 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(JsonObject(value)) = axum::Json::from_request(req, state).await?;
-        Ok(Self(value))
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::bad_request(
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(JsonRejection::from)?;
+        match axum::Json::<JsonObject<T>>::from_bytes(&bytes) {
+            Ok(axum::Json(JsonObject(value))) => Ok(Self(value)),
+            Err(rejection) => integral_floats_as_integers(&bytes)
+                .and_then(|value| JsonObject::<T>::deserialize(value).ok())
+                .map(|JsonObject(value)| Self(value))
+                .ok_or_else(|| rejection.into()),
+        }
     }
+}
+
+/// `application/json` or `application/…+json`, parameters aside (as `axum::Json` accepts).
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// The body with every number that has a zero fraction written as an integer; `None` when
+/// it is not JSON or holds no such number (so retrying cannot help).
+fn integral_floats_as_integers(bytes: &[u8]) -> Option<serde_json::Value> {
+    fn visit(value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Number(n) => {
+                let Some(f) = n.as_f64().filter(|_| n.is_f64()) else {
+                    return false;
+                };
+                // Within ±2^53 an f64 with no fraction is an exact integer.
+                if f.fract() != 0.0 || f.abs() > 9_007_199_254_740_992.0 {
+                    return false;
+                }
+                #[allow(clippy::cast_possible_truncation)]
+                let integer = f as i64;
+                *n = integer.into();
+                true
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |c, v| visit(v) | c),
+            serde_json::Value::Object(map) => map.values_mut().fold(false, |c, v| visit(v) | c),
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    visit(&mut value).then_some(value)
 }
 
 /// A `T` read only from a JSON object.

@@ -205,3 +205,35 @@ async fn every_json_body_must_be_an_object() {
     );
     gw.stop().await;
 }
+
+/// JSON Schema (so the document) counts `3.0` as an integer; serde does not. The extractor
+/// reads such a body with the number as an integer, and still refuses a real fraction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integer_written_with_a_zero_fraction_is_an_integer() {
+    let gw = TestGateway::start(false).await;
+    let rule = |priority: Value| {
+        serde_json::json!({
+            "name": "jam buka",
+            "keywords": ["jam"],
+            "reply": {"type": "text", "text": {"body": "Buka 08.00-17.00"}},
+            "priority": priority,
+        })
+    };
+    let created = gw
+        .post("/v1/auto-replies", rule(serde_json::json!(3.0)))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.json["data"]["priority"], 3);
+    let fraction = gw
+        .post("/v1/auto-replies", rule(serde_json::json!(3.5)))
+        .await;
+    assert_eq!(
+        fraction.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        fraction.text
+    );
+    assert_eq!(common::error_code(&fraction), "INVALID_INPUT");
+    assert!(fraction.text.contains("priority"), "{}", fraction.text);
+    gw.stop().await;
+}

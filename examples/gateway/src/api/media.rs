@@ -238,8 +238,10 @@ async fn upload_checked(
     ))
 }
 
-/// The multipart form of an upload (for the OpenAPI document).
-#[derive(Debug, ToSchema)]
+/// The multipart form of an upload (for the OpenAPI document; `Deserialize` only carries
+/// `deny_unknown_fields` into it, as `read_form` refuses other parts).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct UploadForm {
     /// The channel (number) the media is for.
