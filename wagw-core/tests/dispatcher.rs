@@ -89,12 +89,8 @@ async fn invalid_content_is_refused_and_nothing_is_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_number_slows_down_and_retries() {
     let s = Setup::new(80).await;
-    s.stub.push_outcomes([Err(TransportError::new(
-        TransportErrorKind::ThrottledNumber,
-        "(#130429) Rate limit hit",
-    )
-    .with_code(130429)
-    .with_retry_after(Duration::from_millis(100)))]);
+    s.stub
+        .push_outcomes([Err(throttled_number(Duration::from_millis(100)))]);
     let d = s.dispatcher(quick());
     let m = d
         .submit(s.message(1, "Halo", Priority::Normal))
@@ -116,18 +112,24 @@ async fn a_throttled_number_slows_down_and_retries() {
     assert!(!stored.ambiguous, "a throttled attempt has a known outcome");
 }
 
+/// Meta's 130429, to be tried again after `retry_after`.
+fn throttled_number(retry_after: Duration) -> TransportError {
+    TransportError::new(
+        TransportErrorKind::ThrottledNumber,
+        "(#130429) Rate limit hit",
+    )
+    .with_code(130429)
+    .with_retry_after(retry_after)
+}
+
 /// A message waiting for its retry after a throttle was refused, not sent: when the queue
 /// loses its data meanwhile, the rebuilt job sends it as a plain retry, not as an unknown
 /// outcome.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_waiting_for_a_retry_when_the_queue_is_lost_is_sent_not_ambiguous() {
     let s = Setup::new(80).await;
-    s.stub.push_outcomes([Err(TransportError::new(
-        TransportErrorKind::ThrottledNumber,
-        "(#130429) Rate limit hit",
-    )
-    .with_code(130429)
-    .with_retry_after(Duration::from_secs(3_600)))]);
+    s.stub
+        .push_outcomes([Err(throttled_number(Duration::from_secs(3_600)))]);
     let d = s.dispatcher(quick());
     let m = d
         .submit(s.message(1, "Halo", Priority::Normal))

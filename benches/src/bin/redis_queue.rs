@@ -58,19 +58,25 @@ async fn enqueue_all(q: &RedisQueue, n: usize, groups: usize) {
     }
 }
 
-/// Seconds of CPU the Redis server has used (`INFO cpu`: user + system, every thread).
-async fn redis_cpu(url: &str) -> f64 {
+/// One section of the server's `INFO`.
+async fn redis_info(url: &str, section: &str) -> String {
     let client = redis::Client::open(url).unwrap_or_else(|e| fail("url", e));
     let mut conn = client
         .get_multiplexed_async_connection()
         .await
         .unwrap_or_else(|e| fail("connect", e));
-    let info: String = redis::cmd("INFO")
-        .arg("cpu")
+    redis::cmd("INFO")
+        .arg(section)
         .query_async(&mut conn)
         .await
-        .unwrap_or_else(|e| fail("info", e));
-    info.lines()
+        .unwrap_or_else(|e| fail("info", e))
+}
+
+/// Seconds of CPU the Redis server has used (`INFO cpu`: user + system, every thread).
+async fn redis_cpu(url: &str) -> f64 {
+    redis_info(url, "cpu")
+        .await
+        .lines()
         .filter_map(|l| {
             l.strip_prefix("used_cpu_user:")
                 .or_else(|| l.strip_prefix("used_cpu_sys:"))
@@ -194,17 +200,9 @@ async fn bench_process(
 }
 
 async fn used_memory(url: &str) -> u64 {
-    let client = redis::Client::open(url).unwrap_or_else(|e| fail("url", e));
-    let mut conn = client
-        .get_multiplexed_async_connection()
+    redis_info(url, "memory")
         .await
-        .unwrap_or_else(|e| fail("connect", e));
-    let info: String = redis::cmd("INFO")
-        .arg("memory")
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_else(|e| fail("info", e));
-    info.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("used_memory:"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_default()

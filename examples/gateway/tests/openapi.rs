@@ -68,17 +68,7 @@ async fn every_documented_operation_is_routed_and_the_docs_are_served() {
     let doc = serde_json::to_value(gateway::openapi::document()).expect("document");
     let mut missing = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
-        let concrete: String = path
-            .split('/')
-            .map(|segment| {
-                if segment.starts_with('{') {
-                    uuid::Uuid::now_v7().to_string()
-                } else {
-                    segment.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+        let concrete = with_fresh_ids(path);
         for method in item.as_object().expect("path item").keys() {
             let answer = gw.call(&method.to_uppercase(), &concrete, None, None).await;
             if answer.status == StatusCode::METHOD_NOT_ALLOWED
@@ -160,17 +150,7 @@ async fn every_json_body_must_be_an_object() {
             {
                 continue;
             }
-            let concrete: String = path
-                .split('/')
-                .map(|segment| {
-                    if segment.starts_with('{') {
-                        uuid::Uuid::now_v7().to_string()
-                    } else {
-                        segment.to_owned()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("/");
+            let concrete = with_fresh_ids(path);
             let platform = operation["security"].to_string().contains("platform_token");
             for body in ["[null, null]", "[]", "[\"x\"]"] {
                 let mut request = axum::http::Request::builder()
@@ -236,4 +216,18 @@ async fn an_integer_written_with_a_zero_fraction_is_an_integer() {
     assert_eq!(common::error_code(&fraction), "INVALID_INPUT");
     assert!(fraction.text.contains("priority"), "{}", fraction.text);
     gw.stop().await;
+}
+
+/// A documented path with a fresh id in each `{parameter}`.
+fn with_fresh_ids(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                uuid::Uuid::now_v7().to_string()
+            } else {
+                segment.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
