@@ -651,7 +651,14 @@ mod engine {
         if let Ok(n) = &national
             && n.is_valid()
         {
-            return accept_read_back(input, n);
+            // Only a number dialled out through the region's international prefix can fail to
+            // read back: in the region's own code, validity is that of the same code and
+            // national number, which is what the `+` form is read as.
+            return if Some(n.code().value()) == own_code {
+                accept(input, n)
+            } else {
+                accept_read_back(input, n)
+            };
         }
         // 3. Another country's code written without `+`, exactly in normalised form (a trunk
         //    prefix after the country code, `49 0201 …`, is not dropped here: the result would
