@@ -12,6 +12,11 @@ use wagw_core::store::{ChannelStore, TenantStore};
 use wagw_queue_redis::RedisQueue;
 use wagw_store_memory::MemoryStore;
 
+/// How every private `redis-server` of these tests runs: on loopback, saving nothing (as
+/// the machine's shared server, and as a restart must find it empty).
+const LOOPBACK_NO_PERSISTENCE: [&str; 6] =
+    ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+
 /// The Redis URL for tests, or `None` when it is not configured (the caller says it skipped).
 /// Panics when `CI=true`: CI must run the Redis tests.
 pub fn redis_url() -> Option<String> {
@@ -134,16 +139,8 @@ impl PrivateRedis {
     pub async fn restart(&mut self) {
         self.kill();
         let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &self.port.to_string()])
+            .args(LOOPBACK_NO_PERSISTENCE)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -252,15 +249,8 @@ impl OwnServer {
                  read _; kill -9 $pid; wait $pid; rm -rf \"$WAGW_DIR\"",
             )
             .arg("sh")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-            ])
+            .args(LOOPBACK_NO_PERSISTENCE)
+            .arg("--dir")
             .arg(&dir)
             .args(args)
             .env("WAGW_DIR", &dir)
