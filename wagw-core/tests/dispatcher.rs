@@ -271,7 +271,8 @@ async fn a_number_never_exceeds_its_throughput() {
     wait_until("all sent", async || d.stats().sent == 50).await;
     handle.shutdown().await;
     let times: Vec<_> = s.stub.sent().iter().map(|m| m.at).collect();
-    // 20/s with a burst of one: any second holds at most 21 sends.
+    // 20/s with a burst of two: any second holds at most 21 sends (two at once, then one
+    // every 50 ms).
     for (i, start) in times.iter().enumerate() {
         let in_window = times[i..]
             .iter()

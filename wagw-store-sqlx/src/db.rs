@@ -104,9 +104,13 @@ macro_rules! on_write {
 /// Runs `$body` inside a write transaction bound to `$tx` (use `&mut *$tx` as executor) and
 /// commits it. An early return (`?`) drops the transaction, which rolls it back. On SQLite
 /// the transaction starts with `BEGIN IMMEDIATE`, so it holds the write lock from the start
-/// and never fails half-way on a lock upgrade.
+/// and never fails half-way on a lock upgrade. With `pg_begin = "BEGIN; SET LOCAL …"` the
+/// PostgreSQL transaction starts with that statement, settings and all, in one round trip.
 macro_rules! in_tx {
     ($db:expr, |$tx:ident, $pg:ident| $body:expr) => {
+        in_tx!($db, pg_begin = "BEGIN", |$tx, $pg| $body)
+    };
+    ($db:expr, pg_begin = $begin:literal, |$tx:ident, $pg:ident| $body:expr) => {
         match $db {
             #[cfg(feature = "sqlite")]
             $crate::db::Db::Sqlite(pools) => {
@@ -123,7 +127,7 @@ macro_rules! in_tx {
             }
             #[cfg(feature = "postgres")]
             $crate::db::Db::Postgres(pool) => {
-                let mut $tx = pool.begin().await.map_err($crate::db::db_err)?;
+                let mut $tx = pool.begin_with($begin).await.map_err($crate::db::db_err)?;
                 #[allow(unused_variables)]
                 let $pg = true;
                 let out = $body;

@@ -131,6 +131,21 @@ const CHARGE_USAGE_SQL: &str = "INSERT INTO usage_counters (tenant_id, period, r
      WHERE $4 IS NULL OR usage_counters.amount + 1 <= $4 \
      RETURNING amount";
 
+/// Charges one message on PostgreSQL in one statement: sets its `charged` flag if unset and,
+/// only then, adds it to the monthly counter within the cap (`$5`, NULL for none). `marked`
+/// says whether the flag was set, `counted` whether the counter took it.
+const CHARGE_MESSAGE_PG: &str = "WITH marked AS ( \
+         UPDATE messages SET charged = TRUE \
+         WHERE tenant_id = $1 AND id = $2 AND NOT charged RETURNING id), \
+     counted AS ( \
+         INSERT INTO usage_counters (tenant_id, period, resource, amount) \
+         SELECT $1, $3, $4, 1 FROM marked WHERE $5::BIGINT IS NULL OR 1 <= $5 \
+         ON CONFLICT (tenant_id, period, resource) DO UPDATE \
+         SET amount = usage_counters.amount + 1 \
+         WHERE $5 IS NULL OR usage_counters.amount + 1 <= $5 \
+         RETURNING amount) \
+     SELECT (SELECT COUNT(*) FROM marked) AS marked, (SELECT COUNT(*) FROM counted) AS counted";
+
 /// What applying one update inside a transaction did.
 pub(super) struct Applied {
     change: StatusChange,
@@ -739,19 +754,30 @@ impl MessageStore for SqlStore {
     }
 
     async fn record_attempt(&self, tenant: TenantId, id: MessageId) -> Result<MessageRecord> {
-        on_write!(&self.db, |pool, _pg| {
-            sqlx::query(
-                "UPDATE messages SET status = 'sending', attempts = attempts + 1, updated_at = $3 \
-                 WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'sending')",
-            )
-            .bind(tenant.0)
-            .bind(id.0)
-            .bind(Ts(Utc::now()))
-            .execute(pool)
-            .await
-            .map_err(db_err)?;
+        // One round trip on the send path: the attempted message comes back with its update.
+        let sql = format!(
+            "UPDATE messages SET status = 'sending', attempts = attempts + 1, updated_at = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'sending') \
+             RETURNING {COLUMNS}"
+        );
+        let attempted = on_write!(&self.db, |pool, _pg| {
+            match sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.0)
+                .bind(id.0)
+                .bind(Ts(Utc::now()))
+                .fetch_optional(pool)
+                .await
+                .map_err(db_err)?
+            {
+                Some(r) => Some(message_from_row(&r)?),
+                None => None,
+            }
         });
-        self.get_message(tenant, id).await
+        match attempted {
+            Some(message) => Ok(message),
+            // Settled meanwhile (or unknown): the caller reads the status it has now.
+            None => self.get_message(tenant, id).await,
+        }
     }
 
     async fn mark_ambiguous(&self, tenant: TenantId, id: MessageId) -> Result<()> {
@@ -859,62 +885,75 @@ impl MessageStore for SqlStore {
     ) -> Result<bool> {
         let resource = QuotaResource::MessagesPerMonth;
         let cap = limit.map(crate::db::to_i64);
-        in_tx!(&self.db, |tx, pg| {
-            // The flag's row lock (PostgreSQL) or the single writer (SQLite) makes the
-            // first caller the only one; a refused charge rolls the flag back.
-            if pg {
-                // Every message of a tenant increments one usage row and holds its lock until
-                // COMMIT returns; waiting there for the WAL flush made a tenant's charges
-                // serial at one per flush (~600/s, BENCHMARKS.md). Without the wait nothing
-                // is at risk: the flag and the count commit or vanish together, and the
-                // message's attempt is recorded next by a synchronous commit, whose flush
-                // takes this earlier commit with it, before anything is sent. A database
-                // crash can only lose charges of messages not yet attempted.
-                sqlx::query("SET LOCAL synchronous_commit = off")
-                    .execute(&mut *tx)
+        // Every message of a tenant increments one usage row and holds its lock until COMMIT
+        // returns; on PostgreSQL, waiting there for the WAL flush made a tenant's charges
+        // serial at one per flush (~600/s, BENCHMARKS.md). Without the wait nothing is at
+        // risk: the flag and the count commit or vanish together, and the message's attempt
+        // is recorded next by a synchronous commit, whose flush takes this earlier commit
+        // with it, before anything is sent. A database crash can only lose charges of
+        // messages not yet attempted. The setting rides on the BEGIN, and the flag and the
+        // count are one statement: three round trips in all.
+        in_tx!(
+            &self.db,
+            pg_begin = "BEGIN; SET LOCAL synchronous_commit = off",
+            |tx, pg| {
+                // The flag's row lock (PostgreSQL) or the single writer (SQLite) makes the
+                // first caller the only one; a refused charge rolls the flag back.
+                let (marked, counted) = if pg {
+                    let row = sqlx::query(CHARGE_MESSAGE_PG)
+                        .bind(tenant.0)
+                        .bind(id.0)
+                        .bind(period.as_str())
+                        .bind(resource.as_str())
+                        .bind(cap)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    (row.int("marked")? > 0, row.int("counted")? > 0)
+                } else {
+                    let marked = sqlx::query(
+                        "UPDATE messages SET charged = $3 \
+                         WHERE tenant_id = $1 AND id = $2 AND charged = $4 RETURNING id",
+                    )
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .bind(true)
+                    .bind(false)
+                    .fetch_optional(&mut *tx)
                     .await
-                    .map_err(db_err)?;
-            }
-            let marked = sqlx::query(
-                "UPDATE messages SET charged = $3 \
-                 WHERE tenant_id = $1 AND id = $2 AND charged = $4 RETURNING id",
-            )
-            .bind(tenant.0)
-            .bind(id.0)
-            .bind(true)
-            .bind(false)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if marked.is_none() {
-                ensure_row!(tx, "messages", "message", tenant, id);
-                return Ok(false);
-            }
-            let total = sqlx::query(CHARGE_USAGE_SQL)
-                .bind(tenant.0)
-                .bind(period.as_str())
-                .bind(resource.as_str())
-                .bind(cap)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            match (total, limit) {
-                (Some(_), _) => {}
-                (None, Some(limit)) => {
-                    return Err(Error::QuotaExceeded {
-                        resource: resource.as_str().to_owned(),
-                        limit,
-                    });
+                    .map_err(db_err)?
+                    .is_some();
+                    let counted = marked
+                        && sqlx::query(CHARGE_USAGE_SQL)
+                            .bind(tenant.0)
+                            .bind(period.as_str())
+                            .bind(resource.as_str())
+                            .bind(cap)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(db_err)?
+                            .is_some();
+                    (marked, counted)
+                };
+                if !marked {
+                    ensure_row!(tx, "messages", "message", tenant, id);
+                    return Ok(false);
                 }
-                (None, None) => {
-                    return Err(Error::Backend {
-                        message: "usage counter was not written".into(),
-                        transient: true,
-                        source: None,
+                if !counted {
+                    return Err(match limit {
+                        Some(limit) => Error::QuotaExceeded {
+                            resource: resource.as_str().to_owned(),
+                            limit,
+                        },
+                        None => Error::Backend {
+                            message: "usage counter was not written".into(),
+                            transient: true,
+                            source: None,
+                        },
                     });
                 }
             }
-        });
+        );
         Ok(true)
     }
 
