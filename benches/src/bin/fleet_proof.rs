@@ -41,6 +41,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use clap::builder::RangedU64ValueParser;
+use clap::{Parser, Subcommand};
 use wagw_benches::sql::BenchDb;
 use wagw_core::campaign::CampaignEngine;
 use wagw_core::dispatch::{Dispatcher, DispatcherConfig};
@@ -66,54 +68,66 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
     std::process::exit(2)
 }
 
-/// The command line: `--name value` pairs and the `--kill` switch.
+/// The command line: the proof's settings, or (started by the proof itself) one worker.
+#[derive(Parser)]
+#[command(about = "Dispatcher processes sharing one Redis queue and one PostgreSQL store")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    #[command(flatten)]
+    proof: Args,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// One dispatcher process; the proof starts these itself.
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+/// The proof's settings.
+#[derive(clap::Args)]
 struct Args {
+    /// Sending numbers, each with a campaign of its own.
+    #[arg(long, default_value_t = 50, value_parser = at_least_one())]
     numbers: usize,
+    /// Recipients over all campaigns.
+    #[arg(long, default_value_t = 30_000, value_parser = at_least_one())]
     recipients: usize,
+    /// Dispatcher processes.
+    #[arg(long, default_value_t = 3, value_parser = at_least_one())]
     processes: usize,
+    /// Each number's throughput (messages per second), in the channels and the emulator.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u32).range(1..))]
     rate: u32,
+    /// Kill the first worker with SIGKILL once 40 % of the recipients were accepted.
+    #[arg(long)]
     kill: bool,
+    /// Log every statement of the workers' store sessions (`log_min_duration_statement = 0`).
+    #[arg(long)]
     log_statements: bool,
+    /// Turn the monthly quota charge off, to measure its cost.
+    #[arg(long)]
     no_quota: bool,
 }
 
-fn args() -> Args {
-    let mut out = Args {
-        numbers: 50,
-        recipients: 30_000,
-        processes: 3,
-        rate: 80,
-        kill: false,
-        log_statements: false,
-        no_quota: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--kill" {
-            out.kill = true;
-            continue;
-        }
-        if flag == "--log-statements" {
-            out.log_statements = true;
-            continue;
-        }
-        if flag == "--no-quota" {
-            out.no_quota = true;
-            continue;
-        }
-        let value = it
-            .next()
-            .and_then(|v| v.replace('_', "").parse::<usize>().ok())
-            .unwrap_or_else(|| fail("arguments", format!("{flag} needs a number")));
-        match flag.as_str() {
-            "--numbers" => out.numbers = value.max(1),
-            "--recipients" => out.recipients = value.max(1),
-            "--processes" => out.processes = value.max(1),
-            "--rate" => out.rate = u32::try_from(value).unwrap_or(80).max(1),
-            other => fail("arguments", format!("unknown flag {other}")),
-        }
-    }
-    out
+/// What one worker process is told by the proof.
+#[derive(clap::Args)]
+struct WorkerArgs {
+    pg_url: String,
+    schema: String,
+    redis_url: String,
+    queue: String,
+    emulator_url: String,
+    #[arg(long)]
+    log_statements: bool,
+    #[arg(long)]
+    no_quota: bool,
+}
+
+fn at_least_one() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..)
 }
 
 fn env_url(var: &str) -> String {
@@ -142,41 +156,31 @@ async fn open_store(pg_url: &str, schema: &str, log: bool) -> SqlStore {
 }
 
 fn main() {
+    let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail("runtime", e));
-    let mut argv = std::env::args().skip(1);
-    if argv.next().as_deref() == Some("worker") {
-        let rest: Vec<String> = argv.collect();
-        runtime.block_on(worker(&rest));
+    if let Some(Role::Worker(w)) = cli.role {
+        runtime.block_on(worker(w));
         return;
     }
-    let ok = runtime.block_on(coordinate(args()));
+    let ok = runtime.block_on(coordinate(cli.proof));
     std::process::exit(if ok { 0 } else { 1 });
 }
 
-/// Worker mode: `worker <pg url> <schema> <redis url> <queue> <emulator url> [log-statements]
-/// [no-quota]`.
-/// Sends until its stdin closes, printing `stats <sent> <ambiguous> <failed> <retried> <130429> <131056>`
-/// every 200 ms and once more as `final …` after a graceful shutdown.
-async fn worker(rest: &[String]) {
-    let [pg_url, schema, redis_url, queue_name, emulator, more @ ..] = rest else {
-        fail(
-            "worker arguments",
-            "pg url, schema, redis url, queue, emulator url",
-        );
-    };
-    let log = more.iter().any(|m| m == "log-statements");
-    let enforce_quota = !more.iter().any(|m| m == "no-quota");
-    let store = Arc::new(open_store(pg_url, schema, log).await);
+/// Worker mode: sends until its stdin closes, printing `stats <sent> <ambiguous> <failed>
+/// <retried> <130429> <131056>` every 200 ms and once more as `final …` after a graceful
+/// shutdown.
+async fn worker(w: WorkerArgs) {
+    let store = Arc::new(open_store(&w.pg_url, &w.schema, w.log_statements).await);
     let queue = Arc::new(
-        RedisQueue::connect(redis_url, queue_name)
+        RedisQueue::connect(&w.redis_url, &w.queue)
             .await
             .unwrap_or_else(|e| fail("connect to redis", e)),
     );
     let transport = MetaTransport::builder()
-        .base_url(emulator)
+        .base_url(&w.emulator_url)
         .access_token(TOKEN)
         .build()
         .unwrap_or_else(|e| fail("transport", e));
@@ -188,7 +192,7 @@ async fn worker(rest: &[String]) {
             enforce_window: false,
             visibility: VISIBILITY,
             idle_poll: Duration::from_millis(10),
-            enforce_quota,
+            enforce_quota: !w.no_quota,
             ..DispatcherConfig::default()
         },
     );
@@ -471,10 +475,10 @@ async fn coordinate(a: Args) -> bool {
         emulator.base_url().to_owned(),
     ];
     if a.log_statements {
-        worker_args.push("log-statements".into());
+        worker_args.push("--log-statements".into());
     }
     if a.no_quota {
-        worker_args.push("no-quota".into());
+        worker_args.push("--no-quota".into());
     }
     let started = Instant::now();
     let started_at = Utc::now();

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::{Parser, ValueEnum};
 use wagw_benches::sql::BenchDb;
 use wagw_core::Queue;
 use wagw_core::content::{MessageContent, OutboundMessage};
@@ -54,40 +55,41 @@ async fn used_memory(url: &str) -> u64 {
         .unwrap_or_else(|| fail("INFO memory", "no used_memory"))
 }
 
+/// The command line.
+#[derive(Parser)]
+#[command(about = "How long rebuilding a lost Redis queue from the store takes")]
+struct Args {
+    /// A private, empty Redis (`used_memory` is read for the bytes per job).
+    url: String,
+    /// Queued messages to store and rebuild.
+    #[arg(long, default_value_t = 1_000_000)]
+    messages: usize,
+    /// The store holding them.
+    #[arg(long, value_enum, default_value_t = Backend::Postgres)]
+    backend: Backend,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    Postgres,
+    Sqlite,
+}
+
 fn main() {
-    let mut url = None;
-    let mut messages = 1_000_000usize;
-    let mut backend = "postgres".to_owned();
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--messages" => {
-                messages = it
-                    .next()
-                    .and_then(|v| v.replace('_', "").parse().ok())
-                    .unwrap_or_else(|| fail("arguments", "--messages needs a number"));
-            }
-            "--backend" => backend = it.next().unwrap_or_default(),
-            "--list" => return,
-            other if other.starts_with("redis") => url = Some(other.to_owned()),
-            other => fail("arguments", format!("unknown argument {other}")),
-        }
-    }
-    let url = url.unwrap_or_else(|| fail("arguments", "give a redis:// URL (a private Redis)"));
+    let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail("runtime", e));
-    runtime.block_on(run(&url, messages, &backend));
+    runtime.block_on(run(&args.url, args.messages, args.backend));
 }
 
-async fn run(url: &str, total: usize, backend: &str) {
+async fn run(url: &str, total: usize, backend: Backend) {
     let db = match backend {
-        "sqlite" => BenchDb::sqlite().await,
-        "postgres" => BenchDb::postgres(8)
+        Backend::Sqlite => BenchDb::sqlite().await,
+        Backend::Postgres => BenchDb::postgres(8)
             .await
             .unwrap_or_else(|| fail("environment", "WAGW_TEST_POSTGRES_URL is unset")),
-        other => fail("arguments", format!("unknown backend {other}")),
     };
     let store = Arc::new(db.store.clone());
     let tenant = Tenant::new("Rebuild", Plan::enterprise());

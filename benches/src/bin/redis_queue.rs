@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use clap::{Parser, Subcommand, ValueEnum};
 use wagw_core::Queue;
 use wagw_core::queue::{FleetLimits, NewJob, ReserveOptions};
 use wagw_queue_redis::RedisQueue;
@@ -324,21 +325,62 @@ async fn bench_precision(url: &str, processes: usize, secs: u64) -> (f64, f64, u
     (min, max, over)
 }
 
+/// The command line; the environment variables let `redis_vs_bullmq.sh` pass its settings.
+#[derive(Parser)]
+#[command(about = "The Redis queue's throughput, memory and rate precision")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    /// The Redis to measure on (a private one: the figures read its `INFO`).
+    #[arg(default_value = "redis://127.0.0.1:6379")]
+    url: String,
+    /// Jobs per throughput run.
+    #[arg(long, env = "WAGW_BENCH_JOBS", default_value_t = 100_000)]
+    jobs: usize,
+    /// Only these figures: `throughput` stops before memory and precision, `precision`
+    /// runs nothing else.
+    #[arg(long, env = "WAGW_BENCH_ONLY")]
+    only: Option<Only>,
+    /// The reserver counts each processing figure is run with.
+    #[arg(
+        long,
+        env = "WAGW_BENCH_RESERVERS",
+        value_delimiter = ',',
+        default_value = "4,8"
+    )]
+    reservers: Vec<usize>,
+    /// Jobs queued for the memory figure.
+    #[arg(long, env = "WAGW_BENCH_MEMORY_JOBS", default_value_t = 1_000_000)]
+    memory_jobs: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Only {
+    Throughput,
+    Precision,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// One process of a rate precision run; the benchmark starts these itself.
+    #[command(hide = true)]
+    PrecisionWorker {
+        url: String,
+        queue: String,
+        secs: u64,
+    },
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("precision-worker") {
-        let (Some(url), Some(name), Some(secs)) = (args.get(2), args.get(3), args.get(4)) else {
-            fail("usage", "precision-worker URL QUEUE SECS")
-        };
-        precision_worker(url, name, secs.parse().unwrap_or(10)).await;
+    let cli = Cli::parse();
+    if let Some(Role::PrecisionWorker { url, queue, secs }) = &cli.role {
+        precision_worker(url, queue, *secs).await;
         return;
     }
-    let url = args
-        .get(1)
-        .cloned()
-        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
-    if std::env::var("WAGW_BENCH_ONLY").is_ok_and(|v| v == "precision") {
+    let url = cli.url;
+    if cli.only == Some(Only::Precision) {
         for processes in [1, 2, 4] {
             let (min, max, over) = bench_precision(&url, processes, 10).await;
             println!(
@@ -347,20 +389,14 @@ async fn main() {
         }
         return;
     }
-    let n: usize = std::env::var("WAGW_BENCH_JOBS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n = cli.jobs;
     let (rate, cpu, client) = bench_enqueue(&url, n).await;
     println!(
         "wagw enqueue_many: {rate:.0} jobs/s ({n} jobs, median of 3), Redis CPU {cpu:.1} µs/job, client CPU {client:.1} µs/job"
     );
     // Concurrent reservers on the one connection: each count is run, as BullMQ's Worker is
     // run at several concurrencies.
-    let reservers: Vec<usize> = std::env::var("WAGW_BENCH_RESERVERS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|r| r.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![4, 8]);
+    let reservers = cli.reservers;
     for groups in [100, 10_000] {
         for cap in [None, Some(2)] {
             for limits in [false, true] {
@@ -376,13 +412,10 @@ async fn main() {
             }
         }
     }
-    if std::env::var("WAGW_BENCH_ONLY").is_ok_and(|v| v == "throughput") {
+    if cli.only == Some(Only::Throughput) {
         return;
     }
-    let memory_jobs: usize = std::env::var("WAGW_BENCH_MEMORY_JOBS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let memory_jobs = cli.memory_jobs;
     println!(
         "wagw memory: {:.0} bytes per queued job ({memory_jobs} jobs)",
         bench_memory(&url, memory_jobs).await
