@@ -335,4 +335,19 @@ pub trait FleetLimits: Send + Sync {
         every: Duration,
         burst: u32,
     ) -> Result<Option<Duration>>;
+
+    /// Takes one of the group's send slots, from a bucket like [`take_pair`](Self::take_pair)'s
+    /// shared by every process and keyed by the group alone (an empty key, which no recipient
+    /// has). The dispatcher takes one right before each send: reservations hand jobs out at
+    /// the group's rate, but a stall between a reservation and its send (a slow store, a
+    /// paused process) would otherwise let one process's late jobs meet another's on time,
+    /// and the number send past its rate for a moment.
+    async fn take_send_slot(
+        &self,
+        group: &str,
+        every: Duration,
+        burst: u32,
+    ) -> Result<Option<Duration>> {
+        self.take_pair(group, "", every, burst).await
+    }
 }

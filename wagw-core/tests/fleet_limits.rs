@@ -1,7 +1,7 @@
 //! The dispatcher's seam to fleet-wide limits: with a queue that offers
 //! [`FleetLimits`](wagw_core::queue::FleetLimits), the dispatcher writes each number's rate
-//! there, reports throttles there and takes pair slots there. A recording queue over the
-//! memory queue stands in for a shared one.
+//! there, reports throttles there and takes pair slots and send slots there. A recording
+//! queue over the memory queue stands in for a shared one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -238,11 +238,20 @@ async fn pair_slots_come_from_the_fleet() {
     wait_until("second sent", async || d.stats().sent == 2).await;
     handle.shutdown().await;
     let to = s.status(first).await.contact_phone;
-    let pairs: Vec<_> = queue
+    // The number's own send slots share the pair buckets' method under the empty key.
+    let (slots, pairs): (Vec<_>, Vec<_>) = queue
         .calls()
         .into_iter()
         .filter(|c| matches!(c, Call::TakePair(..)))
-        .collect();
+        .partition(|c| matches!(c, Call::TakePair(_, key) if key.is_empty()));
+    assert_eq!(
+        slots,
+        [
+            Call::TakePair(s.channel.id.to_string(), String::new()),
+            Call::TakePair(s.channel.id.to_string(), String::new())
+        ],
+        "one fleet-wide send slot per message"
+    );
     assert_eq!(
         pairs.len(),
         5,

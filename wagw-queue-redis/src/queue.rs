@@ -945,9 +945,10 @@ impl FleetLimits for RedisQueue {
     ) -> Result<Option<Duration>> {
         let reply = self
             .run(&scripts::PAIR, |inv| {
+                // Fractional: a send slot at 80/s is 12.5 ms, and 12 would be 83/s.
                 inv.arg(group)
                     .arg(key)
-                    .arg(millis(every).max(1))
+                    .arg(format!("{:.3}", (every.as_secs_f64() * 1e3).max(0.001)))
                     .arg(burst.max(1));
             })
             .await?;

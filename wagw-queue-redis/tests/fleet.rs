@@ -6,10 +6,16 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use wagw_core::Queue;
 use wagw_core::content::MessageContent;
 use wagw_core::dispatch::{Backoff, Dispatcher, DispatcherConfig, NewMessage};
-use wagw_core::queue::{FleetLimits, NewJob, ReserveOptions};
+use wagw_core::ids::JobId;
+use wagw_core::queue::{
+    Enqueued, FleetLimits, Job, Lease, NackOutcome, NewJob, QueueStats, Reservation, ReserveOptions,
+};
+use wagw_core::store::{Page, Paged};
 use wagw_core::testkit::StubTransport;
 use wagw_queue_redis::RedisQueue;
 
@@ -202,5 +208,146 @@ async fn two_dispatchers_share_one_number_rate() {
             .count();
         assert!(in_window <= 24, "{in_window} sends within one second");
     }
+    qa.destroy().await.expect("destroy");
+}
+
+/// A process that stalls after reserving: it keeps reserving for `hold` (each job charged
+/// to its number's fleet-wide rate when reserved, as always), then hands everything it got
+/// to its dispatcher at once, as a process paused by a slow store or a stalled machine does.
+struct StallingProcess {
+    inner: Arc<RedisQueue>,
+    hold: Duration,
+}
+
+#[async_trait]
+impl Queue for StallingProcess {
+    async fn enqueue(&self, job: NewJob) -> wagw_core::Result<Enqueued> {
+        self.inner.enqueue(job).await
+    }
+    async fn enqueue_many(&self, jobs: Vec<NewJob>) -> wagw_core::Result<Vec<Enqueued>> {
+        self.inner.enqueue_many(jobs).await
+    }
+    async fn reserve(&self, options: &ReserveOptions) -> wagw_core::Result<Vec<Reservation>> {
+        let until = Instant::now() + self.hold;
+        let mut got = Vec::new();
+        while Instant::now() < until && got.len() < options.max {
+            let mut rest = options.clone();
+            rest.max = options.max - got.len();
+            got.extend(self.inner.reserve(&rest).await?);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(got)
+    }
+    async fn ack(&self, lease: &Lease) -> wagw_core::Result<()> {
+        self.inner.ack(lease).await
+    }
+    async fn ack_many(&self, leases: &[Lease]) -> wagw_core::Result<Vec<Lease>> {
+        self.inner.ack_many(leases).await
+    }
+    async fn nack(
+        &self,
+        lease: &Lease,
+        retry_at: DateTime<Utc>,
+        error: &str,
+    ) -> wagw_core::Result<NackOutcome> {
+        self.inner.nack(lease, retry_at, error).await
+    }
+    async fn release(&self, lease: &Lease) -> wagw_core::Result<()> {
+        self.inner.release(lease).await
+    }
+    async fn extend(
+        &self,
+        lease: &Lease,
+        visibility: Duration,
+    ) -> wagw_core::Result<DateTime<Utc>> {
+        self.inner.extend(lease, visibility).await
+    }
+    async fn recover_expired(&self) -> wagw_core::Result<u64> {
+        self.inner.recover_expired().await
+    }
+    async fn stats(&self) -> wagw_core::Result<QueueStats> {
+        self.inner.stats().await
+    }
+    async fn dead_letters(&self, page: Page) -> wagw_core::Result<Paged<Job>> {
+        self.inner.dead_letters(page).await
+    }
+    async fn retry_dead(&self, id: JobId, at: DateTime<Utc>) -> wagw_core::Result<()> {
+        self.inner.retry_dead(id, at).await
+    }
+    fn fleet_limits(&self) -> Option<&dyn FleetLimits> {
+        self.inner.fleet_limits()
+    }
+    fn data_generation(&self) -> u64 {
+        self.inner.data_generation()
+    }
+}
+
+/// One process hands out a second's worth of reservations at once while the other sends on
+/// time: the number's fleet-wide send slots keep the two together at its rate, where each
+/// process's own pacer (at the full rate) let them send at up to twice of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_process_does_not_bunch_a_numbers_sends() {
+    let Some(url) = url_or_skip() else { return };
+    let (qa, qb) = two_processes(&url).await;
+    let qa = Arc::new(qa);
+    let stalling = Arc::new(StallingProcess {
+        inner: Arc::clone(&qa),
+        hold: Duration::from_secs(1),
+    });
+    let (store, tenant, channel) = one_number(20).await;
+    let stub = StubTransport::new_ok();
+    let config = DispatcherConfig {
+        enforce_window: false,
+        idle_poll: Duration::from_millis(5),
+        lane_depth: 64,
+        ..DispatcherConfig::default()
+    };
+    let da = Dispatcher::new(
+        Arc::clone(&store),
+        stalling,
+        Arc::new(stub.clone()),
+        config.clone(),
+    );
+    let db = Dispatcher::new(
+        Arc::clone(&store),
+        Arc::new(qb),
+        Arc::new(stub.clone()),
+        config,
+    );
+    let messages: Vec<_> = (0..100)
+        .map(|n| {
+            NewMessage::new(
+                tenant.id,
+                channel.id,
+                phone(n),
+                MessageContent::text("Halo"),
+            )
+        })
+        .collect();
+    da.submit_many(messages).await.expect("submit");
+    let (ha, hb) = (da.start(), db.start());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while da.stats().sent + db.stats().sent < 100 {
+        assert!(Instant::now() < deadline, "timed out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ha.shutdown().await;
+    hb.shutdown().await;
+    assert!(da.stats().sent > 0 && db.stats().sent > 0, "both sent");
+    let mut times: Vec<_> = stub.sent().iter().map(|m| m.at).collect();
+    times.sort();
+    // 20/s with a burst of 2: 21 in any second, and one more for timer lateness.
+    let most = times
+        .iter()
+        .enumerate()
+        .map(|(i, start)| {
+            times[i..]
+                .iter()
+                .take_while(|t| **t - *start < chrono::TimeDelta::seconds(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(most <= 22, "{most} sends of the number within one second");
     qa.destroy().await.expect("destroy");
 }

@@ -190,7 +190,7 @@ where
             if let (Some(delay), Some(campaign)) = (campaign_delay, message.campaign_id) {
                 self.pacer.acquire_campaign(campaign, delay, stop).await?;
             }
-            self.pacer.acquire_channel(channel.id, stop).await
+            self.acquire_send_slot(channel.id, stop).await
         };
         let waited_from = Instant::now();
         if paced.await == Err(Stopped) {

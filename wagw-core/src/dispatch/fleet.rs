@@ -3,7 +3,9 @@
 //! ([`Queue::fleet_limits`]). Then the dispatcher writes each number's rate to the queue,
 //! reports throttles there so one 130429 slows the number for the whole fleet, and takes
 //! pair-limit slots there; the queue's reservations only hand out jobs of numbers with
-//! capacity, and the in-process limiter stays as a smoother in front of the transport.
+//! capacity, and each send takes a fleet-wide send slot of its number right before it goes
+//! (behind the in-process limiter, which keeps the pause after a throttle and the order of a
+//! number's jobs), so a stall between reservation and send never bunches the number's sends.
 
 use std::time::Duration;
 
@@ -54,6 +56,35 @@ where
             && let Err(e) = fleet.throttled(&channel.to_string(), pause).await
         {
             tracing::warn!(channel = %channel, error = %e, "reporting a throttle fleet-wide failed");
+        }
+    }
+
+    /// Waits for the number's next send slot: this process's pacer first, then, when the
+    /// queue has fleet-wide limits, the fleet-wide send slot at the number's rate. If the
+    /// fleet-wide bucket cannot be reached, this process's pacer decides alone meanwhile.
+    pub(super) async fn acquire_send_slot(
+        &self,
+        channel: ChannelId,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
+        self.pacer.acquire_channel(channel, stop).await?;
+        let (Some(fleet), Some(rate)) = (
+            self.queue.fleet_limits(),
+            self.pacer.effective_rate(channel),
+        ) else {
+            return Ok(());
+        };
+        let group = channel.to_string();
+        let every = Duration::from_secs(1) / rate.max(1);
+        loop {
+            match fleet.take_send_slot(&group, every, burst_for(rate)).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(wait)) => sleep_or_stop(wait, stop).await?,
+                Err(e) => {
+                    tracing::warn!(channel = %channel, error = %e, "the fleet-wide send slots are unreachable; using this process's");
+                    return Ok(());
+                }
+            }
         }
     }
 

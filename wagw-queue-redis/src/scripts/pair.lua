@@ -1,5 +1,6 @@
 -- Takes one message of a (number, recipient) pair if its fleet-wide bucket allows it (GCRA).
--- ARGV[2] = group, ARGV[3] = recipient, ARGV[4] = ms to earn one message, ARGV[5] = burst.
+-- ARGV[2] = group, ARGV[3] = recipient (empty: the number's own send slots), ARGV[4] = ms to
+-- earn one message (fractional), ARGV[5] = burst.
 -- The state expires when the bucket is full again. Returns 0, or the ms to wait.
 local key = P .. 'p:' .. ARGV[2] .. ':' .. ARGV[3]
 local period, burst = tonumber(ARGV[4]), tonumber(ARGV[5])
