@@ -30,8 +30,10 @@
 //!   is charged inside [`reserve`](wagw_core::Queue::reserve) for the whole fleet, a 130429
 //!   seen by one process slows the number for all, and the pair limit is one bucket per
 //!   (number, recipient) in Redis. The dispatcher finds these through
-//!   [`Queue::fleet_limits`](wagw_core::Queue::fleet_limits) by itself; its in-process
-//!   limiters stay as smoothers.
+//!   [`Queue::fleet_limits`](wagw_core::Queue::fleet_limits) by itself. Right before each
+//!   send it also takes one of the number's fleet-wide send slots, so jobs reserved on time
+//!   but delayed on their way (a slow store, a stalled process) never meet other processes'
+//!   sends in a burst past the number's rate; its in-process limiters stay as smoothers.
 //!
 //! ## TLS
 //!
