@@ -143,12 +143,13 @@ async fn the_pair_bucket_is_shared() {
 }
 
 /// Two dispatchers (each with its own pacer, as two processes have) on one Redis queue send
-/// one number at its rate together, not at twice its rate.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_dispatchers_share_one_number_rate() {
-    let Some(url) = url_or_skip() else { return };
-    let (qa, qb) = two_processes(&url).await;
-    let (qa, qb) = (Arc::new(qa), Arc::new(qb));
+/// one number at 20/s: the send times of both, sorted.
+async fn two_dispatchers_send(
+    qa: Arc<dyn Queue>,
+    qb: Arc<dyn Queue>,
+    messages: u64,
+    lane_depth: usize,
+) -> Vec<DateTime<Utc>> {
     let (store, tenant, channel) = one_number(20).await;
     let stub = StubTransport::new_ok();
     let config = DispatcherConfig {
@@ -158,21 +159,19 @@ async fn two_dispatchers_share_one_number_rate() {
             base: Duration::from_millis(10),
             max: Duration::from_millis(50),
         },
+        lane_depth,
         ..DispatcherConfig::default()
     };
-    let da = Dispatcher::new(
-        Arc::clone(&store),
-        Arc::clone(&qa),
-        Arc::new(stub.clone()),
-        config.clone(),
-    );
-    let db = Dispatcher::new(
-        Arc::clone(&store),
-        Arc::clone(&qb),
-        Arc::new(stub.clone()),
-        config,
-    );
-    let messages: Vec<_> = (0..60)
+    let dispatcher = |queue| {
+        Dispatcher::new(
+            Arc::clone(&store),
+            queue,
+            Arc::new(stub.clone()),
+            config.clone(),
+        )
+    };
+    let (da, db) = (dispatcher(qa), dispatcher(qb));
+    let batch: Vec<_> = (0..messages)
         .map(|n| {
             NewMessage::new(
                 tenant.id,
@@ -182,10 +181,10 @@ async fn two_dispatchers_share_one_number_rate() {
             )
         })
         .collect();
-    da.submit_many(messages).await.expect("submit");
+    da.submit_many(batch).await.expect("submit");
     let (ha, hb) = (da.start(), db.start());
     let deadline = Instant::now() + Duration::from_secs(30);
-    while da.stats().sent + db.stats().sent < 60 {
+    while da.stats().sent + db.stats().sent < messages {
         assert!(Instant::now() < deadline, "timed out");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -199,15 +198,34 @@ async fn two_dispatchers_share_one_number_rate() {
     );
     let mut times: Vec<_> = stub.sent().iter().map(|m| m.at).collect();
     times.sort();
+    times
+}
+
+/// The most sends within any one second of sorted send times.
+fn most_in_one_second(times: &[DateTime<Utc>]) -> usize {
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| **t - times[i] < chrono::TimeDelta::seconds(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Two dispatchers on one Redis queue send one number at its rate together, not at twice
+/// its rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dispatchers_share_one_number_rate() {
+    let Some(url) = url_or_skip() else { return };
+    let (qa, qb) = two_processes(&url).await;
+    let qa = Arc::new(qa);
+    let times = two_dispatchers_send(qa.clone(), Arc::new(qb), 60, 2).await;
     // 20/s for the pair of them: any one second holds 20 sends and a few of bursts and
     // timer lateness; each process at its own 20/s would put about 40 there.
-    for (i, start) in times.iter().enumerate() {
-        let in_window = times[i..]
-            .iter()
-            .take_while(|t| **t - *start < chrono::TimeDelta::seconds(1))
-            .count();
-        assert!(in_window <= 24, "{in_window} sends within one second");
-    }
+    let most = most_in_one_second(&times);
+    assert!(most <= 24, "{most} sends within one second");
     qa.destroy().await.expect("destroy");
 }
 
@@ -294,60 +312,10 @@ async fn a_stalled_process_does_not_bunch_a_numbers_sends() {
         inner: Arc::clone(&qa),
         hold: Duration::from_secs(1),
     });
-    let (store, tenant, channel) = one_number(20).await;
-    let stub = StubTransport::new_ok();
-    let config = DispatcherConfig {
-        enforce_window: false,
-        idle_poll: Duration::from_millis(5),
-        lane_depth: 64,
-        ..DispatcherConfig::default()
-    };
-    let da = Dispatcher::new(
-        Arc::clone(&store),
-        stalling,
-        Arc::new(stub.clone()),
-        config.clone(),
-    );
-    let db = Dispatcher::new(
-        Arc::clone(&store),
-        Arc::new(qb),
-        Arc::new(stub.clone()),
-        config,
-    );
-    let messages: Vec<_> = (0..100)
-        .map(|n| {
-            NewMessage::new(
-                tenant.id,
-                channel.id,
-                phone(n),
-                MessageContent::text("Halo"),
-            )
-        })
-        .collect();
-    da.submit_many(messages).await.expect("submit");
-    let (ha, hb) = (da.start(), db.start());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while da.stats().sent + db.stats().sent < 100 {
-        assert!(Instant::now() < deadline, "timed out");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    ha.shutdown().await;
-    hb.shutdown().await;
-    assert!(da.stats().sent > 0 && db.stats().sent > 0, "both sent");
-    let mut times: Vec<_> = stub.sent().iter().map(|m| m.at).collect();
-    times.sort();
+    // Lanes deep enough to take a second's worth of one number's jobs.
+    let times = two_dispatchers_send(stalling, Arc::new(qb), 100, 64).await;
     // 20/s with a burst of 2: 21 in any second, and one more for timer lateness.
-    let most = times
-        .iter()
-        .enumerate()
-        .map(|(i, start)| {
-            times[i..]
-                .iter()
-                .take_while(|t| **t - *start < chrono::TimeDelta::seconds(1))
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
+    let most = most_in_one_second(&times);
     assert!(most <= 22, "{most} sends of the number within one second");
     qa.destroy().await.expect("destroy");
 }
