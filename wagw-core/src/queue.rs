@@ -19,9 +19,8 @@
 //! [`reserve`](Queue::reserve) hands out a group's jobs only as fast as its rate allows. The
 //! dispatcher writes each number's rate there, reports throttles there, and takes pair-limit
 //! slots and, right before each send, its number's send slot there; its in-process limiters
-//! stay as smoothers. Queues that return `None` (the
-//! memory and SQL queues) leave every limit to each process, which is exact only while one
-//! process sends for a number.
+//! stay as smoothers. Queues that return `None` (the memory and SQL queues) leave every
+//! limit to each process, which is exact only while one process sends for a number.
 
 use std::time::Duration;
 

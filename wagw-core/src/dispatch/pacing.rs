@@ -408,7 +408,6 @@ mod tests {
             Ok(()),
             "the late wake-up is won back: the slot due at 200 ms is free already"
         );
-        assert!(pacer.check_channel(ch).is_err(), "and no more than that");
     }
 
     #[test]
