@@ -399,6 +399,7 @@ mod tests {
         let pacer = Pacer::new(None);
         let ch = ChannelId::new();
         pacer.observe(ch, 10);
+        let started = Instant::now();
         pacer.check_channel(ch).expect("the first send is free");
         // The next slot is due at 100 ms; this caller wakes 30 ms late.
         std::thread::sleep(Duration::from_millis(130));
@@ -407,6 +408,15 @@ mod tests {
             pacer.check_channel(ch),
             Ok(()),
             "the late wake-up is won back: the slot due at 200 ms is free already"
+        );
+        // The next send is free at 230 ms (100 ms after the two at 130 ms, a burst of two);
+        // a thread descheduled past that would rightly be let through, so the refusal is
+        // required only before it (with 10 ms to spare for the two clocks).
+        let refused = pacer.check_channel(ch).is_err();
+        let elapsed = started.elapsed();
+        assert!(
+            refused || elapsed >= Duration::from_millis(220),
+            "and no more than that: a fourth send allowed {elapsed:?} after the first"
         );
     }
 
